@@ -1,0 +1,157 @@
+# Berth: one Makefile for every component, binary and test.
+#   make            build everything into $(BUILD) (default build/)
+#   make run        install dependencies, build, run the main job (see README.md)
+#   make check      install dependencies, build, run every test (plain and ASan+UBSan), fuzz, VM
+# Components are static archives; each binary and test links the ones it needs.
+
+BUILD    ?= build
+SANITIZE ?= 0
+CC       ?= gcc
+MUSL_CC  ?= musl-gcc
+V        ?= 0
+Q        := $(if $(filter 1,$(V)),,@)
+
+PKGS     := libcjson libcgroup libseccomp libcap libsystemd
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+            -Wno-unused-parameter
+BASEFLAGS := -std=gnu11 -g -D_GNU_SOURCE -I. -fno-common -fstack-protector-strong -fPIE $(WARN)
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+
+ifeq ($(SANITIZE),1)
+  OPT     := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+  LDSAN   := -fsanitize=address,undefined
+else
+  OPT     := -O2 -D_FORTIFY_SOURCE=2
+  LDSAN   :=
+endif
+
+CFLAGS  += $(BASEFLAGS) $(OPT) $(PKG_CFLAGS) -MMD -MP
+LDFLAGS += -pie -Wl,-z,relro,-z,now $(LDSAN)
+
+# Component libraries, in link order (a component may use those after it).
+COMPONENTS := runtime cgroups lib
+lib_SRCS     := $(wildcard lib/*.c)
+cgroups_SRCS := $(wildcard cgroups/*.c)
+runtime_SRCS := $(wildcard runtime/*.c)
+ARCHIVES := $(foreach c,$(COMPONENTS),$(BUILD)/lib$(c).a)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+$(foreach c,$(COMPONENTS),$(eval $(BUILD)/lib$(c).a: $(call obj,$($(c)_SRCS))))
+$(BUILD)/lib%.a:
+	@mkdir -p $(@D)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+# Programs: one directory of sources each, linked against the component archives.
+PROGRAMS := berth-runtime
+berth-runtime_SRCS := $(wildcard runtime/cli/*.c)
+
+define program
+$(BUILD)/bin/$(1): $(call obj,$($(1)_SRCS)) $(ARCHIVES)
+	@mkdir -p $$(@D)
+	@echo "  LD      $$@"
+	$(Q)$(CC) $(LDFLAGS) -o $$@ $(call obj,$($(1)_SRCS)) $(ARCHIVES) $(PKG_LIBS)
+endef
+$(foreach p,$(PROGRAMS),$(eval $(call program,$(p))))
+
+# berth-shim links only libc, statically against musl, so an idle shim stays tiny
+# (docs/shim.md). The sanitizer build uses the normal compiler so ASan+UBSan cover it too.
+SHIM_SRCS := $(wildcard runtime/shim/*.c) lib/error.c lib/fs.c lib/clock.c lib/strv.c lib/log.c
+ifeq ($(SANITIZE),1)
+SHIM_CC     := $(CC)
+SHIM_CFLAGS := $(BASEFLAGS) $(OPT) -DBERTH_NO_SYSTEMD
+SHIM_LDFLAGS := $(LDSAN)
+else
+SHIM_CC     := $(MUSL_CC)
+SHIM_CFLAGS := $(BASEFLAGS) -Os -DBERTH_NO_SYSTEMD -isystem $(BUILD)/musl-include -fno-stack-protector
+SHIM_LDFLAGS := -static -Wl,--gc-sections -Wl,-z,norelro
+endif
+SHIM_OBJS := $(patsubst %.c,$(BUILD)/shim-obj/%.o,$(SHIM_SRCS))
+
+# musl's headers do not carry the kernel's UAPI headers; borrow the system ones.
+$(BUILD)/musl-include/.stamp:
+	@mkdir -p $(@D)
+	$(Q)ln -sfn /usr/include/linux $(@D)/linux
+	$(Q)ln -sfn /usr/include/asm-generic $(@D)/asm-generic
+	$(Q)ln -sfn /usr/include/$(shell gcc -dumpmachine)/asm $(@D)/asm
+	@touch $@
+
+$(BUILD)/shim-obj/%.o: %.c $(BUILD)/musl-include/.stamp
+	@mkdir -p $(@D)
+	@echo "  CC(shim) $<"
+	$(Q)$(SHIM_CC) $(SHIM_CFLAGS) -ffunction-sections -fdata-sections -MMD -MP -c $< -o $@
+
+$(BUILD)/bin/berth-shim: $(SHIM_OBJS)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(SHIM_CC) $(SHIM_LDFLAGS) -o $@ $^
+
+BINS := $(foreach p,$(PROGRAMS),$(BUILD)/bin/$(p)) $(BUILD)/bin/berth-shim
+
+# Tests: every tests/{unit,integration}/test_*.c is one Check binary.
+UNIT_TESTS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+INTEG_TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/integration/test_*.c))
+TEST_HELPERS := $(call obj,$(wildcard tests/support/*.c))
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_HELPERS) $(ARCHIVES)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(TEST_HELPERS) $(ARCHIVES) $(PKG_LIBS) $(CHECK_LIBS)
+
+.PHONY: all deps run check test unit integration asan fuzz vm-check bench format clean rootfs
+.DEFAULT_GOAL := all
+
+all: $(BINS) $(UNIT_TESTS) $(INTEG_TESTS)
+
+deps:
+	@packaging/deps.sh
+
+# The busybox root filesystem that the sample container and the tests run.
+rootfs: $(BUILD)/rootfs/busybox/bin/busybox
+$(BUILD)/rootfs/busybox/bin/busybox: tests/fixtures/mkrootfs.sh
+	$(Q)tests/fixtures/mkrootfs.sh $(BUILD)/rootfs/busybox
+
+run: deps
+	$(Q)$(MAKE) --no-print-directory all rootfs
+	$(Q)tests/fixtures/sample.sh $(BUILD)
+
+test: all rootfs
+	$(Q)BUILD=$(BUILD) tests/run.sh $(UNIT_TESTS) $(INTEG_TESTS)
+
+unit: all
+	$(Q)BUILD=$(BUILD) tests/run.sh $(UNIT_TESTS)
+
+integration: all rootfs
+	$(Q)BUILD=$(BUILD) tests/run.sh $(INTEG_TESTS)
+
+asan:
+	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/asan SANITIZE=1 test
+
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+fuzz:
+	$(Q)$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk BUILD=$(BUILD)/fuzz run
+
+vm-check: all rootfs
+	$(Q)BUILD=$(BUILD) tests/vm/run.sh
+
+check: deps
+	$(Q)$(MAKE) --no-print-directory all rootfs
+	$(Q)tests/check.sh $(BUILD)
+
+bench: all rootfs
+	$(Q)BUILD=$(BUILD) bench/run.sh
+
+format:
+	$(Q)clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD)/obj $(BUILD)/shim-obj -name '*.d' 2>/dev/null)
