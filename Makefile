@@ -95,6 +95,12 @@ $(BUILD)/bin/berth-shim: $(SHIM_OBJS)
 
 BINS := $(foreach p,$(PROGRAMS),$(BUILD)/bin/$(p)) $(BUILD)/bin/berth-shim
 
+# berth-probe runs inside test containers: static (musl), so any rootfs can run it.
+$(BUILD)/tests/berth-probe: tests/probe/berth-probe.c $(BUILD)/musl-include/.stamp
+	@mkdir -p $(@D)
+	@echo "  CC(static) $@"
+	$(Q)$(MUSL_CC) $(BASEFLAGS) -Os -isystem $(BUILD)/musl-include -static -o $@ $<
+
 # Tests: every tests/{unit,integration}/test_*.c is one Check binary.
 UNIT_TESTS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 INTEG_TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/integration/test_*.c))
@@ -108,7 +114,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_HELPERS) $(ARCHIVES)
 .PHONY: all deps run check test unit integration asan fuzz vm-check bench format clean rootfs
 .DEFAULT_GOAL := all
 
-all: $(BINS) $(UNIT_TESTS) $(INTEG_TESTS)
+all: $(BINS) $(UNIT_TESTS) $(INTEG_TESTS) $(BUILD)/tests/berth-probe
 
 deps:
 	@packaging/deps.sh

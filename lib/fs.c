@@ -103,6 +103,11 @@ int bfs_read_all (int dirfd, const char *path, size_t max, char **out, size_t *l
   _cleanup_close_ int fd = openat (dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
   if (fd < 0)
     return berr_sys (err, "open `%s`", path);
+  return bfs_read_fd (fd, path, max, out, len, err);
+}
+
+int bfs_read_fd (int fd, const char *path, size_t max, char **out, size_t *len, berr **err)
+{
   size_t cap = 4096, used = 0;
   _cleanup_free_ char *buf = malloc (cap);
   if (buf == NULL)

@@ -18,6 +18,9 @@ int bfs_write_atomic (int dirfd, const char *name, const void *buf, size_t len, 
  * buffer the caller frees. len may be NULL. */
 int bfs_read_all (int dirfd, const char *path, size_t max, char **out, size_t *len, berr **err);
 
+/* Like bfs_read_all on an open descriptor; name is only for messages. */
+int bfs_read_fd (int fd, const char *name, size_t max, char **out, size_t *len, berr **err);
+
 /* Writes a short string to an existing file (cgroup, proc and sysfs knobs). */
 int bfs_write_file (int dirfd, const char *path, const char *s, berr **err);
 
