@@ -40,8 +40,10 @@ static int open_target (int rootfd, const char *dest, bool is_dir, berr **err)
       if (parent == NULL || bfs_mkdirs_in_root (rootfd, parent, 0755, NULL, err) < 0)
         return -1;
     }
-  _cleanup_close_ int f = bfs_open_in_root (rootfd, dest, O_WRONLY | O_CREAT | O_NOFOLLOW, 0644,
-                                            NULL);
+  /* Create the file if it is missing; an existing one (of any type) is checked by the mount. */
+  int created = bfs_open_in_root (rootfd, dest, O_RDONLY | O_CREAT | O_NOFOLLOW, 0644, NULL);
+  if (created >= 0)
+    close (created);
   return bfs_open_in_root (rootfd, dest, O_PATH, 0, err);
 }
 
