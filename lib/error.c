@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,11 +36,11 @@ static int set_error (berr **err, int errnum, char *msg)
   return -1;
 }
 
-static int make_v (berr **err, int errnum, const char *fmt, va_list ap)
+static int make_v (berr **err, int errnum, bool with_strerror, const char *fmt, va_list ap)
 {
   char *ctx = vformat (fmt, ap);
   char *msg = NULL;
-  if (ctx && errnum != 0)
+  if (ctx && errnum != 0 && with_strerror)
     {
       if (asprintf (&msg, "%s: %s", ctx, strerror (errnum)) < 0)
         msg = NULL;
@@ -54,7 +55,7 @@ int berr_make (berr **err, int errnum, const char *fmt, ...)
 {
   va_list ap;
   va_start (ap, fmt);
-  int ret = make_v (err, errnum, fmt, ap);
+  int ret = make_v (err, errnum, false, fmt, ap);
   va_end (ap);
   return ret;
 }
@@ -64,9 +65,18 @@ int berr_sys (berr **err, const char *fmt, ...)
   int saved = errno;
   va_list ap;
   va_start (ap, fmt);
-  int ret = make_v (err, saved, fmt, ap);
+  int ret = make_v (err, saved, true, fmt, ap);
   va_end (ap);
   errno = saved;
+  return ret;
+}
+
+int berr_sysn (berr **err, int errnum, const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  int ret = make_v (err, errnum, true, fmt, ap);
+  va_end (ap);
   return ret;
 }
 

@@ -41,9 +41,7 @@ int rt_sync_send (int fd, enum rt_sync_type type, const berr *e)
 int rt_sync_error (const struct rt_sync_msg *m, berr **err)
 {
   /* The child's message already carries its strerror text. */
-  berr_make (err, 0, "%s", m->msg);
-  (*err)->errnum = m->errnum;
-  return -1;
+  return berr_make (err, m->errnum, "%s", m->msg);
 }
 
 int rt_sync_recv (int fd, struct rt_sync_msg *m, berr **err)
