@@ -12,6 +12,12 @@ TARGETS := $(patsubst tests/fuzz/%.c,$(BUILD)/%,$(wildcard tests/fuzz/fuzz_*.c))
 
 all: $(TARGETS)
 
+# Targets for the shim's own code link the shim source they test (the shim is not a library).
+$(BUILD)/fuzz_shim_json: tests/fuzz/fuzz_shim_json.c runtime/shim/jsonfmt.c $(LIB_SRCS)
+	@mkdir -p $(@D)
+	@echo "  FUZZCC  $@"
+	@$(FCC) $(FCFLAGS) -o $@ $^ $(FLIBS)
+
 $(BUILD)/%: tests/fuzz/%.c $(LIB_SRCS)
 	@mkdir -p $(@D)
 	@echo "  FUZZCC  $@"
