@@ -10,9 +10,9 @@ pkgs=(
   libcjson-dev libcurl4-openssl-dev libcgroup-dev libseccomp-dev libcap-dev
   libsystemd-dev check libsubunit-dev
   # integration tests, main job and benchmarks
-  busybox-static crun runc hyperfine iproute2 procps util-linux
+  busybox-static crun runc hyperfine iproute2 procps util-linux conmon jq
   # pure cgroup v2 tests in a throwaway VM
-  qemu-system-x86 linux-image-amd64 cpio
+  qemu-system-x86 linux-image-amd64 cpio debootstrap zstd e2fsprogs kmod
 )
 
 missing=()
