@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,8 +55,8 @@ static int open_parent (int dirfd, const char *path, char **base, berr **err)
   return fd;
 }
 
-int bfs_write_atomic (int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
-                      berr **err)
+static int write_atomic (int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
+                         bool durable, berr **err)
 {
   _cleanup_free_ char *base = NULL;
   _cleanup_close_ int dfd = open_parent (dirfd, name, &base, err);
@@ -75,7 +76,7 @@ int bfs_write_atomic (int dirfd, const char *name, const void *buf, size_t len, 
   if (fd < 0)
     return berr_sys (err, "create a temporary file for `%s`", name);
 
-  if (fchmod (fd, mode) < 0 || write_all (fd, buf, len) < 0 || fsync (fd) < 0)
+  if (fchmod (fd, mode) < 0 || write_all (fd, buf, len) < 0 || (durable && fsync (fd) < 0))
     {
       berr_sys (err, "write `%s`", name);
       close (fd);
@@ -93,9 +94,21 @@ int bfs_write_atomic (int dirfd, const char *name, const void *buf, size_t len, 
       unlinkat (dfd, tmp, 0);
       return -1;
     }
-  if (fsync (dfd) < 0)
+  if (durable && fsync (dfd) < 0)
     return berr_sys (err, "fsync the directory of `%s`", name);
   return 0;
+}
+
+int bfs_write_atomic (int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
+                      berr **err)
+{
+  return write_atomic (dirfd, name, buf, len, mode, true, err);
+}
+
+int bfs_write_atomic_volatile (int dirfd, const char *name, const void *buf, size_t len,
+                               mode_t mode, berr **err)
+{
+  return write_atomic (dirfd, name, buf, len, mode, false, err);
 }
 
 int bfs_read_all (int dirfd, const char *path, size_t max, char **out, size_t *len, berr **err)

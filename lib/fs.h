@@ -14,6 +14,11 @@
 int bfs_write_atomic (int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
                       berr **err);
 
+/* Atomic like bfs_write_atomic but without fsync: for state that lives on volatile storage
+ * (/run) and dies with the boot anyway, where readers need all-or-nothing, not durability. */
+int bfs_write_atomic_volatile (int dirfd, const char *name, const void *buf, size_t len,
+                               mode_t mode, berr **err);
+
 /* Reads a whole file (at most max bytes, else EFBIG) into a newly allocated NUL-terminated
  * buffer the caller frees. len may be NULL. */
 int bfs_read_all (int dirfd, const char *path, size_t max, char **out, size_t *len, berr **err);

@@ -194,8 +194,8 @@ static int prepare_seccomp (const struct rt_spec *spec, const struct rt_launch_o
   ctx->have_seccomp = true;
   /* exec'd processes get the same filter: keep the compiled program with the state. */
   if (state_dirfd >= 0
-      && bfs_write_atomic (state_dirfd, "seccomp.bpf", prog, len * sizeof (struct sock_filter),
-                           0600, err) < 0)
+      && bfs_write_atomic_volatile (state_dirfd, "seccomp.bpf", prog,
+                                    len * sizeof (struct sock_filter), 0600, err) < 0)
     return -1;
   return 0;
 }

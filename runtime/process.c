@@ -109,8 +109,12 @@ static int set_cap_sets (const struct rt_caps *caps, berr **err)
   cap_free (c);
   if (ret < 0)
     return ret;
+  /* The kernel only lets a capability be ambient if it is permitted and inheritable. Bundles
+   * from common `spec` commands list ambient ones with an empty inheritable set; like the other
+   * runtimes, Berth skips those rather than fail the container (docs/runtime.md). */
+  uint64_t possible = caps->ambient & caps->permitted & caps->inheritable;
   for (cap_value_t v = 0; v <= last && v < 64; v++)
-    if ((caps->ambient & (1ULL << v)) && cap_set_ambient (v, CAP_SET) < 0)
+    if ((possible & (1ULL << v)) && cap_set_ambient (v, CAP_SET) < 0)
       return berr_sys (err, "raise ambient capability %d", v);
   return 0;
 }

@@ -67,7 +67,11 @@ int rt_state_save (int dirfd, const struct rt_state *st, berr **err)
       || !cJSON_AddNumberToObject (j, "pidStartTime", (double) st->pid_start_time)
       || (st->cgroup_path && !cJSON_AddStringToObject (j, "cgroupPath", st->cgroup_path)))
     return berr_make (err, ENOMEM, "out of memory");
-  return bjson_write_file (dirfd, "state.json", j, 0600, err);
+  /* The state root is runtime state (/run): atomic for readers, no fsync (as other runtimes). */
+  _cleanup_free_ char *text = cJSON_PrintUnformatted (j);
+  if (text == NULL)
+    return berr_make (err, ENOMEM, "out of memory");
+  return bfs_write_atomic_volatile (dirfd, "state.json", text, strlen (text), 0600, err);
 }
 
 uint64_t rt_proc_start_time (pid_t pid)

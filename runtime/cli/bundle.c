@@ -44,14 +44,14 @@ int cli_save_config (struct cli_global *g, const char *id, const char *bundle_ab
     return berr_make (err, ENOMEM, "out of memory");
   if (bfs_read_all (AT_FDCWD, src, CONFIG_MAX, &text, &len, err) < 0)
     return -1;
-  return bfs_write_atomic (AT_FDCWD, dst, text, len, 0600, err);
+  return bfs_write_atomic_volatile (AT_FDCWD, dst, text, len, 0600, err);
 }
 
 int cli_write_pid_file (const char *path, pid_t pid, berr **err)
 {
   char buf[32];
   int n = snprintf (buf, sizeof buf, "%d", (int) pid);
-  return bfs_write_atomic (AT_FDCWD, path, buf, (size_t) n, 0644, err);
+  return bfs_write_atomic_volatile (AT_FDCWD, path, buf, (size_t) n, 0644, err);
 }
 
 int cli_launch (struct cli_global *g, const char *bundle, const char *id, const char *pid_file,

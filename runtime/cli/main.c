@@ -103,6 +103,12 @@ int main (int argc, char **argv)
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     if (strcmp (cmd, commands[i].name) == 0)
       {
+        for (int a = optind + 1; a < argc && strcmp (argv[a], "--") != 0; a++)
+          if (strcmp (argv[a], "--help") == 0 || strcmp (argv[a], "-h") == 0)
+            {
+              printf ("usage: berth-runtime %s\n", commands[i].usage);
+              return 0;
+            }
         berr *err = NULL;
         int r = commands[i].fn (&g, argc - optind, argv + optind, &err);
         if (r < 0 && err)

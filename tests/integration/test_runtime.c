@@ -442,6 +442,26 @@ START_TEST (test_exec_into_running_container)
 }
 END_TEST
 
+START_TEST (test_bundle_written_by_runc_spec_runs)
+{
+  /* Such bundles ask for ambient capabilities with an empty inheritable set. */
+  _cleanup_free_ char *dir = ts_mkdtemp ("runc-bundle"), *rootfs = ts_rootfs (), *cmd = NULL;
+  ck_assert_int_ge (asprintf (&cmd,
+                              "cd %s && runc spec && jq --arg r \"$(realpath %s)\" "
+                              "'.root.path=$r | .root.readonly=false | .process.terminal=false | "
+                              ".process.args=[\"/bin/sh\",\"-c\",\"exit 5\"]' config.json > c && mv c config.json",
+                              dir, rootfs), 0);
+  int st = 0;
+  char *out = NULL;
+  ts_sh (cmd, &out, &st);
+  ck_assert_msg (ts_exit_code (st) == 0, "%s", out);
+  free (out);
+  ck_assert_int_eq (runtime (&out, "run --bundle %s runcspec", dir), 5);
+  free (out);
+  ts_rmtree (dir);
+}
+END_TEST
+
 static Suite *runtime_suite (void)
 {
   Suite *s = suite_create ("runtime");
@@ -463,6 +483,7 @@ static Suite *runtime_suite (void)
   tcase_add_test (tc, test_rootfs_symlink_cannot_redirect_a_mount);
   tcase_add_test (tc, test_lifecycle_create_start_kill_delete);
   tcase_add_test (tc, test_exec_into_running_container);
+  tcase_add_test (tc, test_bundle_written_by_runc_spec_runs);
   suite_add_tcase (s, tc);
   return s;
 }
