@@ -28,7 +28,9 @@ else
 endif
 
 CFLAGS  += $(BASEFLAGS) $(OPT) $(PKG_CFLAGS) -MMD -MP
-LDFLAGS += -pie -Wl,-z,relro,-z,now $(LDSAN)
+# --as-needed: a program links only the shared libraries its objects use (berth-runtime does not
+# load libsystemd, for one).
+LDFLAGS += -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(LDSAN)
 
 # Component libraries, in link order (a component may use those after it).
 COMPONENTS := runtime cgroups lib
@@ -66,11 +68,11 @@ $(foreach p,$(PROGRAMS),$(eval $(call program,$(p))))
 SHIM_SRCS := $(wildcard runtime/shim/*.c) lib/error.c lib/fs.c lib/clock.c lib/strv.c lib/log.c
 ifeq ($(SANITIZE),1)
 SHIM_CC     := $(CC)
-SHIM_CFLAGS := $(BASEFLAGS) $(OPT) -DBERTH_NO_SYSTEMD
+SHIM_CFLAGS := $(BASEFLAGS) $(OPT)
 SHIM_LDFLAGS := $(LDSAN)
 else
 SHIM_CC     := $(MUSL_CC)
-SHIM_CFLAGS := $(BASEFLAGS) -Os -DBERTH_NO_SYSTEMD -isystem $(BUILD)/musl-include -fno-stack-protector
+SHIM_CFLAGS := $(BASEFLAGS) -Os -isystem $(BUILD)/musl-include -fno-stack-protector
 SHIM_LDFLAGS := -static -Wl,--gc-sections -Wl,-z,norelro
 endif
 SHIM_OBJS := $(patsubst %.c,$(BUILD)/shim-obj/%.o,$(SHIM_SRCS))

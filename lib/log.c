@@ -1,4 +1,4 @@
-/* Logging sinks. The journal path uses libsystemd; builds without it (the static shim) use stderr. */
+/* Logging sinks: stderr always, the journal when a program enabled it (lib/log_journal.c). */
 #include "lib/log.h"
 
 #include "lib/clock.h"
@@ -11,17 +11,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#ifndef BERTH_NO_SYSTEMD
-#include <syslog.h>
-#include <systemd/sd-journal.h>
-#endif
-
 static struct
 {
   const char *ident;
   enum blog_level level;
   enum blog_sink sink;
-} log_cfg = { "berth", BLOG_INFO, BLOG_SINK_STDERR };
+  blog_journal_fn journal;
+} log_cfg = { "berth", BLOG_INFO, BLOG_SINK_STDERR, NULL };
+
+void blog_set_journal_writer (blog_journal_fn fn)
+{
+  log_cfg.journal = fn;
+}
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
@@ -33,7 +34,7 @@ static int stderr_is_journal (void)
   unsigned long long dev, ino;
   if (js == NULL || sscanf (js, "%llu:%llu", &dev, &ino) != 2 || fstat (STDERR_FILENO, &st) < 0)
     return 0;
-  return (unsigned long long) st.st_dev == dev && (unsigned long long) st.st_ino == ino;
+  return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
 void blog_setup (const char *ident, enum blog_level level, enum blog_sink sink)
@@ -42,9 +43,8 @@ void blog_setup (const char *ident, enum blog_level level, enum blog_sink sink)
   log_cfg.level = level;
   if (sink == BLOG_SINK_AUTO)
     sink = stderr_is_journal () ? BLOG_SINK_JOURNAL : BLOG_SINK_STDERR;
-#ifdef BERTH_NO_SYSTEMD
-  sink = BLOG_SINK_STDERR;
-#endif
+  if (log_cfg.journal == NULL)
+    sink = BLOG_SINK_STDERR;
   log_cfg.sink = sink;
 }
 
@@ -60,8 +60,8 @@ int blog_parse_level (const char *s, enum blog_level *out)
     const char *name;
     enum blog_level level;
   } names[] = {
-    { "crit", BLOG_ERROR },    { "error", BLOG_ERROR }, { "warn", BLOG_WARN },
-    { "warning", BLOG_WARN },  { "info", BLOG_INFO },   { "debug", BLOG_DEBUG },
+    { "crit", BLOG_ERROR },   { "error", BLOG_ERROR }, { "warn", BLOG_WARN },
+    { "warning", BLOG_WARN }, { "info", BLOG_INFO },   { "debug", BLOG_DEBUG },
   };
   for (size_t i = 0; s && i < sizeof names / sizeof names[0]; i++)
     if (strcasecmp (s, names[i].name) == 0)
@@ -82,19 +82,16 @@ void blog_msg (enum blog_level level, const char *fmt, ...)
   vsnprintf (msg, sizeof msg, fmt, ap);
   va_end (ap);
 
-#ifndef BERTH_NO_SYSTEMD
-  if (log_cfg.sink == BLOG_SINK_JOURNAL)
+  if (log_cfg.sink == BLOG_SINK_JOURNAL && log_cfg.journal)
     {
-      static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
-      sd_journal_send ("MESSAGE=%s", msg, "PRIORITY=%d", prio[level], "SYSLOG_IDENTIFIER=%s",
-                       log_cfg.ident, NULL);
+      static const int prio[] = { 3, 4, 6, 7 }; /* syslog's err, warning, info, debug */
+      log_cfg.journal (prio[level], log_cfg.ident, msg);
       return;
     }
-#endif
   char ts[BCLOCK_RFC3339_LEN];
   bclock_rfc3339 (bclock_real_ns (), ts);
   /* One write per line so concurrent writers do not interleave within a line. */
-  dprintf (STDERR_FILENO, "%s %s[%d] %s: %s\n", ts, log_cfg.ident, (int) getpid (),
+  dprintf (STDERR_FILENO, "%s %s[%d] %s: %s\n", ts, log_cfg.ident, (int)getpid (),
            level_names[level], msg);
 }
 

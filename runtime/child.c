@@ -16,16 +16,16 @@
 #include <unistd.h>
 
 static const int ns_setns_type[RT_NS__COUNT] = {
-  [RT_NS_PID] = CLONE_NEWPID,   [RT_NS_NET] = CLONE_NEWNET,     [RT_NS_IPC] = CLONE_NEWIPC,
-  [RT_NS_UTS] = CLONE_NEWUTS,   [RT_NS_MOUNT] = CLONE_NEWNS,    [RT_NS_CGROUP] = CLONE_NEWCGROUP,
+  [RT_NS_PID] = CLONE_NEWPID,   [RT_NS_NET] = CLONE_NEWNET,  [RT_NS_IPC] = CLONE_NEWIPC,
+  [RT_NS_UTS] = CLONE_NEWUTS,   [RT_NS_MOUNT] = CLONE_NEWNS, [RT_NS_CGROUP] = CLONE_NEWCGROUP,
   [RT_NS_USER] = CLONE_NEWUSER,
 };
 
 /* The user namespace first (it decides what the others may do), pid was entered by the parent. */
 static int join_namespaces (const struct rt_spec *spec, berr **err)
 {
-  static const enum rt_ns_type order[] = { RT_NS_USER, RT_NS_NET,   RT_NS_IPC,
-                                           RT_NS_UTS,  RT_NS_CGROUP, RT_NS_MOUNT };
+  static const enum rt_ns_type order[]
+      = { RT_NS_USER, RT_NS_NET, RT_NS_IPC, RT_NS_UTS, RT_NS_CGROUP, RT_NS_MOUNT };
   for (size_t i = 0; i < ARRAY_SIZE (order); i++)
     {
       const struct rt_namespace *ns = &spec->ns[order[i]];
@@ -84,13 +84,21 @@ static int ready_then_maybe_wait (void *p, berr **err)
   return 0;
 }
 
+/* The parent's GO says the child now sits in its cgroups. Setup does not need them (no
+ * user code runs yet), so it overlaps with the parent's v1 attach, whose cgroup.procs write
+ * waits for an RCU grace period; only the process setup waits for GO. */
+static int wait_for_go (int sync_fd, berr **err)
+{
+  struct rt_sync_msg m;
+  int r = rt_sync_recv (sync_fd, &m, err);
+  if (r <= 0 || m.type != RT_SYNC_GO)
+    return r < 0 ? -1 : berr_make (err, EPROTO, "the launcher went away");
+  return 0;
+}
+
 static int child_setup (struct rt_child_ctx *ctx, berr **err)
 {
   const struct rt_spec *spec = ctx->spec;
-  struct rt_sync_msg m;
-  int r = rt_sync_recv (ctx->sync_fd, &m, err);
-  if (r <= 0 || m.type != RT_SYNC_GO)
-    return r < 0 ? -1 : berr_make (err, EPROTO, "the launcher went away");
   reset_signals ();
   if (install_stdio (ctx->stdio, err) < 0)
     return -1;
@@ -108,7 +116,7 @@ static int child_setup (struct rt_child_ctx *ctx, berr **err)
       || rt_finish_rootfs (spec, err) < 0)
     return -1;
   umask (022);
-  return 0;
+  return wait_for_go (ctx->sync_fd, err);
 }
 
 void rt_child_main (struct rt_child_ctx *ctx)

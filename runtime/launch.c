@@ -324,11 +324,8 @@ int rt_container_launch (const struct rt_spec *spec, const struct rt_launch_opts
     goto out;
   if (l.cg && cg_clone_fd (l.cg) < 0 && cg_attach (l.cg, l.pid, err) < 0)
     goto out;
-  if (rt_sync_send (l.sync[0], RT_SYNC_GO, NULL) < 0)
-    {
-      berr_sys (err, "start the container's setup");
-      goto out;
-    }
+  /* If the child already failed its setup, GO finds it gone; its ERROR is still queued. */
+  rt_sync_send (l.sync[0], RT_SYNC_GO, NULL);
   if (await_child (l.sync[0], l.pid, opts->mode, err) < 0 || launch_record_state (&l, err) < 0)
     goto out;
   if (pid_out)
