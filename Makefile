@@ -107,6 +107,8 @@ $(BUILD)/tests/berth-probe: tests/probe/berth-probe.c $(BUILD)/musl-include/.sta
 UNIT_TESTS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 INTEG_TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/integration/test_*.c))
 TEST_HELPERS := $(call obj,$(wildcard tests/support/*.c))
+# Tools the VM checks run inside the guest (tests/vm/*.c), linked like the tests.
+VM_TOOLS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/vm/*.c))
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_HELPERS) $(ARCHIVES)
 	@mkdir -p $(@D)
@@ -116,7 +118,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_HELPERS) $(ARCHIVES)
 .PHONY: all deps run check test unit integration asan fuzz vm-check bench format clean rootfs
 .DEFAULT_GOAL := all
 
-all: $(BINS) $(UNIT_TESTS) $(INTEG_TESTS) $(BUILD)/tests/berth-probe
+all: $(BINS) $(UNIT_TESTS) $(INTEG_TESTS) $(VM_TOOLS) $(BUILD)/tests/berth-probe
 
 deps:
 	@packaging/deps.sh

@@ -2,8 +2,9 @@
 # Guest check of the cgroup layout in docs/cgroups.md: a task's processes run in a transient
 # scope berth-task-<id>.scope in berth.slice with Delegate=yes, outside the agent's service
 # cgroup, so stopping or restarting the agent (KillMode=control-group) leaves them running.
-# A fake agent stands in for berth-agent: it calls `systemd-run --scope` where the agent makes
-# the same request over sd-bus. Prints one line per check and a closing "N passed, N failed".
+# A fake agent stands in for berth-agent: it runs tests/vm/task-launch, which does what the agent
+# does (Berth's sd-bus scope request, supervisor/ and task/ groups, the real berth-shim and
+# berth-runtime). Prints one line per check and a closing "N passed, N failed".
 set -u
 agent=berth-fake-agent.service
 scope=berth-task-x.scope
@@ -42,20 +43,16 @@ ident() {
 }
 gone() { ! ident "$1" >/dev/null; }
 same_process() { [ "$(ident "$1")" = "$2" ]; }
-cgroup_of() { sed -n 's/^0:://p' "/proc/$1/cgroup"; }
+cgroup_of() { sed -n 's/^0:://p' "/proc/$1/cgroup" 2>/dev/null; }
+build=${BERTH_BUILD:?BERTH_BUILD must name the build copy}
 in_group() { [ "$(cgroup_of "$1")" = "/berth.slice/$scope$2" ]; }
 sg=/sys/fs/cgroup/berth.slice/$scope
 procs_in_scope() {
   find "$sg" -name cgroup.procs -exec cat {} + 2>/dev/null | sort -n | paste -sd' '
 }
 
-# The layout docs/cgroups.md builds inside the delegated scope: the first process moves to
-# supervisor/, after which the scope holds no process and can enable controllers for task/.
-shape_scope() {
-  mkdir -p "$sg/supervisor" "$sg/task" &&
-    echo "$1" >"$sg/supervisor/cgroup.procs" &&
-    echo "+cpu +memory +pids" >"$sg/cgroup.subtree_control"
-}
+# The layout docs/cgroups.md builds inside the delegated scope (task-launch does it as the
+# agent will): the shim in supervisor/, controllers enabled for task/.
 scope_shaped() {
   in_group "$1" /supervisor && grep -qw memory "$sg/task/cgroup.controllers" &&
     grep -qw cpu "$sg/task/cgroup.controllers"
@@ -73,19 +70,19 @@ start_agent() {
 
 cleanup
 mkdir -p "$state"
-cat >"$state/launcher.sh" <<'EOF'
+cat >"$state/launcher.sh" <<EOF
 #!/bin/sh
-# The fake agent: starts the task in its scope unless the scope already runs (then it adopts
-# it), keeps one child of its own in its service cgroup, and idles.
-state=/run/berth-fake-agent
+# The fake agent: starts the task (container web under berth-shim) in its scope unless the scope
+# already runs (then it adopts it), keeps one child of its own in its service cgroup, and idles.
+state=$state
 if ! systemctl --quiet is-active berth-task-x.scope; then
-  systemd-run --quiet --scope --slice=berth.slice --unit=berth-task-x -p Delegate=yes \
-    -p CollectMode=inactive-or-failed \
-    /bin/sh -c "echo \$\$ >$state/task.tmp && mv $state/task.tmp $state/task.pid &&
-      exec sleep infinity" &
+  $build/tests/vm/task-launch x web $build \$state/task >\$state/launch.log 2>&1
+  sed -n 's/.*"pid":\([0-9]*\).*/\1/p' \$state/task/shim/state.json >\$state/task.tmp &&
+    mv \$state/task.tmp \$state/task.pid
+  cat \$state/task/shim/shim.pid >\$state/shim.tmp && mv \$state/shim.tmp \$state/shim.pid
 fi
 sleep infinity &
-echo $! >"$state/bare.tmp" && mv "$state/bare.tmp" "$state/bare.pid"
+echo \$! >"\$state/bare.tmp" && mv "\$state/bare.tmp" "\$state/bare.pid"
 wait
 EOF
 
@@ -94,19 +91,27 @@ start_agent
 wait_for 60 test -s "$state/task.pid"
 wait_for 60 test -s "$state/bare.pid"
 task=$(cat "$state/task.pid" 2>/dev/null) bare=$(cat "$state/bare.pid" 2>/dev/null)
-task_id=$(ident "$task")
-echo "  agent cgroup: $(cgroup_of "$bare"); task pid $task in $(cgroup_of "$task")"
+shim=$(cat "$state/shim.pid" 2>/dev/null)
+task_id=$(ident "$task") shim_id=$(ident "$shim")
+sed 's/^/  launch: /' "$state/launch.log" 2>/dev/null
+echo "  agent cgroup: $(cgroup_of "$bare"); container pid $task in $(cgroup_of "$task");" \
+  "shim pid $shim in $(cgroup_of "$shim")"
 echo "  scope controllers: $(cat "$sg/cgroup.controllers")"
-check "task_runs_in_transient_scope_in_berth_slice" in_group "$task" ""
+check "container_runs_in_task_group_of_transient_scope" in_group "$task" /task/web
+check "shim_runs_in_supervisor_group_of_the_scope" in_group "$shim" /supervisor
 check "agent_child_stays_in_agent_service_cgroup" \
   test "$(cgroup_of "$bare")" = "/system.slice/$agent"
 check "scope_is_delegated" test "$(systemctl show -p Delegate --value "$scope")" = yes
 check "scope_has_memory_and_pids_controllers" grep -qw 'memory.*pids' "$sg/cgroup.controllers"
-shape_scope "$task"
-check "delegated_scope_takes_supervisor_and_task_groups" scope_shaped "$task"
+check "container_memory_limit_in_memory_max" test "$(cat "$sg/task/web/memory.max")" = 67108864
+check "container_pids_limit_in_pids_max" test "$(cat "$sg/task/web/pids.max")" = 100
+check "container_cpu_shares_as_cpu_weight" test "$(cat "$sg/task/web/cpu.weight")" != 100
+check "task_memory_limit_in_memory_max" test "$(cat "$sg/task/memory.max")" = 268435456
+check "task_cpu_limit_in_cpu_max" test "$(cat "$sg/task/cpu.max")" = "50000 100000"
+check "delegated_scope_takes_supervisor_and_task_groups" scope_shaped "$shim"
 # systemd must leave a delegated subtree alone when it reloads its configuration.
 systemctl daemon-reload
-check "daemon_reload_keeps_delegated_subtree" scope_shaped "$task"
+check "daemon_reload_keeps_delegated_subtree" scope_shaped "$shim"
 
 # 2. Restart: systemd kills the agent's whole cgroup, not the scope.
 rm -f "$state/bare.pid"
@@ -114,22 +119,26 @@ systemctl restart "$agent"
 wait_for 60 test -s "$state/bare.pid"
 check "restart_kills_agent_cgroup" wait_for 10 gone "$bare"
 check "task_survives_agent_restart_with_same_pid" same_process "$task" "$task_id"
+check "shim_survives_agent_restart" same_process "$shim" "$shim_id"
 bare=$(cat "$state/bare.pid" 2>/dev/null)
 
 # 3. Stop, then an agent started anew adopts the running task instead of starting another.
 systemctl stop "$agent"
 check "stop_kills_agent_cgroup" wait_for 10 gone "$bare"
 check "task_survives_agent_stop_with_same_pid" same_process "$task" "$task_id"
+check "shim_survives_agent_stop" same_process "$shim" "$shim_id"
 check "scope_stays_active_without_agent" systemctl --quiet is-active "$scope"
 rm -f "$state/bare.pid"
 start_agent
 wait_for 60 test -s "$state/bare.pid"
-check "agent_started_anew_adopts_task" test "$(procs_in_scope)" = "$task"
-check "task_keeps_its_place_after_agent_cycle" scope_shaped "$task"
+check "agent_started_anew_adopts_task" \
+  test "$(procs_in_scope)" = "$(printf '%s\n' "$shim" "$task" | sort -n | paste -sd' ')"
+check "task_keeps_its_place_after_agent_cycle" scope_shaped "$shim"
 
 # 4. Stopping the scope is what ends the task.
 systemctl stop "$scope"
 check "stopping_scope_ends_task" wait_for 10 gone "$task"
+check "stopping_scope_ends_shim" wait_for 10 gone "$shim"
 check "stopped_scope_is_collected" wait_for 10 test ! -d "$sg"
 
 cleanup
