@@ -813,9 +813,5 @@ int main (void)
   tcase_add_test (tc, test_systemd_scope_fails_cleanly_without_systemd);
   tcase_add_test (tc, test_systemd_scope_holds_the_documented_layout);
   suite_add_tcase (s, tc);
-  SRunner *sr = srunner_create (s);
-  srunner_run_all (sr, CK_NORMAL);
-  int failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return ts_run_suite (s);
 }

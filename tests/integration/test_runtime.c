@@ -506,9 +506,5 @@ int main (void)
       printf ("100%%: Checks: 0, Failures: 0, Errors: 0 (needs root)\n");
       return 0;
     }
-  SRunner *sr = srunner_create (runtime_suite ());
-  srunner_run_all (sr, CK_NORMAL);
-  int failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed ? 1 : 0;
+  return ts_run_suite (runtime_suite ());
 }

@@ -824,9 +824,5 @@ static Suite *shim_suite (void)
 
 int main (void)
 {
-  SRunner *sr = srunner_create (shim_suite ());
-  srunner_run_all (sr, CK_NORMAL);
-  int failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return ts_run_suite (shim_suite ());
 }

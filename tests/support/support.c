@@ -12,6 +12,15 @@
 #include <time.h>
 #include <unistd.h>
 
+int ts_run_suite (Suite *s)
+{
+  SRunner *sr = srunner_create (s);
+  srunner_run_all (sr, CK_NORMAL);
+  int failed = srunner_ntests_failed (sr);
+  srunner_free (sr);
+  return failed ? 1 : 0;
+}
+
 const char *ts_build_dir (void)
 {
   const char *b = getenv ("BERTH_BUILD");

@@ -2,9 +2,12 @@
 #ifndef BERTH_TESTS_SUPPORT_H
 #define BERTH_TESTS_SUPPORT_H
 
+#include <check.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
+/* Runs a suite with Check's defaults (a fork per test) and returns main's exit code. */
+int ts_run_suite (Suite *s);
 /* $BERTH_BUILD (set by tests/run.sh), else "build". */
 const char *ts_build_dir (void);
 /* Newly allocated "$BERTH_BUILD/bin/<name>". */

@@ -3,6 +3,8 @@
 #include "lib/error.h"
 #include "runtime/runtime.h"
 
+#include "tests/support/support.h"
+
 #include <check.h>
 #include <linux/capability.h>
 #include <signal.h>
@@ -140,9 +142,5 @@ int main (void)
   tcase_add_test (tc, test_signal_names_numbers_and_realtime_offsets);
   tcase_add_test (tc, test_unknown_and_out_of_range_signals_are_rejected);
   suite_add_tcase (s, tc);
-  SRunner *sr = srunner_create (s);
-  srunner_run_all (sr, CK_NORMAL);
-  int failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed ? 1 : 0;
+  return ts_run_suite (s);
 }

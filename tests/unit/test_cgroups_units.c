@@ -3,6 +3,8 @@
 #include "cgroups/cgroups.h"
 #include "cgroups/internal.h"
 
+#include "tests/support/support.h"
+
 #include <check.h>
 #include <linux/bpf.h>
 #include <stdio.h>
@@ -236,9 +238,5 @@ int main (void)
   tcase_add_test (tc, test_keyed_value_matches_whole_key_at_line_start);
   tcase_add_test (tc, test_mode_names);
   suite_add_tcase (s, tc);
-  SRunner *sr = srunner_create (s);
-  srunner_run_all (sr, CK_NORMAL);
-  int failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return ts_run_suite (s);
 }

@@ -213,9 +213,5 @@ int main (void)
   tcase_add_test (tc, test_rfc3339_round_trip);
   tcase_add_test (tc, test_strv_env_set_replaces);
   suite_add_tcase (s, tc);
-  SRunner *sr = srunner_create (s);
-  srunner_run_all (sr, CK_NORMAL);
-  int failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed ? 1 : 0;
+  return ts_run_suite (s);
 }

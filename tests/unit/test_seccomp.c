@@ -603,9 +603,5 @@ int main (void)
   tcase_add_test (enforce, test_args_on_one_index_are_alternatives);
   tcase_add_test (enforce, test_allow_by_default_profile_leaves_newer_calls_allowed);
   suite_add_tcase (s, enforce);
-  SRunner *sr = srunner_create (s);
-  srunner_run_all (sr, CK_NORMAL);
-  int failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed ? 1 : 0;
+  return ts_run_suite (s);
 }

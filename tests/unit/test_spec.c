@@ -6,6 +6,8 @@
 #include "lib/strv.h"
 #include "runtime/runtime.h"
 
+#include "tests/support/support.h"
+
 #include <check.h>
 #include <linux/capability.h>
 #include <stdio.h>
@@ -492,9 +494,5 @@ int main (void)
                        (int)(sizeof bad_configs / sizeof bad_configs[0]));
   tcase_add_test (tc, test_default_config_round_trips_to_the_default_hardening);
   suite_add_tcase (s, tc);
-  SRunner *sr = srunner_create (s);
-  srunner_run_all (sr, CK_NORMAL);
-  int failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed ? 1 : 0;
+  return ts_run_suite (s);
 }

@@ -123,9 +123,5 @@ int main (void)
   tcase_add_test (tc, test_unknown_user_and_group_are_clear_errors);
   tcase_add_test (tc, test_passwd_symlink_cannot_escape_the_root);
   suite_add_tcase (s, tc);
-  SRunner *sr = srunner_create (s);
-  srunner_run_all (sr, CK_NORMAL);
-  int failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed ? 1 : 0;
+  return ts_run_suite (s);
 }
