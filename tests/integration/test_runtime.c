@@ -110,7 +110,7 @@ static struct bundle bundle_new (const char *const *args)
   cJSON_AddItemToObject (m, "options", cJSON_CreateStringArray (opts, 3));
   cJSON_AddItemToArray (path_item (b.config, "mounts", NULL), m);
   free (abs);
-  ck_assert_int_ge (asprintf (&cg, "berth-test/%s", strrchr (b.dir, '/') + 1), 0);
+  ck_assert_int_ge (asprintf (&cg, "berth-test-%s", strrchr (b.dir, '/') + 1), 0);
   set_item (path_item (b.config, "linux", NULL), "cgroupsPath",
                                           cJSON_CreateString (cg));
   return b;

@@ -169,7 +169,7 @@ static cJSON *linux_section (long long mem_limit, bool pid_ns)
     }
   /* Its own cgroup, so limits apply and OOM kills are counted for this container alone. */
   char cgpath[128];
-  snprintf (cgpath, sizeof cgpath, "/berth-test/%s", fx.id);
+  snprintf (cgpath, sizeof cgpath, "/berth-shim-test-%s", fx.id);
   cJSON_AddStringToObject (lx, "cgroupsPath", cgpath);
   if (mem_limit > 0)
     {
