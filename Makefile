@@ -115,6 +115,9 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_HELPERS) $(ARCHIVES)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(TEST_HELPERS) $(ARCHIVES) $(PKG_LIBS) $(CHECK_LIBS)
 
+# Keep objects of pattern-built programs (tests) so a rebuild only recompiles what changed.
+.SECONDARY:
+
 .PHONY: all deps run check test unit integration asan fuzz vm-check bench format clean rootfs
 .DEFAULT_GOAL := all
 
