@@ -11,7 +11,8 @@ MUSL_CC  ?= musl-gcc
 V        ?= 0
 Q        := $(if $(filter 1,$(V)),,@)
 
-PKGS     := libcjson libcgroup libseccomp libcap libsystemd
+PKGS     := libcjson libcgroup libseccomp libcap libsystemd libcurl libarchive libcrypto libmnl \
+            libnftables libmicrohttpd sqlite3
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
             -Wno-unused-parameter
 BASEFLAGS := -std=gnu11 -g -D_GNU_SOURCE -I. -fno-common -fstack-protector-strong -fPIE $(WARN)
@@ -33,10 +34,13 @@ CFLAGS  += $(BASEFLAGS) $(OPT) $(PKG_CFLAGS) -MMD -MP
 LDFLAGS += -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(LDSAN)
 
 # Component libraries, in link order (a component may use those after it).
-COMPONENTS := runtime cgroups lib
-lib_SRCS     := $(wildcard lib/*.c)
-cgroups_SRCS := $(wildcard cgroups/*.c)
-runtime_SRCS := $(wildcard runtime/*.c)
+COMPONENTS := controlplane images net runtime cgroups lib
+lib_SRCS          := $(wildcard lib/*.c)
+cgroups_SRCS      := $(wildcard cgroups/*.c)
+runtime_SRCS      := $(wildcard runtime/*.c)
+net_SRCS          := $(wildcard net/*.c)
+images_SRCS       := $(wildcard images/*.c)
+controlplane_SRCS := $(wildcard controlplane/*.c)
 ARCHIVES := $(foreach c,$(COMPONENTS),$(BUILD)/lib$(c).a)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -52,8 +56,9 @@ $(BUILD)/obj/%.o: %.c
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 # Programs: one directory of sources each, linked against the component archives.
-PROGRAMS := berth-runtime
+PROGRAMS := berth-runtime $(if $(wildcard controlplane/daemon/*.c),berth-control)
 berth-runtime_SRCS := $(wildcard runtime/cli/*.c)
+berth-control_SRCS := $(wildcard controlplane/daemon/*.c)
 
 define program
 $(BUILD)/bin/$(1): $(call obj,$($(1)_SRCS)) $(ARCHIVES)

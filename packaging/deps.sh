@@ -9,8 +9,12 @@ pkgs=(
   # libraries named in the design
   libcjson-dev libcurl4-openssl-dev libcgroup-dev libseccomp-dev libcap-dev
   libsystemd-dev check libsubunit-dev
+  libarchive-dev libssl-dev libzstd-dev libmnl-dev libnftables-dev libmicrohttpd-dev
+  libsqlite3-dev
   # integration tests, main job and benchmarks
   busybox-static crun runc hyperfine iproute2 procps util-linux conmon jq
+  # real peers for images, networking and the control plane
+  docker-registry skopeo umoci apache2-utils nftables awscli sqlite3
   # pure cgroup v2 tests in a throwaway VM
   qemu-system-x86 linux-image-amd64 cpio debootstrap zstd e2fsprogs kmod
 )

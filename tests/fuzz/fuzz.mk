@@ -3,11 +3,13 @@
 BUILD ?= build/fuzz
 FUZZ_SECONDS ?= 20
 FCC := clang
-PKGS := libcjson libcgroup libseccomp libcap libsystemd
+PKGS := libcjson libcgroup libseccomp libcap libsystemd libcurl libarchive libcrypto libmnl \
+        libnftables libmicrohttpd sqlite3
 FCFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -Wall -Wextra -Werror -Wno-unused-parameter \
            -fsanitize=fuzzer,address,undefined $(shell pkg-config --cflags $(PKGS))
 FLIBS := $(shell pkg-config --libs $(PKGS))
-LIB_SRCS := $(wildcard lib/*.c) $(wildcard cgroups/*.c) $(wildcard runtime/*.c)
+LIB_SRCS := $(wildcard lib/*.c) $(wildcard cgroups/*.c) $(wildcard runtime/*.c) \
+            $(wildcard net/*.c) $(wildcard images/*.c) $(wildcard controlplane/*.c)
 TARGETS := $(patsubst tests/fuzz/%.c,$(BUILD)/%,$(wildcard tests/fuzz/fuzz_*.c))
 
 all: $(TARGETS)

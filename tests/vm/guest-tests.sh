@@ -80,8 +80,13 @@ took
 echo "--- build dir ready in $took"
 
 out=$(mktemp)
-tests=("$copy"/tests/integration/test_*)
-if [ -x "${tests[0]}" ]; then
+# The suites whose behaviour depends on the cgroup version and on systemd; others (images,
+# networking, control plane) need peers the guest does not carry and run on the host.
+tests=()
+for name in test_cgroups test_runtime test_shim; do
+  [ -x "$copy/tests/integration/$name" ] && tests+=("$copy/tests/integration/$name")
+done
+if [ ${#tests[@]} -gt 0 ]; then
   echo "--- integration tests (${#tests[@]} binaries)"
   (cd "$copy" && BUILD=$copy bash "$src/tests/run.sh" "${tests[@]}") 2>&1 | tee "$out"
   count "integration tests" "${PIPESTATUS[0]}" "$out"
