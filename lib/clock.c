@@ -9,7 +9,7 @@ static int64_t clock_ns (clockid_t id)
 {
   struct timespec ts;
   clock_gettime (id, &ts);
-  return (int64_t) ts.tv_sec * 1000000000LL + ts.tv_nsec;
+  return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 int64_t bclock_mono_ns (void)
@@ -24,8 +24,8 @@ int64_t bclock_real_ns (void)
 
 void bclock_rfc3339 (int64_t real_ns, char out[BCLOCK_RFC3339_LEN])
 {
-  time_t secs = (time_t) (real_ns / 1000000000LL);
-  long nsec = (long) (real_ns % 1000000000LL);
+  time_t secs = (time_t)(real_ns / 1000000000LL);
+  long nsec = (long)(real_ns % 1000000000LL);
   if (nsec < 0)
     {
       nsec += 1000000000L;
@@ -72,6 +72,6 @@ int bclock_parse_rfc3339 (const char *s, int64_t *real_ns)
   if (*p != '\0')
     return -1;
   time_t secs = timegm (&tm);
-  *real_ns = ((int64_t) secs - offset) * 1000000000LL + frac;
+  *real_ns = ((int64_t)secs - offset) * 1000000000LL + frac;
   return 0;
 }

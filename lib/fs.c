@@ -28,7 +28,7 @@ static int write_all (int fd, const void *buf, size_t len)
       if (n < 0)
         return -1;
       p += n;
-      len -= (size_t) n;
+      len -= (size_t)n;
     }
   return 0;
 }
@@ -42,7 +42,7 @@ static int open_parent (int dirfd, const char *path, char **base, berr **err)
       *base = strdup (path);
       return *base ? fcntl (dirfd, F_DUPFD_CLOEXEC, 3) : berr_make (err, ENOMEM, "out of memory");
     }
-  _cleanup_free_ char *dir = strndup (path, (size_t) (slash - path));
+  _cleanup_free_ char *dir = strndup (path, (size_t)(slash - path));
   if (dir == NULL || (*base = strdup (slash + 1)) == NULL)
     return berr_make (err, ENOMEM, "out of memory");
   int fd = openat (dirfd, dir[0] ? dir : "/", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
@@ -67,8 +67,8 @@ static int write_atomic (int dirfd, const char *name, const void *buf, size_t le
   int fd = -1;
   for (int attempt = 0; fd < 0 && attempt < 16; attempt++)
     {
-      snprintf (tmp, sizeof tmp, ".%.200s.%d.%u.tmp", base, (int) getpid (),
-                (unsigned) (random () ^ (unsigned) attempt));
+      snprintf (tmp, sizeof tmp, ".%.200s.%d.%u.tmp", base, (int)getpid (),
+                (unsigned)(random () ^ (unsigned)attempt));
       fd = openat (dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
       if (fd < 0 && errno != EEXIST)
         return berr_sys (err, "create `%s`", tmp);
@@ -144,7 +144,7 @@ int bfs_read_fd (int fd, const char *path, size_t max, char **out, size_t *len, 
         return berr_sys (err, "read `%s`", path);
       if (n == 0)
         break;
-      used += (size_t) n;
+      used += (size_t)n;
       if (used > max)
         return berr_make (err, EFBIG, "read `%s`: larger than %zu bytes", path, max);
     }
@@ -168,7 +168,7 @@ int bfs_write_file (int dirfd, const char *path, const char *s, berr **err)
 int bfs_open_in_root (int rootfd, const char *path, int flags, mode_t mode, berr **err)
 {
   struct open_how how = {
-    .flags = (uint64_t) (flags | O_CLOEXEC),
+    .flags = (uint64_t)(flags | O_CLOEXEC),
     .mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
     .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
   };
@@ -176,7 +176,7 @@ int bfs_open_in_root (int rootfd, const char *path, int flags, mode_t mode, berr
     {
       long fd = syscall (SYS_openat2, rootfd, path, &how, sizeof how);
       if (fd >= 0)
-        return (int) fd;
+        return (int)fd;
       if (errno != EAGAIN && errno != EINTR) /* EAGAIN: a rename raced the lookup; retry */
         return berr_sys (err, "open `%s` inside the root", path);
     }
@@ -200,7 +200,7 @@ int bfs_mkdirs_in_root (int rootfd, const char *path, mode_t mode, int *out_fd, 
       /* Resolve what is there now (maybe a symlink planted by the image) inside the root.
        * The lookup is relative to cur, but RESOLVE_IN_ROOT treats cur as `/`, so instead
        * resolve the prefix from the real root each time. */
-      size_t prefix = (size_t) (part - copy) + strlen (part);
+      size_t prefix = (size_t)(part - copy) + strlen (part);
       _cleanup_free_ char *sub = strndup (path, prefix);
       if (sub == NULL)
         return berr_make (err, ENOMEM, "out of memory");

@@ -17,15 +17,14 @@ int bjson_parse (const char *buf, size_t len, cJSON **out, berr **err)
   if (j == NULL)
     {
       const char *at = cJSON_GetErrorPtr ();
-      size_t off = (at && at >= buf && at <= buf + len) ? (size_t) (at - buf) : 0;
+      size_t off = (at && at >= buf && at <= buf + len) ? (size_t)(at - buf) : 0;
       return berr_make (err, EINVAL, "malformed JSON near byte %zu", off);
     }
   for (; end && end < buf + len && *end; end++)
     if (*end != ' ' && *end != '\t' && *end != '\n' && *end != '\r')
       {
         cJSON_Delete (j);
-        return berr_make (err, EINVAL, "trailing data after JSON at byte %zu",
-                          (size_t) (end - buf));
+        return berr_make (err, EINVAL, "trailing data after JSON at byte %zu", (size_t)(end - buf));
       }
   *out = j;
   return 0;
@@ -82,10 +81,10 @@ int bjson_to_int (const cJSON *item, const char *what, int64_t min, int64_t max,
   /* Doubles hold integers exactly up to 2^53; beyond that a value cannot be trusted. */
   if (!isfinite (d) || d != floor (d) || fabs (d) > 9007199254740992.0)
     return berr_make (err, EINVAL, "`%s` must be an integer within +/-2^53", what);
-  int64_t v = (int64_t) d;
+  int64_t v = (int64_t)d;
   if (v < min || v > max)
-    return berr_make (err, ERANGE, "`%s` is %lld, outside [%lld, %lld]", what, (long long) v,
-                      (long long) min, (long long) max);
+    return berr_make (err, ERANGE, "`%s` is %lld, outside [%lld, %lld]", what, (long long)v,
+                      (long long)min, (long long)max);
   *out = v;
   return 0;
 }
@@ -110,8 +109,7 @@ int bjson_get_bool (const cJSON *obj, const char *key, bool required, bool *out,
   return 0;
 }
 
-int bjson_get_obj (const cJSON *obj, const char *key, bool required, const cJSON **out,
-                   berr **err)
+int bjson_get_obj (const cJSON *obj, const char *key, bool required, const cJSON **out, berr **err)
 {
   const cJSON *it = lookup (obj, key);
   if (it == NULL)
@@ -122,8 +120,7 @@ int bjson_get_obj (const cJSON *obj, const char *key, bool required, const cJSON
   return 0;
 }
 
-int bjson_get_arr (const cJSON *obj, const char *key, bool required, const cJSON **out,
-                   berr **err)
+int bjson_get_arr (const cJSON *obj, const char *key, bool required, const cJSON **out, berr **err)
 {
   const cJSON *it = lookup (obj, key);
   if (it == NULL)

@@ -25,10 +25,8 @@ int bjson_get_str (const cJSON *obj, const char *key, bool required, const char 
 int bjson_get_int (const cJSON *obj, const char *key, bool required, int64_t min, int64_t max,
                    int64_t *out, berr **err);
 int bjson_get_bool (const cJSON *obj, const char *key, bool required, bool *out, berr **err);
-int bjson_get_obj (const cJSON *obj, const char *key, bool required, const cJSON **out,
-                   berr **err);
-int bjson_get_arr (const cJSON *obj, const char *key, bool required, const cJSON **out,
-                   berr **err);
+int bjson_get_obj (const cJSON *obj, const char *key, bool required, const cJSON **out, berr **err);
+int bjson_get_arr (const cJSON *obj, const char *key, bool required, const cJSON **out, berr **err);
 /* An array of strings as a newly allocated NULL-terminated vector (free with strv_free). */
 int bjson_get_strv (const cJSON *obj, const char *key, bool required, char ***out, berr **err);
 

@@ -49,7 +49,7 @@ static char **env_find (char *const *v, const char *key)
   size_t klen = strlen (key);
   for (size_t i = 0; v && v[i]; i++)
     if (strncmp (v[i], key, klen) == 0 && v[i][klen] == '=')
-      return (char **) &v[i];
+      return (char **)&v[i];
   return NULL;
 }
 

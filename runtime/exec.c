@@ -26,8 +26,8 @@ static const struct
   const char *name;
   int flag;
 } ns_files[] = {
-  { "mnt", CLONE_NEWNS },   { "net", CLONE_NEWNET },       { "ipc", CLONE_NEWIPC },
-  { "uts", CLONE_NEWUTS },  { "cgroup", CLONE_NEWCGROUP }, { "pid", CLONE_NEWPID },
+  { "mnt", CLONE_NEWNS },  { "net", CLONE_NEWNET },       { "ipc", CLONE_NEWIPC },
+  { "uts", CLONE_NEWUTS }, { "cgroup", CLONE_NEWCGROUP }, { "pid", CLONE_NEWPID },
 };
 
 /* The namespaces the container does not share with us. */
@@ -38,7 +38,7 @@ static int differing_namespaces (pid_t pid, int *flags, berr **err)
     {
       char theirs[64], ours[64];
       struct stat a, b;
-      snprintf (theirs, sizeof theirs, "/proc/%d/ns/%s", (int) pid, ns_files[i].name);
+      snprintf (theirs, sizeof theirs, "/proc/%d/ns/%s", (int)pid, ns_files[i].name);
       snprintf (ours, sizeof ours, "/proc/self/ns/%s", ns_files[i].name);
       if (stat (theirs, &a) < 0)
         return berr_sys (err, "stat `%s`", theirs);
@@ -56,13 +56,14 @@ static int load_filter (int dfd, struct sock_fprog *prog, berr **err)
   size_t len = 0;
   if (bfs_read_all (dfd, "seccomp.bpf", 1 << 20, &buf, &len, NULL) < 0)
     return 0; /* the container has no filter */
-  if (len == 0 || len % sizeof (struct sock_filter) != 0 || len / sizeof (struct sock_filter) > 0xffff)
+  if (len == 0 || len % sizeof (struct sock_filter) != 0
+      || len / sizeof (struct sock_filter) > 0xffff)
     {
       free (buf);
       return berr_make (err, EINVAL, "corrupt seccomp.bpf in the container's state");
     }
-  prog->filter = (struct sock_filter *) buf;
-  prog->len = (unsigned short) (len / sizeof (struct sock_filter));
+  prog->filter = (struct sock_filter *)buf;
+  prog->len = (unsigned short)(len / sizeof (struct sock_filter));
   return 1;
 }
 
@@ -78,7 +79,7 @@ struct exec_child
 
 static int send_ready (void *arg, berr **err)
 {
-  if (rt_sync_send (*(int *) arg, RT_SYNC_READY, NULL) < 0)
+  if (rt_sync_send (*(int *)arg, RT_SYNC_READY, NULL) < 0)
     return berr_sys (err, "report readiness");
   return 0;
 }
@@ -135,9 +136,9 @@ static pid_t clone_exec (struct exec_child *c, int cgfd, int own_pidns)
   struct clone_args args = {
     .flags = cgfd >= 0 ? CLONE_INTO_CGROUP : 0,
     .exit_signal = SIGCHLD,
-    .cgroup = cgfd >= 0 ? (uint64_t) cgfd : 0,
+    .cgroup = cgfd >= 0 ? (uint64_t)cgfd : 0,
   };
-  pid_t pid = (pid_t) syscall (SYS_clone3, &args, sizeof args);
+  pid_t pid = (pid_t)syscall (SYS_clone3, &args, sizeof args);
   int saved = errno;
   if (pid == 0)
     exec_child_main (c);
@@ -195,7 +196,10 @@ int rt_container_exec (const char *state_root, const char *id, const struct rt_p
   pid_t pid = -1;
   if (exec_prepare (&r, state_root, id, err) < 0)
     goto out;
-  struct exec_child c = { .proc = proc, .stdio = stdio, .pidfd = r.pidfd, .sync_fd = r.sync[1],
+  struct exec_child c = { .proc = proc,
+                          .stdio = stdio,
+                          .pidfd = r.pidfd,
+                          .sync_fd = r.sync[1],
                           .filter = r.filter.filter ? &r.filter : NULL };
   if (differing_namespaces (r.st->pid, &c.ns_flags, err) < 0)
     goto out;

@@ -10,9 +10,9 @@
 /* Parent and child talk over a SOCK_SEQPACKET socketpair, one message per datagram. */
 enum rt_sync_type
 {
-  RT_SYNC_GO = 1,    /* parent -> child: placed in the cgroup, carry on */
-  RT_SYNC_READY,     /* child -> parent: set up; about to exec (run) or wait for start (create) */
-  RT_SYNC_ERROR,     /* child -> parent: setup failed, msg says why */
+  RT_SYNC_GO = 1, /* parent -> child: placed in the cgroup, carry on */
+  RT_SYNC_READY,  /* child -> parent: set up; about to exec (run) or wait for start (create) */
+  RT_SYNC_ERROR,  /* child -> parent: setup failed, msg says why */
 };
 
 struct rt_sync_msg
@@ -78,6 +78,5 @@ int rt_validate_id (const char *id, berr **err);
 uint64_t rt_proc_start_time (pid_t pid);
 /* A pidfd for the container's init, checked against the recorded start time. */
 int rt_state_pidfd (const struct rt_state *st, berr **err);
-
 
 #endif

@@ -35,7 +35,7 @@ int rt_sync_send (int fd, enum rt_sync_type type, const berr *e)
   do
     n = send (fd, &m, sizeof m, MSG_NOSIGNAL);
   while (n < 0 && errno == EINTR);
-  return n == (ssize_t) sizeof m ? 0 : -1;
+  return n == (ssize_t)sizeof m ? 0 : -1;
 }
 
 int rt_sync_error (const struct rt_sync_msg *m, berr **err)
@@ -54,15 +54,15 @@ int rt_sync_recv (int fd, struct rt_sync_msg *m, berr **err)
     return berr_sys (err, "read from the container's setup channel");
   if (n == 0)
     return 0;
-  if (n != (ssize_t) sizeof *m)
+  if (n != (ssize_t)sizeof *m)
     return berr_make (err, EPROTO, "short message on the container's setup channel");
   m->msg[sizeof m->msg - 1] = '\0';
   return 1;
 }
 
 static const uint64_t ns_clone_flag[RT_NS__COUNT] = {
-  [RT_NS_PID] = CLONE_NEWPID,     [RT_NS_NET] = CLONE_NEWNET,       [RT_NS_IPC] = CLONE_NEWIPC,
-  [RT_NS_UTS] = CLONE_NEWUTS,     [RT_NS_MOUNT] = CLONE_NEWNS,      [RT_NS_CGROUP] = CLONE_NEWCGROUP,
+  [RT_NS_PID] = CLONE_NEWPID,   [RT_NS_NET] = CLONE_NEWNET,  [RT_NS_IPC] = CLONE_NEWIPC,
+  [RT_NS_UTS] = CLONE_NEWUTS,   [RT_NS_MOUNT] = CLONE_NEWNS, [RT_NS_CGROUP] = CLONE_NEWCGROUP,
   [RT_NS_USER] = CLONE_NEWUSER,
 };
 
@@ -81,10 +81,10 @@ static uint64_t clone_flags_for (const struct rt_spec *spec)
  * urandom/tty/console/ptmx nodes and the pts devices, plus mknod of anything (creating a node
  * does not grant access to it). */
 static const struct cg_device_rule default_device_rules[] = {
-  { true, 'c', -1, -1, "m" },  { true, 'b', -1, -1, "m" },  { true, 'c', 1, 3, "rwm" },
-  { true, 'c', 1, 5, "rwm" },  { true, 'c', 1, 7, "rwm" },  { true, 'c', 1, 8, "rwm" },
-  { true, 'c', 1, 9, "rwm" },  { true, 'c', 5, 0, "rwm" },  { true, 'c', 5, 1, "rwm" },
-  { true, 'c', 5, 2, "rwm" },  { true, 'c', 136, -1, "rwm" },
+  { true, 'c', -1, -1, "m" }, { true, 'b', -1, -1, "m" },    { true, 'c', 1, 3, "rwm" },
+  { true, 'c', 1, 5, "rwm" }, { true, 'c', 1, 7, "rwm" },    { true, 'c', 1, 8, "rwm" },
+  { true, 'c', 1, 9, "rwm" }, { true, 'c', 5, 0, "rwm" },    { true, 'c', 5, 1, "rwm" },
+  { true, 'c', 5, 2, "rwm" }, { true, 'c', 136, -1, "rwm" },
 };
 
 static int make_cgroup (const struct rt_spec *spec, cg_group **out, berr **err)
@@ -139,11 +139,11 @@ static pid_t clone_child (uint64_t flags, int cgroup_fd, int *pidfd)
 {
   struct clone_args args = {
     .flags = flags | CLONE_PIDFD | (cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0),
-    .pidfd = (uint64_t) (uintptr_t) pidfd,
+    .pidfd = (uint64_t)(uintptr_t)pidfd,
     .exit_signal = SIGCHLD,
-    .cgroup = cgroup_fd >= 0 ? (uint64_t) cgroup_fd : 0,
+    .cgroup = cgroup_fd >= 0 ? (uint64_t)cgroup_fd : 0,
   };
-  return (pid_t) syscall (SYS_clone3, &args, sizeof args);
+  return (pid_t)syscall (SYS_clone3, &args, sizeof args);
 }
 
 /* Waits for the child's verdict. READY then EOF means exec happened (run) or the container is
@@ -182,20 +182,23 @@ static int prepare_seccomp (const struct rt_spec *spec, const struct rt_launch_o
   if (spec->seccomp == NULL)
     return 0;
   _cleanup_free_ char *cache = NULL;
-  if (opts->seccomp_cache_dir == NULL && asprintf (&cache, "%s/seccomp-cache", opts->state_root) < 0)
+  if (opts->seccomp_cache_dir == NULL
+      && asprintf (&cache, "%s/seccomp-cache", opts->state_root) < 0)
     return berr_make (err, ENOMEM, "out of memory");
   void *prog = NULL;
   size_t len = 0;
   if (rt_seccomp_compile (spec->seccomp, opts->seccomp_cache_dir ? opts->seccomp_cache_dir : cache,
-                          &prog, &len, err) < 0)
+                          &prog, &len, err)
+      < 0)
     return berr_wrap (err, "seccomp profile");
   ctx->seccomp.filter = prog;
-  ctx->seccomp.len = (unsigned short) len;
+  ctx->seccomp.len = (unsigned short)len;
   ctx->have_seccomp = true;
   /* exec'd processes get the same filter: keep the compiled program with the state. */
   if (state_dirfd >= 0
       && bfs_write_atomic_volatile (state_dirfd, "seccomp.bpf", prog,
-                                    len * sizeof (struct sock_filter), 0600, err) < 0)
+                                    len * sizeof (struct sock_filter), 0600, err)
+             < 0)
     return -1;
   return 0;
 }
@@ -214,7 +217,7 @@ struct launch
 
 static void launch_release (struct launch *l)
 {
-  free ((void *) l->ctx.seccomp.filter);
+  free ((void *)l->ctx.seccomp.filter);
   if (l->cg)
     cg_free (l->cg);
   for (int i = 0; i < 2; i++)
@@ -229,8 +232,8 @@ static void launch_release (struct launch *l)
 static int launch_record_state (struct launch *l, berr **err)
 {
   struct rt_state st = {
-    .id = (char *) l->opts->id,
-    .bundle = (char *) l->opts->bundle,
+    .id = (char *)l->opts->id,
+    .bundle = (char *)l->opts->bundle,
     .pid = l->pid,
     .pid_start_time = rt_proc_start_time (l->pid),
     .status = l->opts->mode == RT_LAUNCH_CREATE ? "created" : "running",
@@ -291,9 +294,12 @@ static void launch_abort (struct launch *l)
 int rt_container_launch (const struct rt_spec *spec, const struct rt_launch_opts *opts,
                          pid_t *pid_out, berr **err)
 {
-  struct launch l = { .spec = spec, .opts = opts, .state_dirfd = -1, .sync = { -1, -1 },
-                      .pidfd = -1, .ctx = { .spec = spec, .exec_fifo_dirfd = -1,
-                                            .stdio = opts->stdio } };
+  struct launch l = { .spec = spec,
+                      .opts = opts,
+                      .state_dirfd = -1,
+                      .sync = { -1, -1 },
+                      .pidfd = -1,
+                      .ctx = { .spec = spec, .exec_fifo_dirfd = -1, .stdio = opts->stdio } };
   int ret = -1;
   enum cg_mode mode = CG_MODE_UNIFIED;
   if (rt_validate_id (opts->id, err) < 0 || cg_detect_mode (&mode, err) < 0)

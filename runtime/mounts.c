@@ -36,7 +36,7 @@ static int open_target (int rootfd, const char *dest, bool is_dir, berr **err)
   const char *slash = strrchr (dest, '/');
   if (slash && slash != dest)
     {
-      _cleanup_free_ char *parent = strndup (dest, (size_t) (slash - dest));
+      _cleanup_free_ char *parent = strndup (dest, (size_t)(slash - dest));
       if (parent == NULL || bfs_mkdirs_in_root (rootfd, parent, 0755, NULL, err) < 0)
         return -1;
     }
@@ -124,26 +124,23 @@ static const struct
   const char *name;
   unsigned int major, minor;
 } default_nodes[] = {
-  { "null", 1, 3 }, { "zero", 1, 5 }, { "full", 1, 7 }, { "random", 1, 8 }, { "urandom", 1, 9 },
-  { "tty", 5, 0 },
+  { "null", 1, 3 },   { "zero", 1, 5 },    { "full", 1, 7 },
+  { "random", 1, 8 }, { "urandom", 1, 9 }, { "tty", 5, 0 },
 };
 
 static const struct
 {
   const char *target, *name;
 } default_links[] = {
-  { "/proc/self/fd", "fd" },
-  { "/proc/self/fd/0", "stdin" },
-  { "/proc/self/fd/1", "stdout" },
-  { "/proc/self/fd/2", "stderr" },
-  { "pts/ptmx", "ptmx" },
+  { "/proc/self/fd", "fd" },       { "/proc/self/fd/0", "stdin" }, { "/proc/self/fd/1", "stdout" },
+  { "/proc/self/fd/2", "stderr" }, { "pts/ptmx", "ptmx" },
 };
 
 static int make_node (int rootfd, const char *path, char type, int64_t major, int64_t minor,
                       mode_t mode, uid_t uid, gid_t gid, berr **err)
 {
   const char *slash = strrchr (path, '/');
-  _cleanup_free_ char *parent = strndup (path, slash ? (size_t) (slash - path) : 0);
+  _cleanup_free_ char *parent = strndup (path, slash ? (size_t)(slash - path) : 0);
   _cleanup_close_ int dfd = -1;
   if (parent == NULL || bfs_mkdirs_in_root (rootfd, *parent ? parent : "/", 0755, &dfd, err) < 0)
     return -1;
@@ -162,8 +159,9 @@ static int populate_dev (int rootfd, const struct rt_spec *spec, berr **err)
   for (size_t i = 0; i < ARRAY_SIZE (default_nodes); i++)
     {
       snprintf (path, sizeof path, "/dev/%s", default_nodes[i].name);
-      if (make_node (rootfd, path, 'c', default_nodes[i].major, default_nodes[i].minor, 0666, 0,
-                     0, err) < 0)
+      if (make_node (rootfd, path, 'c', default_nodes[i].major, default_nodes[i].minor, 0666, 0, 0,
+                     err)
+          < 0)
         return -1;
     }
   _cleanup_close_ int dev = bfs_open_in_root (rootfd, "/dev", O_PATH | O_DIRECTORY, 0, err);
@@ -226,9 +224,9 @@ int rt_setup_rootfs (const struct rt_spec *spec, bool cgroup2, berr **err)
 /* Only sysctls that are namespaced may be set (anything else would change the host). */
 static bool sysctl_is_namespaced (const char *key, bool own_netns)
 {
-  static const char *const ipc[] = { "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni",
-                                     "kernel.sem",    "kernel.shmall", "kernel.shmmax",
-                                     "kernel.shmmni", "kernel.shm_rmid_forced" };
+  static const char *const ipc[]
+      = { "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
+          "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced" };
   for (size_t i = 0; i < ARRAY_SIZE (ipc); i++)
     if (strcmp (key, ipc[i]) == 0)
       return true;
@@ -247,7 +245,7 @@ int rt_apply_sysctls (const struct rt_spec *spec, berr **err)
         return berr_make (err, EINVAL, "sysctl `%s` is not allowed in a container", key);
       char path[512];
       int n = snprintf (path, sizeof path, "/proc/sys/%s", key);
-      if (n < 0 || (size_t) n >= sizeof path)
+      if (n < 0 || (size_t)n >= sizeof path)
         return berr_make (err, EINVAL, "sysctl `%s`: name too long", key);
       for (char *p = path + 10; *p; p++)
         if (*p == '.')

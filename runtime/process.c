@@ -24,7 +24,7 @@
 
 static int cmp_int (const void *a, const void *b)
 {
-  return *(const int *) a - *(const int *) b;
+  return *(const int *)a - *(const int *)b;
 }
 
 /* Closes every descriptor above stdio except keep[] (CVE-2024-21626: no host fd may survive
@@ -40,11 +40,11 @@ static int close_other_fds (const int *keep, size_t n_keep, berr **err)
   unsigned int from = 3;
   for (size_t i = 0; i <= n; i++)
     {
-      unsigned int to = i < n ? (unsigned int) sorted[i] - 1 : ~0U;
+      unsigned int to = i < n ? (unsigned int)sorted[i] - 1 : ~0U;
       if (from <= to && close_range (from, to, 0) < 0)
         return berr_sys (err, "close_range");
       if (i < n)
-        from = (unsigned int) sorted[i] + 1;
+        from = (unsigned int)sorted[i] + 1;
     }
   return 0;
 }
@@ -80,7 +80,7 @@ static int apply_rlimits (const struct rt_process *p, berr **err)
 
 static int drop_bounding (uint64_t keep, berr **err)
 {
-  int last = (int) cap_max_bits () - 1;
+  int last = (int)cap_max_bits () - 1;
   for (int c = 0; c <= last && c < 64; c++)
     if (!(keep & (1ULL << c)) && prctl (PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
       return berr_sys (err, "drop capability %d from the bounding set", c);
@@ -92,7 +92,7 @@ static int set_cap_sets (const struct rt_caps *caps, berr **err)
   cap_t c = cap_init ();
   if (c == NULL)
     return berr_sys (err, "cap_init");
-  int last = (int) cap_max_bits () - 1;
+  int last = (int)cap_max_bits () - 1;
   int ret = 0;
   for (cap_value_t v = 0; v <= last && v < 64; v++)
     {
@@ -130,9 +130,9 @@ static int switch_identity (const struct rt_process *p, uid_t uid, gid_t gid, co
   if (setgroups (n_groups, groups) < 0)
     return berr_sys (err, "setgroups");
   if (setresgid (gid, gid, gid) < 0)
-    return berr_sys (err, "setresgid %u", (unsigned) gid);
+    return berr_sys (err, "setresgid %u", (unsigned)gid);
   if (setresuid (uid, uid, uid) < 0)
-    return berr_sys (err, "setresuid %u", (unsigned) uid);
+    return berr_sys (err, "setresuid %u", (unsigned)uid);
   if (set_cap_sets (&p->caps, err) < 0)
     return -1;
   if (prctl (PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
@@ -165,9 +165,8 @@ fail:
   return NULL;
 }
 
-int rt_exec_process (const struct rt_process *p, const struct sock_fprog *seccomp,
-                     const int *keep, size_t n_keep, rt_before_exec_fn before_exec, void *arg,
-                     berr **err)
+int rt_exec_process (const struct rt_process *p, const struct sock_fprog *seccomp, const int *keep,
+                     size_t n_keep, rt_before_exec_fn before_exec, void *arg, berr **err)
 {
   uid_t uid = p->uid;
   gid_t gid = p->gid;

@@ -33,11 +33,11 @@ struct rt_namespace
 
 struct rt_mount
 {
-  char *destination;   /* inside the container */
-  char *type;          /* "bind", "proc", "tmpfs", "sysfs", "devpts", "mqueue", "cgroup", ... */
+  char *destination; /* inside the container */
+  char *type;        /* "bind", "proc", "tmpfs", "sysfs", "devpts", "mqueue", "cgroup", ... */
   char *source;
-  char *data;          /* fs-specific options, e.g. "size=65536k,mode=1777" */
-  unsigned long flags; /* MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY | MS_REC ... */
+  char *data;                /* fs-specific options, e.g. "size=65536k,mode=1777" */
+  unsigned long flags;       /* MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY | MS_REC ... */
   unsigned long propagation; /* MS_PRIVATE, MS_SLAVE, MS_SHARED (| MS_REC), or 0 */
 };
 
@@ -70,14 +70,14 @@ struct rt_caps
 
 struct rt_process
 {
-  char **args;   /* argv; args[0] is looked up in PATH inside the container if not absolute */
-  char **env;    /* KEY=VALUE */
-  char *cwd;     /* absolute, inside the container; created if missing */
+  char **args; /* argv; args[0] is looked up in PATH inside the container if not absolute */
+  char **env;  /* KEY=VALUE */
+  char *cwd;   /* absolute, inside the container; created if missing */
   uid_t uid;
   gid_t gid;
   gid_t *groups; /* supplementary groups */
   size_t n_groups;
-  char *user;    /* optional "name[:group]" resolved in the container's /etc/passwd */
+  char *user; /* optional "name[:group]" resolved in the container's /etc/passwd */
   struct rt_caps caps;
   struct rt_rlimit *rlimits;
   size_t n_rlimits;
@@ -90,8 +90,8 @@ struct rt_process
 /* What the container's cgroup should be and limit (see cgroups/cgroups.h). */
 struct rt_cgroup
 {
-  char *path;          /* relative to the hierarchy roots; NULL: no cgroup of its own */
-  int64_t cpu_units;   /* ECS units, shares/weight */
+  char *path;        /* relative to the hierarchy roots; NULL: no cgroup of its own */
+  int64_t cpu_units; /* ECS units, shares/weight */
   int64_t cpu_quota_us;
   int64_t cpu_period_us;
   int64_t memory_max;
@@ -101,7 +101,7 @@ struct rt_cgroup
 
 struct rt_spec
 {
-  char *rootfs;  /* absolute path on the host */
+  char *rootfs; /* absolute path on the host */
   bool readonly_root;
   char *hostname;
   struct rt_process process;
@@ -169,10 +169,10 @@ struct rt_launch_opts
 {
   const char *state_root; /* e.g. /run/berth/runtime */
   const char *id;
-  const char *bundle;     /* recorded in the state; may be NULL */
+  const char *bundle; /* recorded in the state; may be NULL */
   enum rt_launch_mode mode;
   const char *seccomp_cache_dir; /* NULL: <state_root>/seccomp-cache */
-  int stdio[3];           /* fds to give the container as 0, 1, 2; -1: inherit */
+  int stdio[3];                  /* fds to give the container as 0, 1, 2; -1: inherit */
 };
 
 /* Creates the container's cgroup, clones into new namespaces, sets it up and either starts it

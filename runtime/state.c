@@ -40,9 +40,8 @@ int rt_state_dir_open (const char *state_root, const char *id, bool create, berr
     return -1;
   _cleanup_close_ int rootfd = open (state_root, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
   if (rootfd < 0)
-    return errno == ENOENT && !create
-               ? berr_make (err, ENOENT, "container `%s` does not exist", id)
-               : berr_sys (err, "open state root `%s`", state_root);
+    return errno == ENOENT && !create ? berr_make (err, ENOENT, "container `%s` does not exist", id)
+                                      : berr_sys (err, "open state root `%s`", state_root);
   if (create && mkdirat (rootfd, id, 0700) < 0)
     return errno == EEXIST ? berr_make (err, EEXIST, "container `%s` already exists", id)
                            : berr_sys (err, "create state directory for `%s`", id);
@@ -64,7 +63,7 @@ int rt_state_save (int dirfd, const struct rt_state *st, berr **err)
       || !cJSON_AddNumberToObject (j, "pid", st->pid)
       || !cJSON_AddStringToObject (j, "bundle", st->bundle ? st->bundle : "")
       || !cJSON_AddStringToObject (j, "created", created)
-      || !cJSON_AddNumberToObject (j, "pidStartTime", (double) st->pid_start_time)
+      || !cJSON_AddNumberToObject (j, "pidStartTime", (double)st->pid_start_time)
       || (st->cgroup_path && !cJSON_AddStringToObject (j, "cgroupPath", st->cgroup_path)))
     return berr_make (err, ENOMEM, "out of memory");
   /* The state root is runtime state (/run): atomic for readers, no fsync (as other runtimes). */
@@ -77,7 +76,7 @@ int rt_state_save (int dirfd, const struct rt_state *st, berr **err)
 uint64_t rt_proc_start_time (pid_t pid)
 {
   char path[64];
-  snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+  snprintf (path, sizeof path, "/proc/%d/stat", (int)pid);
   _cleanup_free_ char *buf = NULL;
   if (bfs_read_all (AT_FDCWD, path, 8192, &buf, NULL, NULL) < 0)
     return 0;
@@ -88,8 +87,10 @@ uint64_t rt_proc_start_time (pid_t pid)
   char state = 0;
   unsigned long long start = 0;
   /* state is field 3, starttime field 22: skip fields 4..21. */
-  if (sscanf (p + 1, " %c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %llu",
-              &state, &start) != 2)
+  if (sscanf (p + 1,
+              " %c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %llu",
+              &state, &start)
+      != 2)
     return 0;
   return state == 'Z' || state == 'X' ? 0 : start;
 }
@@ -111,7 +112,8 @@ static int parse_state (const cJSON *j, struct rt_state *st, berr **err)
 {
   const char *id = NULL, *status = NULL, *bundle = "", *created = NULL, *cg = NULL;
   int64_t pid = 0, start = 0;
-  if (bjson_get_str (j, "id", true, &id, err) < 0 || bjson_get_str (j, "status", true, &status, err) < 0
+  if (bjson_get_str (j, "id", true, &id, err) < 0
+      || bjson_get_str (j, "status", true, &status, err) < 0
       || bjson_get_str (j, "bundle", false, &bundle, err) < 0
       || bjson_get_str (j, "created", false, &created, err) < 0
       || bjson_get_str (j, "cgroupPath", false, &cg, err) < 0
@@ -122,8 +124,8 @@ static int parse_state (const cJSON *j, struct rt_state *st, berr **err)
   st->status = strdup (status);
   st->bundle = strdup (bundle);
   st->cgroup_path = cg ? strdup (cg) : NULL;
-  st->pid = (pid_t) pid;
-  st->pid_start_time = (uint64_t) start;
+  st->pid = (pid_t)pid;
+  st->pid_start_time = (uint64_t)start;
   if (created)
     bclock_parse_rfc3339 (created, &st->created_ns);
   if (!st->id || !st->status || !st->bundle || (cg && !st->cgroup_path))

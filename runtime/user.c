@@ -21,11 +21,11 @@ static int parse_id (const char *s, size_t len, uint32_t *out)
     {
       if (s[i] < '0' || s[i] > '9')
         return -1;
-      v = v * 10 + (uint64_t) (s[i] - '0');
+      v = v * 10 + (uint64_t)(s[i] - '0');
     }
   if (v > 0xfffffffeULL) /* (uid_t)-1 means "no change" to the kernel */
     return -1;
-  *out = (uint32_t) v;
+  *out = (uint32_t)v;
   return 0;
 }
 
@@ -38,7 +38,7 @@ static size_t split_fields (const char *line, size_t len, const char **f, size_t
     if (i == len || line[i] == ':')
       {
         f[n] = start;
-        flen[n] = (size_t) (line + i - start);
+        flen[n] = (size_t)(line + i - start);
         n++;
         start = line + i + 1;
       }
@@ -56,7 +56,7 @@ static int each_line (const char *text, int (*fn) (const char *, size_t, void *)
   for (const char *p = text; p && *p;)
     {
       const char *nl = strchr (p, '\n');
-      size_t len = nl ? (size_t) (nl - p) : strlen (p);
+      size_t len = nl ? (size_t)(nl - p) : strlen (p);
       int r = fn (p, len, arg);
       if (r)
         return r;
@@ -143,8 +143,8 @@ static int member_line (const char *line, size_t len, void *arg)
     return 0;
   for (const char *m = f[3], *end = f[3] + fl[3]; m < end;)
     {
-      const char *comma = memchr (m, ',', (size_t) (end - m));
-      size_t mlen = comma ? (size_t) (comma - m) : (size_t) (end - m);
+      const char *comma = memchr (m, ',', (size_t)(end - m));
+      size_t mlen = comma ? (size_t)(comma - m) : (size_t)(end - m);
       if (field_is (m, mlen, q->user) && q->n < q->cap)
         {
           q->gids[q->n++] = gid;
@@ -188,7 +188,8 @@ int rt_user_resolve (int rootfd, const char *user, uid_t *uid, gid_t *gid, gid_t
   char *colon = strchr (spec, ':');
   if (colon)
     *colon++ = '\0';
-  if (read_db (rootfd, "/etc/passwd", &passwd, err) < 0 || read_db (rootfd, "/etc/group", &group, err) < 0)
+  if (read_db (rootfd, "/etc/passwd", &passwd, err) < 0
+      || read_db (rootfd, "/etc/group", &group, err) < 0)
     return -1;
   uint32_t id;
   if (rt_passwd_lookup (passwd, spec, uid, gid, home) < 0)

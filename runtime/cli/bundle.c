@@ -40,7 +40,8 @@ int cli_save_config (struct cli_global *g, const char *id, const char *bundle_ab
 {
   _cleanup_free_ char *src = NULL, *dst = NULL, *text = NULL;
   size_t len = 0;
-  if (asprintf (&src, "%s/config.json", bundle_abs) < 0 || asprintf (&dst, "%s/%s/config.json", g->root, id) < 0)
+  if (asprintf (&src, "%s/config.json", bundle_abs) < 0
+      || asprintf (&dst, "%s/%s/config.json", g->root, id) < 0)
     return berr_make (err, ENOMEM, "out of memory");
   if (bfs_read_all (AT_FDCWD, src, CONFIG_MAX, &text, &len, err) < 0)
     return -1;
@@ -50,8 +51,8 @@ int cli_save_config (struct cli_global *g, const char *id, const char *bundle_ab
 int cli_write_pid_file (const char *path, pid_t pid, berr **err)
 {
   char buf[32];
-  int n = snprintf (buf, sizeof buf, "%d", (int) pid);
-  return bfs_write_atomic_volatile (AT_FDCWD, path, buf, (size_t) n, 0644, err);
+  int n = snprintf (buf, sizeof buf, "%d", (int)pid);
+  return bfs_write_atomic_volatile (AT_FDCWD, path, buf, (size_t)n, 0644, err);
 }
 
 int cli_launch (struct cli_global *g, const char *bundle, const char *id, const char *pid_file,
@@ -61,13 +62,14 @@ int cli_launch (struct cli_global *g, const char *bundle, const char *id, const 
   _cleanup_free_ char *abs = NULL;
   if (cli_load_bundle (bundle, &spec, &abs, err) < 0)
     return -1;
-  struct rt_launch_opts opts = { .state_root = g->root, .id = id, .bundle = abs, .mode = mode,
-                                 .stdio = { -1, -1, -1 } };
+  struct rt_launch_opts opts
+      = { .state_root = g->root, .id = id, .bundle = abs, .mode = mode, .stdio = { -1, -1, -1 } };
   int r = rt_container_launch (spec, &opts, pid, err);
   rt_spec_free (spec);
   if (r < 0)
     return -1;
-  if (cli_save_config (g, id, abs, err) < 0 || (pid_file && cli_write_pid_file (pid_file, *pid, err) < 0))
+  if (cli_save_config (g, id, abs, err) < 0
+      || (pid_file && cli_write_pid_file (pid_file, *pid, err) < 0))
     {
       berr *e = NULL;
       rt_container_delete (g->root, id, true, &e);

@@ -35,17 +35,29 @@ static int parse_exec_args (int argc, char **argv, struct exec_args *a, berr **e
   while ((c = getopt_long (argc, argv, "+p:w:e:u:dt", opts, NULL)) != -1)
     switch (c)
       {
-      case 'p': a->process_file = optarg; break;
-      case 'w': a->cwd = optarg; break;
+      case 'p':
+        a->process_file = optarg;
+        break;
+      case 'w':
+        a->cwd = optarg;
+        break;
       case 'e':
         if (strchr (optarg, '=') == NULL || strv_append (&a->env, optarg) < 0)
           return berr_make (err, EINVAL, "exec: --env takes KEY=VALUE");
         break;
-      case 'u': a->user = optarg; break;
-      case 'd': a->detach = true; break;
-      case 'P': a->pid_file = optarg; break;
-      case 't': return berr_make (err, ENOTSUP, "exec: terminals are not supported");
-      default: return berr_make (err, EINVAL, "exec: bad option");
+      case 'u':
+        a->user = optarg;
+        break;
+      case 'd':
+        a->detach = true;
+        break;
+      case 'P':
+        a->pid_file = optarg;
+        break;
+      case 't':
+        return berr_make (err, ENOTSUP, "exec: terminals are not supported");
+      default:
+        return berr_make (err, EINVAL, "exec: bad option");
       }
   if (optind >= argc)
     return berr_make (err, EINVAL, "exec: expected a container id");
@@ -68,7 +80,7 @@ static int override_process (cJSON *config, const struct exec_args *a, char **cm
   proc = cJSON_GetObjectItemCaseSensitive (config, "process");
   if (!cJSON_IsObject (proc))
     return berr_make (err, EINVAL, "the container's config.json has no process");
-  cJSON *args = cJSON_CreateStringArray ((const char *const *) cmd, (int) strv_len (cmd));
+  cJSON *args = cJSON_CreateStringArray ((const char *const *)cmd, (int)strv_len (cmd));
   cJSON_ReplaceItemInObjectCaseSensitive (proc, "args", args);
   if (a->cwd)
     cJSON_ReplaceItemInObjectCaseSensitive (proc, "cwd", cJSON_CreateString (a->cwd));
@@ -120,7 +132,8 @@ int cli_exec (struct cli_global *g, int argc, char **argv, berr **err)
   int status = 0;
   pid_t pid = 0;
   int stdio[3] = { -1, -1, -1 };
-  ret = rt_container_exec (g->root, id, &spec->process, stdio, &pid, a.detach ? NULL : &status, err);
+  ret = rt_container_exec (g->root, id, &spec->process, stdio, &pid, a.detach ? NULL : &status,
+                           err);
   rt_spec_free (spec);
   if (ret < 0)
     return -1;

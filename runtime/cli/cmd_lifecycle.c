@@ -21,8 +21,10 @@ static int need_id (int argc, char **argv, const char *cmd, berr **err)
 int cli_create (struct cli_global *g, int argc, char **argv, berr **err)
 {
   static const struct option opts[] = {
-    { "bundle", required_argument, NULL, 'b' }, { "pid-file", required_argument, NULL, 'p' },
-    { "console-socket", required_argument, NULL, 'c' }, { "no-pivot", no_argument, NULL, 'n' },
+    { "bundle", required_argument, NULL, 'b' },
+    { "pid-file", required_argument, NULL, 'p' },
+    { "console-socket", required_argument, NULL, 'c' },
+    { "no-pivot", no_argument, NULL, 'n' },
     { NULL, 0, NULL, 0 },
   };
   const char *bundle = ".", *pid_file = NULL;
@@ -31,11 +33,18 @@ int cli_create (struct cli_global *g, int argc, char **argv, berr **err)
   while ((c = getopt_long (argc, argv, "+b:", opts, NULL)) != -1)
     switch (c)
       {
-      case 'b': bundle = optarg; break;
-      case 'p': pid_file = optarg; break;
-      case 'c': return berr_make (err, ENOTSUP, "create: terminals (--console-socket) are not supported");
-      case 'n': return berr_make (err, ENOTSUP, "create: --no-pivot is not supported");
-      default: return berr_make (err, EINVAL, "create: bad option");
+      case 'b':
+        bundle = optarg;
+        break;
+      case 'p':
+        pid_file = optarg;
+        break;
+      case 'c':
+        return berr_make (err, ENOTSUP, "create: terminals (--console-socket) are not supported");
+      case 'n':
+        return berr_make (err, ENOTSUP, "create: --no-pivot is not supported");
+      default:
+        return berr_make (err, EINVAL, "create: bad option");
       }
   if (need_id (argc, argv, "create", err) < 0)
     return -1;

@@ -32,8 +32,10 @@ static int wait_forwarding (pid_t pid, const sigset_t *set, int *status)
 int cli_run (struct cli_global *g, int argc, char **argv, berr **err)
 {
   static const struct option opts[] = {
-    { "bundle", required_argument, NULL, 'b' }, { "pid-file", required_argument, NULL, 'p' },
-    { "detach", no_argument, NULL, 'd' },        { "console-socket", required_argument, NULL, 'c' },
+    { "bundle", required_argument, NULL, 'b' },
+    { "pid-file", required_argument, NULL, 'p' },
+    { "detach", no_argument, NULL, 'd' },
+    { "console-socket", required_argument, NULL, 'c' },
     { NULL, 0, NULL, 0 },
   };
   const char *bundle = ".", *pid_file = NULL;
@@ -43,11 +45,19 @@ int cli_run (struct cli_global *g, int argc, char **argv, berr **err)
   while ((c = getopt_long (argc, argv, "+b:d", opts, NULL)) != -1)
     switch (c)
       {
-      case 'b': bundle = optarg; break;
-      case 'p': pid_file = optarg; break;
-      case 'd': detach = true; break;
-      case 'c': return berr_make (err, ENOTSUP, "run: terminals (--console-socket) are not supported");
-      default: return berr_make (err, EINVAL, "run: bad option");
+      case 'b':
+        bundle = optarg;
+        break;
+      case 'p':
+        pid_file = optarg;
+        break;
+      case 'd':
+        detach = true;
+        break;
+      case 'c':
+        return berr_make (err, ENOTSUP, "run: terminals (--console-socket) are not supported");
+      default:
+        return berr_make (err, EINVAL, "run: bad option");
       }
   if (optind != argc - 1)
     return berr_make (err, EINVAL, "run: expected exactly one container id");

@@ -23,9 +23,13 @@ int cli_spec (struct cli_global *g, int argc, char **argv, berr **err)
   while ((c = getopt_long (argc, argv, "+b:", opts, NULL)) != -1)
     switch (c)
       {
-      case 'b': bundle = optarg; break;
-      case 'r': return berr_make (err, ENOTSUP, "spec: rootless containers are not supported");
-      default: return berr_make (err, EINVAL, "spec: bad option");
+      case 'b':
+        bundle = optarg;
+        break;
+      case 'r':
+        return berr_make (err, ENOTSUP, "spec: rootless containers are not supported");
+      default:
+        return berr_make (err, EINVAL, "spec: bad option");
       }
   _cleanup_close_ int dfd = open (bundle, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
   if (dfd < 0)
@@ -39,8 +43,5 @@ int cli_spec (struct cli_global *g, int argc, char **argv, berr **err)
   cJSON_Delete (config);
   if (text == NULL)
     return berr_make (err, ENOMEM, "out of memory");
-  size_t len = strlen (text);
-  text[len] = '\0';
-  int r = bfs_write_atomic (dfd, "config.json", text, len, 0644, err);
-  return r;
+  return bfs_write_atomic (dfd, "config.json", text, strlen (text), 0644, err);
 }

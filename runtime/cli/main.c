@@ -76,22 +76,38 @@ int main (int argc, char **argv)
   struct cli_global g = { .root = DEFAULT_ROOT };
   enum blog_level level = BLOG_WARN;
   static const struct option opts[] = {
-    { "root", required_argument, NULL, 'r' },  { "log", required_argument, NULL, 'l' },
-    { "log-format", required_argument, NULL, 'f' }, { "debug", no_argument, NULL, 'd' },
-    { "systemd-cgroup", no_argument, NULL, 's' }, { "help", no_argument, NULL, 'h' },
+    { "root", required_argument, NULL, 'r' },
+    { "log", required_argument, NULL, 'l' },
+    { "log-format", required_argument, NULL, 'f' },
+    { "debug", no_argument, NULL, 'd' },
+    { "systemd-cgroup", no_argument, NULL, 's' },
+    { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
   int c;
   while ((c = getopt_long (argc, argv, "+h", opts, NULL)) != -1)
     switch (c)
       {
-      case 'r': g.root = optarg; break;
-      case 'l': g.log_path = optarg; break;
-      case 'f': g.log_json = strcmp (optarg, "json") == 0; break;
-      case 'd': level = BLOG_DEBUG; break;
-      case 's': break; /* accepted for compatibility; cgroup placement is cgroupsPath's */
-      case 'h': usage (stdout); return 0;
-      default: usage (stderr); return 2;
+      case 'r':
+        g.root = optarg;
+        break;
+      case 'l':
+        g.log_path = optarg;
+        break;
+      case 'f':
+        g.log_json = strcmp (optarg, "json") == 0;
+        break;
+      case 'd':
+        level = BLOG_DEBUG;
+        break;
+      case 's':
+        break; /* accepted for compatibility; cgroup placement is cgroupsPath's */
+      case 'h':
+        usage (stdout);
+        return 0;
+      default:
+        usage (stderr);
+        return 2;
       }
   blog_setup ("berth-runtime", level, BLOG_SINK_STDERR);
   if (optind >= argc)

@@ -6,8 +6,8 @@
 #include "tests/support/support.h"
 
 #include <check.h>
-#include <stdarg.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,8 +97,7 @@ static struct bundle bundle_new (const char *const *args)
   int n = 0;
   while (args[n])
     n++;
-  set_item (path_item (b.config, "process", NULL), "args",
-                                          cJSON_CreateStringArray (args, n));
+  set_item (path_item (b.config, "process", NULL), "args", cJSON_CreateStringArray (args, n));
   ck_assert_int_ge (asprintf (&probe, "%s/tests/berth-probe", ts_build_dir ()), 0);
   char *abs = realpath (probe, NULL);
   ck_assert_ptr_nonnull (abs);
@@ -111,8 +110,7 @@ static struct bundle bundle_new (const char *const *args)
   cJSON_AddItemToArray (path_item (b.config, "mounts", NULL), m);
   free (abs);
   ck_assert_int_ge (asprintf (&cg, "berth-test-%s", strrchr (b.dir, '/') + 1), 0);
-  set_item (path_item (b.config, "linux", NULL), "cgroupsPath",
-                                          cJSON_CreateString (cg));
+  set_item (path_item (b.config, "linux", NULL), "cgroupsPath", cJSON_CreateString (cg));
   return b;
 }
 
@@ -140,7 +138,7 @@ static int run_args (const char *const *args, void (*edit) (cJSON *config), char
   if (edit)
     edit (b.config);
   bundle_save (&b);
-  int rc = runtime (out, "run --bundle %s c%d", b.dir, (int) getpid ());
+  int rc = runtime (out, "run --bundle %s c%d", b.dir, (int)getpid ());
   bundle_free (&b);
   return rc;
 }
@@ -229,13 +227,14 @@ START_TEST (test_capabilities_exactly_as_configured)
   ck_assert_int_eq (run_args (args, NULL, &out), 0);
   /* Docker's 14: CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP NET_BIND_SERVICE
    * NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP. */
-  ck_assert_msg (strstr (out, "CapEff:\t00000000a80425fb") && strstr (out, "CapBnd:\t00000000a80425fb")
-                     && strstr (out, "CapInh:\t0000000000000000")
-                     && strstr (out, "CapAmb:\t0000000000000000"),
-                 "default caps: %s", out);
+  ck_assert_msg (
+      strstr (out, "CapEff:\t00000000a80425fb") && strstr (out, "CapBnd:\t00000000a80425fb")
+          && strstr (out, "CapInh:\t0000000000000000") && strstr (out, "CapAmb:\t0000000000000000"),
+      "default caps: %s", out);
   free (out);
   ck_assert_int_eq (run_args (args, two_caps, &out), 0);
-  ck_assert_msg (strstr (out, "CapEff:\t0000000000000401") && strstr (out, "CapBnd:\t0000000000000401"),
+  ck_assert_msg (strstr (out, "CapEff:\t0000000000000401")
+                     && strstr (out, "CapBnd:\t0000000000000401"),
                  "configured caps: %s", out);
   free (out);
 }
@@ -252,9 +251,9 @@ static void pids_10 (cJSON *c)
 START_TEST (test_pids_limit_enforced)
 {
   char *out = NULL;
-  const char *args[] = { "/bin/sh", "-c",
-                         "n=0; for i in $(seq 30); do sleep 3 & n=$((n+1)); done; echo started=$n",
-                         NULL };
+  const char *args[]
+      = { "/bin/sh", "-c",
+          "n=0; for i in $(seq 30); do sleep 3 & n=$((n+1)); done; echo started=$n", NULL };
   run_args (args, pids_10, &out);
   ck_assert_msg (strstr (out, "can't fork") || strstr (out, "Resource temporarily unavailable"),
                  "no fork failure: %s", out);
@@ -299,8 +298,7 @@ END_TEST
 
 static void args_as_string (cJSON *c)
 {
-  set_item (path_item (c, "process", NULL), "args",
-                                          cJSON_CreateString ("sh"));
+  set_item (path_item (c, "process", NULL), "args", cJSON_CreateString ("sh"));
 }
 
 START_TEST (test_malformed_config_names_the_field)
@@ -311,7 +309,7 @@ START_TEST (test_malformed_config_names_the_field)
   ck_assert_msg (strstr (out, "args"), "got: %s", out);
   free (out);
   /* Nothing was left behind for the failed container. */
-  ck_assert_int_ne (runtime (&out, "state c%d", (int) getpid ()), 0);
+  ck_assert_int_ne (runtime (&out, "state c%d", (int)getpid ()), 0);
   free (out);
 }
 END_TEST
@@ -324,7 +322,8 @@ static void readonly_root (cJSON *c)
 START_TEST (test_readonly_root)
 {
   char *out = NULL;
-  const char *args[] = { "/bin/sh", "-c", "touch /berth-x 2>/dev/null && echo rw || echo ro", NULL };
+  const char *args[]
+      = { "/bin/sh", "-c", "touch /berth-x 2>/dev/null && echo rw || echo ro", NULL };
   ck_assert_int_eq (run_args (args, readonly_root, &out), 0);
   ck_assert_msg (strstr (out, "ro\n"), "got: %s", out);
   free (out);
@@ -355,14 +354,14 @@ START_TEST (test_rootfs_symlink_cannot_redirect_a_mount)
   _cleanup_free_ char *cmd = NULL, *src = ts_rootfs ();
   /* The link's target also exists inside the rootfs, where it must resolve. */
   ck_assert_int_ge (asprintf (&cmd, "cp -a %s/. %s/ && ln -s %s %s/evil && mkdir -p %s%s", src,
-                              rootfs, host_dir, rootfs, rootfs, host_dir), 0);
+                              rootfs, host_dir, rootfs, rootfs, host_dir),
+                    0);
   int st = 0;
   ck_assert_int_eq (ts_sh (cmd, NULL, &st), 0);
   ck_assert_int_eq (ts_exit_code (st), 0);
   const char *args[] = { "/bin/sh", "-c", "ls /evil/x", NULL };
   struct bundle b = bundle_new (args);
-  set_item (path_item (b.config, "root", NULL), "path",
-                                          cJSON_CreateString (rootfs));
+  set_item (path_item (b.config, "root", NULL), "path", cJSON_CreateString (rootfs));
   cJSON *m = cJSON_CreateObject ();
   cJSON_AddStringToObject (m, "destination", "/evil/x");
   cJSON_AddStringToObject (m, "type", "tmpfs");
@@ -370,7 +369,7 @@ START_TEST (test_rootfs_symlink_cannot_redirect_a_mount)
   cJSON_AddItemToArray (path_item (b.config, "mounts", NULL), m);
   bundle_save (&b);
   char *out = NULL;
-  int rc = runtime (&out, "run --bundle %s sym%d", b.dir, (int) getpid ());
+  int rc = runtime (&out, "run --bundle %s sym%d", b.dir, (int)getpid ());
   ck_assert_msg (rc == 0, "run: %s", out);
   free (out);
   /* The host directory the symlink names is untouched. */
@@ -428,7 +427,9 @@ START_TEST (test_exec_into_running_container)
   ck_assert_int_ge (asprintf (&run, "run --detach --bundle %s ex", b.dir), 0);
   ck_assert_msg (runtime_detached (&out, run) == 0, "run: %s", out);
   free (out);
-  ck_assert_int_eq (runtime (&out, "exec ex /bin/sh -c 'hostname; cat /proc/1/comm; grep ^CapEff /proc/self/status; /probe syscalls'"), 0);
+  ck_assert_int_eq (runtime (&out, "exec ex /bin/sh -c 'hostname; cat /proc/1/comm; grep ^CapEff "
+                                   "/proc/self/status; /probe syscalls'"),
+                    0);
   ck_assert_msg (strstr (out, "berth-box\nsleep\n") && strstr (out, "CapEff:\t00000000a80425fb")
                      && strstr (out, "mount=EPERM"),
                  "exec saw: %s", out);

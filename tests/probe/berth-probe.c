@@ -1,7 +1,7 @@
 /* berth-probe: a static program the integration tests bind-mount into containers to ask the
  * kernel what the container may do (syscalls, descriptors, memory). Prints one line per fact. */
-#include <errno.h>
 #include <dirent.h>
+#include <errno.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,13 +15,20 @@ static const char *errname (int e)
 {
   switch (e)
     {
-    case 0: return "OK";
-    case EPERM: return "EPERM";
-    case ENOSYS: return "ENOSYS";
-    case EACCES: return "EACCES";
-    case EINVAL: return "EINVAL";
-    case ENOENT: return "ENOENT";
-    default: return "OTHER";
+    case 0:
+      return "OK";
+    case EPERM:
+      return "EPERM";
+    case ENOSYS:
+      return "ENOSYS";
+    case EACCES:
+      return "EACCES";
+    case EINVAL:
+      return "EINVAL";
+    case ENOENT:
+      return "ENOENT";
+    default:
+      return "OTHER";
     }
 }
 

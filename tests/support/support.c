@@ -89,7 +89,7 @@ int ts_run (char *const argv[], char **out, int *status)
         continue;
       if (n <= 0)
         break;
-      len += (size_t) n;
+      len += (size_t)n;
     }
   buf[len] = '\0';
   close (fds[0]);
@@ -107,7 +107,7 @@ int ts_run (char *const argv[], char **out, int *status)
 
 int ts_sh (const char *cmd, char **out, int *status)
 {
-  char *argv[] = { "/bin/sh", "-c", (char *) cmd, NULL };
+  char *argv[] = { "/bin/sh", "-c", (char *)cmd, NULL };
   return ts_run (argv, out, status);
 }
 

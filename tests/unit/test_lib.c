@@ -126,10 +126,11 @@ START_TEST (test_open_in_root_cannot_escape)
 {
   _cleanup_free_ char *dir = ts_mkdtemp ("inroot");
   char cmd[1024];
-  snprintf (cmd, sizeof cmd,
-            "mkdir -p %s/etc && echo inside > %s/etc/hostname && ln -s /etc/hostname %s/abs &&"
-            "ln -s ../../../../../../etc/hostname %s/rel && ln -s /proc/self/root/etc/hostname %s/magic",
-            dir, dir, dir, dir, dir);
+  snprintf (
+      cmd, sizeof cmd,
+      "mkdir -p %s/etc && echo inside > %s/etc/hostname && ln -s /etc/hostname %s/abs &&"
+      "ln -s ../../../../../../etc/hostname %s/rel && ln -s /proc/self/root/etc/hostname %s/magic",
+      dir, dir, dir, dir, dir);
   int st = 0;
   ts_sh (cmd, NULL, &st);
   ck_assert_int_eq (ts_exit_code (st), 0);

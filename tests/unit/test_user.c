@@ -22,8 +22,11 @@ static int make_root (char **dir)
 {
   *dir = ts_mkdtemp ("userroot");
   char *cmd = NULL;
-  if (asprintf (&cmd, "mkdir -p %s/etc && printf '%%s' '%s' > %s/etc/passwd && printf '%%s' '%s' > %s/etc/group",
-                *dir, passwd, *dir, group, *dir) < 0)
+  if (asprintf (&cmd,
+                "mkdir -p %s/etc && printf '%%s' '%s' > %s/etc/passwd && printf '%%s' '%s' > "
+                "%s/etc/group",
+                *dir, passwd, *dir, group, *dir)
+      < 0)
     abort ();
   int st = 0;
   ts_sh (cmd, NULL, &st);
@@ -98,7 +101,9 @@ START_TEST (test_passwd_symlink_cannot_escape_the_root)
   /* An image whose /etc/passwd links to the host's must read its own (missing) file. */
   char *dir = ts_mkdtemp ("userroot-link");
   char *cmd = NULL;
-  ck_assert_int_ge (asprintf (&cmd, "mkdir -p %s/etc && ln -s /../../../../etc/passwd %s/etc/passwd", dir, dir), 0);
+  ck_assert_int_ge (
+      asprintf (&cmd, "mkdir -p %s/etc && ln -s /../../../../etc/passwd %s/etc/passwd", dir, dir),
+      0);
   int st;
   ts_sh (cmd, NULL, &st);
   free (cmd);

@@ -61,9 +61,12 @@ static int launch (char **argv, berr **err)
   _cleanup_free_ char *shim = NULL, *runtime = NULL, *rootfs = NULL, *bundle_dir = NULL,
                       *config = NULL, *shim_state = NULL, *runtime_root = NULL, *root = NULL,
                       *sup_path = NULL, *task_path = NULL, *ctr_path = NULL;
-  if (asprintf (&shim, "%s/bin/berth-shim", build) < 0 || asprintf (&runtime, "%s/bin/berth-runtime", build) < 0
-      || asprintf (&rootfs, "%s/rootfs/busybox", build) < 0 || asprintf (&bundle_dir, "%s/bundle", state) < 0
-      || asprintf (&config, "%s/config.json", bundle_dir) < 0 || asprintf (&shim_state, "%s/shim", state) < 0
+  if (asprintf (&shim, "%s/bin/berth-shim", build) < 0
+      || asprintf (&runtime, "%s/bin/berth-runtime", build) < 0
+      || asprintf (&rootfs, "%s/rootfs/busybox", build) < 0
+      || asprintf (&bundle_dir, "%s/bundle", state) < 0
+      || asprintf (&config, "%s/config.json", bundle_dir) < 0
+      || asprintf (&shim_state, "%s/shim", state) < 0
       || asprintf (&runtime_root, "%s/runtime", state) < 0)
     return berr_make (err, ENOMEM, "out of memory");
   mkdir (state, 0700);
@@ -82,13 +85,13 @@ static int launch (char **argv, berr **err)
       if (read (go[0], &c, 1) != 1)
         _exit (3);
       execl (shim, shim, "--id", name, "--state-dir", shim_state, "--runtime", runtime,
-             "--runtime-root", runtime_root, "--bundle", bundle_dir, (char *) NULL);
+             "--runtime-root", runtime_root, "--bundle", bundle_dir, (char *)NULL);
       _exit (127);
     }
   close (go[0]);
   cg_group *sup = NULL, *tg = NULL;
-  struct cg_limits task_limits = { .memory_max = 256 << 20, .cpu_quota_us = 50000,
-                                   .cpu_period_us = 100000 };
+  struct cg_limits task_limits
+      = { .memory_max = 256 << 20, .cpu_quota_us = 50000, .cpu_period_us = 100000 };
   int ret = -1;
   if (task_root (task, child, &root, err) < 0 || asprintf (&sup_path, "%s/supervisor", root) < 0
       || asprintf (&task_path, "%s/task", root) < 0
@@ -96,7 +99,8 @@ static int launch (char **argv, berr **err)
     goto out;
   /* The first process leaves the scope's own group so the scope can delegate controllers. */
   if (cg_create (sup_path, NULL, &sup, err) < 0 || cg_attach (sup, child, err) < 0
-      || cg_create (task_path, &task_limits, &tg, err) < 0 || write_bundle (config, rootfs, ctr_path, err) < 0)
+      || cg_create (task_path, &task_limits, &tg, err) < 0
+      || write_bundle (config, rootfs, ctr_path, err) < 0)
     goto out;
   if (write (go[1], "g", 1) != 1)
     {
