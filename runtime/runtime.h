@@ -188,6 +188,8 @@ void rt_state_free (struct rt_state *st);
 
 /* Sends sig through a pidfd that is checked against the recorded start time. */
 int rt_container_kill (const char *state_root, const char *id, int sig, berr **err);
+/* Sends sig to every process in the container's cgroup (exec'd processes included). */
+int rt_container_kill_all (const char *state_root, const char *id, int sig, berr **err);
 
 /* Removes the state and the cgroup; with force, kills a running container first. */
 int rt_container_delete (const char *state_root, const char *id, bool force, berr **err);

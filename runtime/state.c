@@ -230,6 +230,21 @@ int rt_container_kill (const char *state_root, const char *id, int sig, berr **e
   return 0;
 }
 
+int rt_container_kill_all (const char *state_root, const char *id, int sig, berr **err)
+{
+  _cleanup_state_ struct rt_state *st = NULL;
+  if (rt_state_load (state_root, id, &st, err) < 0)
+    return -1;
+  if (st->cgroup_path == NULL)
+    return rt_container_kill (state_root, id, sig, err);
+  cg_group *g = NULL;
+  if (cg_open (st->cgroup_path, &g, err) < 0)
+    return berr_wrap (err, "cgroup of `%s`", id);
+  int r = cg_kill_all (g, sig, err);
+  cg_free (g);
+  return r;
+}
+
 static int kill_and_wait (const struct rt_state *st, berr **err)
 {
   _cleanup_close_ int pidfd = rt_state_pidfd (st, NULL);

@@ -89,16 +89,22 @@ int cli_state (struct cli_global *g, int argc, char **argv, berr **err)
 int cli_kill (struct cli_global *g, int argc, char **argv, berr **err)
 {
   static const struct option opts[] = { { "all", no_argument, NULL, 'a' }, { NULL, 0, NULL, 0 } };
+  bool all = false;
   int c;
   optind = 0;
   while ((c = getopt_long (argc, argv, "+a", opts, NULL)) != -1)
-    if (c != 'a')
-      return berr_make (err, EINVAL, "kill: bad option");
+    {
+      if (c != 'a')
+        return berr_make (err, EINVAL, "kill: bad option");
+      all = true;
+    }
   if (optind != argc - 1 && optind != argc - 2)
     return berr_make (err, EINVAL, "kill: usage: kill ID [SIGNAL]");
   int sig = SIGTERM;
   if (optind == argc - 2 && rt_signal_from_name (argv[optind + 1], &sig, err) < 0)
     return -1;
+  if (all)
+    return rt_container_kill_all (g->root, argv[optind], sig, err);
   return rt_container_kill (g->root, argv[optind], sig, err);
 }
 

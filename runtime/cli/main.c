@@ -22,7 +22,7 @@ static const struct
   { "create", cli_create, "create [--bundle DIR] [--pid-file FILE] ID" },
   { "start", cli_start, "start ID" },
   { "state", cli_state, "state ID" },
-  { "kill", cli_kill, "kill ID [SIGNAL]" },
+  { "kill", cli_kill, "kill [--all] ID [SIGNAL]" },
   { "delete", cli_delete, "delete [--force] ID" },
   { "run", cli_run, "run [--bundle DIR] [--pid-file FILE] [--detach] ID" },
   { "spec", cli_spec, "spec [--bundle DIR]" },

@@ -7,11 +7,13 @@
 
 #include <check.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char *state_root;
@@ -416,6 +418,16 @@ START_TEST (test_lifecycle_create_start_kill_delete)
 }
 END_TEST
 
+/* Alive and not a zombie (an orphan's zombie may linger where init does not reap). */
+static bool process_alive (pid_t pid)
+{
+  char path[64];
+  snprintf (path, sizeof path, "/proc/%d/stat", (int)pid);
+  _cleanup_free_ char *st = ts_read_file (path);
+  const char *p = st ? strrchr (st, ')') : NULL;
+  return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+}
+
 START_TEST (test_exec_into_running_container)
 {
   const char *args[] = { "/bin/sleep", "100", NULL };
@@ -435,6 +447,19 @@ START_TEST (test_exec_into_running_container)
                  "exec saw: %s", out);
   free (out);
   ck_assert_int_eq (runtime (NULL, "exec ex /bin/sh -c 'exit 7'"), 7);
+  /* kill --all reaches processes exec'd into the container, not only its init. */
+  _cleanup_free_ char *bgfile = NULL, *bgcmd = NULL;
+  ck_assert_int_ge (asprintf (&bgfile, "%s/bg.pid", state_root), 0);
+  ck_assert_int_ge (asprintf (&bgcmd, "exec --detach --pid-file %s ex /bin/sleep 100", bgfile), 0);
+  ck_assert_int_eq (runtime_detached (NULL, bgcmd), 0);
+  _cleanup_free_ char *bgtext = ts_read_file (bgfile);
+  ck_assert_ptr_nonnull (bgtext);
+  pid_t bg = atoi (bgtext);
+  ck_assert_int_eq (kill (bg, 0), 0);
+  ck_assert_int_eq (runtime (NULL, "kill --all ex KILL"), 0);
+  for (int i = 0; i < 200 && process_alive (bg); i++)
+    usleep (10000);
+  ck_assert_msg (!process_alive (bg), "exec'd process %d survived kill --all", (int)bg);
   ck_assert_int_ne (runtime (&out, "exec ex /nonexistent"), 0);
   ck_assert_msg (strstr (out, "No such file"), "got: %s", out);
   free (out);
