@@ -1,0 +1,125 @@
+/* Task networking: netlink plumbing (links, addresses, routes), named network namespaces, an
+ * IPv4 allocator with durable state, and the task network modes. The whole public API of net/. */
+#ifndef BERTH_NET_NET_H
+#define BERTH_NET_NET_H
+
+#include "lib/error.h"
+
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- netlink (net/netlink.c) ----------------------------------------------------------------
+ * A route netlink socket bound to one network namespace: every call through it acts in that
+ * namespace. Adds fail with EEXIST when the object exists, lookups and deletes with ENODEV or
+ * ENOENT when it does not (berr_errno tells); the message carries the kernel's extended ack. */
+typedef struct net_nl net_nl;
+
+/* Opens a socket in the namespace netns_fd refers to, or in the caller's when netns_fd < 0. */
+int net_nl_open (int netns_fd, net_nl **out, berr **err);
+void net_nl_close (net_nl *nl);
+
+/* A socket (socket(2) domain and type, O_CLOEXEC) created inside the namespace netns_fd: it stays
+ * bound to that namespace, so a daemon can serve or probe inside a task's network. */
+int net_socket_in_netns (int netns_fd, int domain, int type, berr **err);
+
+/* ifindex of name (> 0), or -1 with ENODEV. */
+int net_link_index (net_nl *nl, const char *name, berr **err);
+/* ifindex of the link whose hardware address is mac, its name into name (may be NULL); -1 with
+ * ENODEV when no link has it. Bridges are skipped: one takes the MAC of a port. */
+int net_link_find_by_mac (net_nl *nl, const uint8_t mac[6], char name[IFNAMSIZ], berr **err);
+/* The hardware address of a link. */
+int net_link_get_mac (net_nl *nl, int ifindex, uint8_t mac[6], berr **err);
+/* Names of every link, newly allocated NULL-terminated (free each, then the array). */
+int net_link_list (net_nl *nl, char ***names, berr **err);
+
+/* A veth pair: name here, peer in peer_netns_fd (< 0: the same namespace). */
+int net_link_add_veth (net_nl *nl, const char *name, const char *peer, int peer_netns_fd,
+                       berr **err);
+int net_link_add_bridge (net_nl *nl, const char *name, berr **err);
+/* A macvlan in bridge mode on parent_ifindex with hardware address mac. */
+int net_link_add_macvlan (net_nl *nl, const char *name, int parent_ifindex, const uint8_t mac[6],
+                          berr **err);
+int net_link_delete (net_nl *nl, int ifindex, berr **err);
+int net_link_set_up (net_nl *nl, int ifindex, bool up, berr **err);
+/* The kernel only renames a link that is down. */
+int net_link_rename (net_nl *nl, int ifindex, const char *name, berr **err);
+int net_link_set_mtu (net_nl *nl, int ifindex, unsigned mtu, berr **err);
+/* Enslaves ifindex to the bridge master_ifindex; 0 releases it. */
+int net_link_set_master (net_nl *nl, int ifindex, int master_ifindex, berr **err);
+/* Moves ifindex into netns_fd and, when new_name is not NULL, renames it there in the same
+ * step (so "eth0" never has to exist in the source namespace). */
+int net_link_move (net_nl *nl, int ifindex, int netns_fd, const char *new_name, berr **err);
+
+int net_addr_add (net_nl *nl, int ifindex, struct in_addr addr, unsigned prefixlen, berr **err);
+int net_addr_del (net_nl *nl, int ifindex, struct in_addr addr, unsigned prefixlen, berr **err);
+/* Default route in the main table via gw (out of ifindex when > 0). */
+int net_route_add_default (net_nl *nl, struct in_addr gw, int ifindex, berr **err);
+int net_route_del_default (net_nl *nl, struct in_addr gw, int ifindex, berr **err);
+/* A blackhole route for dst/prefixlen: the kernel refuses to send there (EINVAL to callers). */
+int net_route_add_blackhole (net_nl *nl, struct in_addr dst, unsigned prefixlen, berr **err);
+int net_route_del_blackhole (net_nl *nl, struct in_addr dst, unsigned prefixlen, berr **err);
+
+/* Parses "a:b:c:d:e:f" (hex, either case). */
+int net_parse_mac (const char *s, uint8_t mac[6], berr **err);
+
+/* ---- named network namespaces (net/netns.c) -------------------------------------------------
+ * A namespace is pinned by a bind mount of its nsfs file at <run_dir>/<name>, so it outlives
+ * every process in it and the agent itself (docs/networking.md). run_dir NULL means
+ * NET_DEFAULT_NETNS_DIR. Names: 1-64 characters of [A-Za-z0-9_.-], not starting with '.'. */
+#define NET_DEFAULT_NETNS_DIR "/run/berth/netns"
+
+bool net_netns_name_valid (const char *name);
+/* Creates and pins a new namespace with lo up; EEXIST if name is already pinned. */
+int net_netns_create (const char *run_dir, const char *name, berr **err);
+/* An O_CLOEXEC fd of the pinned namespace (usable with setns and net_nl_open); ENOENT if none. */
+int net_netns_open (const char *run_dir, const char *name, berr **err);
+/* Newly allocated "<run_dir>/<name>" (for an OCI spec's network namespace path). */
+char *net_netns_path (const char *run_dir, const char *name);
+/* Unpins and removes; a missing name is not an error. The namespace dies with its last user. */
+int net_netns_delete (const char *run_dir, const char *name, berr **err);
+/* Names pinned now (newly allocated NULL-terminated array), for reconcile after a restart. */
+int net_netns_list (const char *run_dir, char ***names, berr **err);
+
+/* ---- IPv4 address management (net/ipam.c) ---------------------------------------------------
+ * Addresses of one subnet handed to owners (e.g. "<task arn>/<container>"), persisted durably in
+ * a state file on every change (format in docs/networking.md). */
+typedef struct net_ipam net_ipam;
+
+/* Loads or starts state_path for subnet "a.b.c.d/len" (8 <= len <= 30). gateway NULL reserves
+ * the first host address. A state file for another subnet, or a corrupt one, is an error. */
+int net_ipam_open (const char *state_path, const char *subnet, const char *gateway, net_ipam **out,
+                   berr **err);
+void net_ipam_free (net_ipam *ipam);
+/* The owner's address: the one it already holds, else a free one (persisted before returning).
+ * ENOSPC when the subnet is full. */
+int net_ipam_allocate (net_ipam *ipam, const char *owner, struct in_addr *out, berr **err);
+/* Returns 1 if owner held an address (now free), 0 if it held none. */
+int net_ipam_release (net_ipam *ipam, const char *owner, berr **err);
+/* 1 and *out if owner holds an address, else 0. */
+int net_ipam_lookup (const net_ipam *ipam, const char *owner, struct in_addr *out);
+size_t net_ipam_count (const net_ipam *ipam);
+struct in_addr net_ipam_gateway (const net_ipam *ipam);
+unsigned net_ipam_prefixlen (const net_ipam *ipam);
+
+/* ---- task network modes (net/mode.c) --------------------------------------------------------*/
+enum net_mode
+{
+  NET_MODE_HOST, /* the host's namespace, nothing to set up */
+  NET_MODE_NONE, /* a namespace of the task's own with only lo */
+};
+
+/* "host" or "none" (bridge and awsvpc come later); anything else is EINVAL naming it. */
+int net_mode_parse (const char *s, enum net_mode *out, berr **err);
+
+/* Sets up the task's network; task_key names its namespace (net_netns_name_valid, e.g. the task
+ * id from the ARN). *netns_path gets the namespace path for the containers' spec (newly
+ * allocated) or NULL for "use the host's". Calling it again for a set-up task is a no-op. */
+int net_task_setup (const char *run_dir, enum net_mode mode, const char *task_key,
+                    char **netns_path, berr **err);
+/* Undoes exactly what net_task_setup made; a task with nothing set up is not an error. */
+int net_task_teardown (const char *run_dir, enum net_mode mode, const char *task_key, berr **err);
+
+#endif
