@@ -1,0 +1,143 @@
+/* The ECS API dispatcher: X-Amz-Target action -> handler, role checks, JSON decoding and ECS
+ * error objects. Everything after authentication goes through cp_dispatch. */
+#include "controlplane/internal.h"
+#include "lib/cleanup.h"
+#include "lib/json.h"
+#include "lib/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct cp_action
+{
+  const char *name;
+  cp_handler handler;
+  bool agent; /* an agent key may call it */
+} cp_action;
+
+/* The agent role may call only what a container instance needs: RegisterContainerInstance,
+ * DeregisterContainerInstance, DiscoverPollEndpoint, Submit{Task,Container}StateChange,
+ * SubmitAttachmentStateChanges and the poll/telemetry endpoints, each added with agent = true. */
+static const cp_action actions[] = {
+  { "CreateCluster", cp_create_cluster, false },
+  { "DeleteCluster", cp_delete_cluster, false },
+  { "DescribeClusters", cp_describe_clusters, false },
+  { "ListClusters", cp_list_clusters, false },
+};
+
+int cp_fail (cp_fault *fault, const char *type, const char *fmt, ...)
+{
+  va_list ap;
+  fault->type = type;
+  fault->status = strcmp (type, "ServerException") == 0                       ? 500
+                  : strcmp (type, "MissingAuthenticationTokenException") == 0 ? 403
+                                                                              : 400;
+  va_start (ap, fmt);
+  vsnprintf (fault->message, sizeof fault->message, fmt, ap);
+  va_end (ap);
+  return -1;
+}
+
+int cp_fail_server (cp_fault *fault, berr **err)
+{
+  blog_berr (err);
+  return cp_fail (fault, "ServerException", "Server error: the request could not be completed.");
+}
+
+char *cp_error_body (const char *type, const char *message)
+{
+  _cleanup_json_ cJSON *j = cJSON_CreateObject ();
+  if (j == NULL || !cJSON_AddStringToObject (j, "__type", type)
+      || !cJSON_AddStringToObject (j, "message", message))
+    return NULL;
+  return cJSON_PrintUnformatted (j);
+}
+
+int cp_ctx_open (const char *db_path, const char *region, const char *account_id, cp_ctx **out,
+                 berr **err)
+{
+  cp_ctx *ctx = calloc (1, sizeof *ctx);
+  if (ctx == NULL || (ctx->region = strdup (region)) == NULL
+      || (ctx->account_id = strdup (account_id)) == NULL)
+    {
+      cp_ctx_free (ctx);
+      return berr_sys (err, "allocate context");
+    }
+  if (cp_store_open (db_path, &ctx->store, err) < 0)
+    {
+      cp_ctx_free (ctx);
+      return -1;
+    }
+  *out = ctx;
+  return 0;
+}
+
+void cp_ctx_free (cp_ctx *ctx)
+{
+  if (ctx == NULL)
+    return;
+  cp_store_free (ctx->store);
+  free (ctx->region);
+  free (ctx->account_id);
+  free (ctx);
+}
+
+static const cp_action *find_action (const char *name)
+{
+  for (size_t i = 0; i < ARRAY_SIZE (actions); i++)
+    if (strcmp (actions[i].name, name) == 0)
+      return &actions[i];
+  return NULL;
+}
+
+/* Decodes the body: empty means {}; anything but one JSON object is a SerializationException. */
+static int decode_body (const char *body, size_t len, cJSON **out, cp_fault *fault)
+{
+  _cleanup_berr_ berr *err = NULL;
+  size_t i = 0;
+  while (i < len && (body[i] == ' ' || body[i] == '\n' || body[i] == '\r' || body[i] == '\t'))
+    i++;
+  if (i == len)
+    return (*out = cJSON_CreateObject ()) ? 0 : cp_fail (fault, "ServerException", "out of memory");
+  if (memchr (body, '\0', len) != NULL || bjson_parse (body, len, out, &err) < 0)
+    return cp_fail (fault, "SerializationException", "Request body is not valid JSON.");
+  if (!cJSON_IsObject (*out))
+    {
+      cJSON_Delete (*out);
+      *out = NULL;
+      return cp_fail (fault, "SerializationException", "Request body must be a JSON object.");
+    }
+  return 0;
+}
+
+static int run_action (cp_ctx *ctx, enum cp_role role, const char *name, const char *body,
+                       size_t len, cJSON **out, cp_fault *fault)
+{
+  const cp_action *action = find_action (name);
+  _cleanup_json_ cJSON *in = NULL;
+  if (action == NULL)
+    return cp_fail (fault, "UnknownOperationException", "Unknown operation %.100s", name);
+  if (role == CP_ROLE_AGENT && !action->agent)
+    return cp_fail (fault, "AccessDeniedException",
+                    "The agent role is not authorized to perform: ecs:%s", action->name);
+  if (decode_body (body, len, &in, fault) < 0)
+    return -1;
+  return action->handler (ctx, in, out, fault);
+}
+
+int cp_dispatch (cp_ctx *ctx, enum cp_role role, const char *action, const char *body, size_t len,
+                 char **response)
+{
+  cp_fault fault = { 0 };
+  _cleanup_json_ cJSON *out = NULL;
+  if (run_action (ctx, role, action, body, len, &out, &fault) < 0)
+    {
+      blog_debug ("%s: %s: %s", action, fault.type, fault.message);
+      *response = cp_error_body (fault.type, fault.message);
+      return *response ? fault.status : -1;
+    }
+  *response = out ? cJSON_PrintUnformatted (out) : strdup ("{}");
+  return *response ? 200 : -1;
+}

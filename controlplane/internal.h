@@ -1,0 +1,113 @@
+/* Declarations shared by the controlplane sources only: the store, SigV4 verification, API faults
+ * and handlers. Nothing outside controlplane/ includes this (the fuzz target aside). */
+#ifndef BERTH_CONTROLPLANE_INTERNAL_H
+#define BERTH_CONTROLPLANE_INTERNAL_H
+
+#include "controlplane/controlplane.h"
+
+#include <cJSON.h>
+#include <stdint.h>
+#include <time.h>
+
+/* ---- store (store.c): SQLite, WAL, versioned migrations ---- */
+typedef struct cp_store cp_store;
+
+int cp_store_open (const char *path, cp_store **out, berr **err);
+void cp_store_free (cp_store *store);
+int cp_store_schema_version (cp_store *store, int *version, berr **err);
+
+typedef struct cp_credential
+{
+  char access_key_id[32];
+  char secret[64];
+  enum cp_role role;
+} cp_credential;
+
+/* Creates the admin and agent keys if the store has none; fills creds[0] (admin) and creds[1]
+ * (agent) and sets *created when they were generated now. */
+int cp_store_ensure_credentials (cp_store *store, cp_credential creds[2], bool *created,
+                                 berr **err);
+/* Adds one key (for tests and, later, key rotation). */
+int cp_store_add_credential (cp_store *store, const cp_credential *c, berr **err);
+/* 1 and *out filled when the key exists, 0 when it does not, negative on error. */
+int cp_store_find_credential (cp_store *store, const char *access_key_id, cp_credential *out,
+                              berr **err);
+
+typedef struct cp_cluster
+{
+  char *name;
+  char *status;        /* ACTIVE or INACTIVE */
+  char *tags_json;     /* JSON array of {key, value} */
+  char *settings_json; /* JSON array of {name, value} */
+  int64_t created_at;  /* Unix seconds */
+} cp_cluster;
+
+void cp_cluster_clear (cp_cluster *c);
+/* 1 found, 0 missing, negative on error. */
+int cp_store_get_cluster (cp_store *store, const char *name, cp_cluster *out, berr **err);
+/* Inserts or replaces by name; durable (fsynced) when it returns. */
+int cp_store_put_cluster (cp_store *store, const cp_cluster *c, berr **err);
+/* Names of ACTIVE clusters after `after` (NULL: from the start) in name order, at most limit;
+ * *names is a newly allocated NULL-terminated vector. *more says whether others follow. */
+int cp_store_list_clusters (cp_store *store, const char *after, int limit, char ***names,
+                            bool *more, berr **err);
+
+/* ---- SigV4 (sigv4.c) ---- */
+/* The parts of an HTTP request that a signature covers; header() returns the value of a header
+ * (several of the same name joined by commas), newly allocated, or NULL when absent. */
+typedef struct cp_http_request
+{
+  const char *method;
+  const char *path;            /* decoded path, e.g. "/" */
+  const char *canonical_query; /* already canonical ("" when none) */
+  const void *body;
+  size_t body_len;
+  char *(*header) (void *cls, const char *name);
+  void *cls;
+} cp_http_request;
+
+/* Why a request was refused: the ECS/AWS error type and a message for the client. */
+typedef struct cp_fault
+{
+  int status;
+  const char *type;
+  char message[512];
+} cp_fault;
+
+int cp_fail (cp_fault *fault, const char *type, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
+/* A store or internal failure: logs err once and answers 500 ServerException. */
+int cp_fail_server (cp_fault *fault, berr **err);
+
+/* Verifies an AWS4-HMAC-SHA256 Authorization header against the store's keys, for the service
+ * "ecs" in region, at time now. Returns 0 and the key's role, or -1 with fault filled. */
+int cp_sigv4_verify (cp_store *store, const cp_http_request *req, const char *region, time_t now,
+                     enum cp_role *role, cp_fault *fault);
+/* RFC 3986 encoding of s (keeping '/' when keep_slash) appended to a newly allocated string. */
+char *cp_uri_encode (const char *s, bool keep_slash);
+
+/* ---- API (dispatch.c, clusters.c) ---- */
+struct cp_ctx
+{
+  cp_store *store;
+  char *region;
+  char *account_id;
+};
+
+typedef int (*cp_handler) (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault);
+
+int cp_create_cluster (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault);
+int cp_delete_cluster (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault);
+int cp_describe_clusters (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault);
+int cp_list_clusters (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault);
+
+/* Serialises {"__type": type, "message": message} (newly allocated). */
+char *cp_error_body (const char *type, const char *message);
+
+/* ---- credentials file (credentials.c) ---- */
+/* Fills creds with fresh random keys (admin, agent). */
+int cp_generate_credentials (cp_credential creds[2], berr **err);
+/* Writes dirfd/credentials, mode 0600, AWS shared-credentials format, atomically. */
+int cp_write_credentials_file (int dirfd, const cp_credential creds[2], berr **err);
+
+#endif

@@ -1,0 +1,321 @@
+/* berth-control's store: SQLite in WAL mode with synchronous=FULL, so a write acknowledged to a
+ * client is on disk; the schema is versioned and migrated forward in order at open. */
+#include "controlplane/internal.h"
+#include "lib/cleanup.h"
+#include "lib/strv.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct cp_store
+{
+  sqlite3 *db;
+};
+
+/* Migration N brings the schema from version N to N+1. Append only: never edit a shipped one. */
+static const char *const migrations[] = {
+  /* 1: access keys and clusters */
+  "CREATE TABLE credentials ("
+  "  access_key_id TEXT PRIMARY KEY,"
+  "  secret TEXT NOT NULL,"
+  "  role TEXT NOT NULL CHECK (role IN ('admin', 'agent')),"
+  "  created_at INTEGER NOT NULL);"
+  "CREATE TABLE clusters ("
+  "  name TEXT PRIMARY KEY,"
+  "  status TEXT NOT NULL,"
+  "  tags TEXT NOT NULL DEFAULT '[]',"
+  "  settings TEXT NOT NULL DEFAULT '[]',"
+  "  created_at INTEGER NOT NULL);",
+};
+
+static int store_fail (cp_store *store, berr **err, const char *what)
+{
+  return berr_make (err, EIO, "%s: %s", what, sqlite3_errmsg (store->db));
+}
+
+static int store_exec (cp_store *store, const char *sql, berr **err)
+{
+  char *msg = NULL;
+  if (sqlite3_exec (store->db, sql, NULL, NULL, &msg) != SQLITE_OK)
+    {
+      berr_make (err, EIO, "sqlite: %s", msg ? msg : "error");
+      sqlite3_free (msg);
+      return -1;
+    }
+  return 0;
+}
+
+int cp_store_schema_version (cp_store *store, int *version, berr **err)
+{
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2 (store->db, "SELECT version FROM schema_version", -1, &st, NULL)
+      != SQLITE_OK)
+    return store_fail (store, err, "read schema version");
+  *version = sqlite3_step (st) == SQLITE_ROW ? sqlite3_column_int (st, 0) : 0;
+  sqlite3_finalize (st);
+  return 0;
+}
+
+/* Each migration and its version bump commit together, so a crash mid-way re-runs it whole. */
+static int store_migrate (cp_store *store, berr **err)
+{
+  int version;
+  if (store_exec (store, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
+                  err)
+          < 0
+      || cp_store_schema_version (store, &version, err) < 0)
+    return berr_wrap (err, "migrate store");
+  if (version > (int)ARRAY_SIZE (migrations))
+    return berr_make (err, EPROTO, "store schema version %d is newer than this berth-control (%zu)",
+                      version, ARRAY_SIZE (migrations));
+  for (int v = version; v < (int)ARRAY_SIZE (migrations); v++)
+    {
+      char bump[128];
+      snprintf (bump, sizeof bump,
+                "DELETE FROM schema_version; INSERT INTO schema_version VALUES (%d);", v + 1);
+      if (store_exec (store, "BEGIN IMMEDIATE", err) < 0)
+        return berr_wrap (err, "migrate store to version %d", v + 1);
+      if (store_exec (store, migrations[v], err) < 0 || store_exec (store, bump, err) < 0
+          || store_exec (store, "COMMIT", err) < 0)
+        {
+          store_exec (store, "ROLLBACK", NULL);
+          return berr_wrap (err, "migrate store to version %d", v + 1);
+        }
+    }
+  return 0;
+}
+
+int cp_store_open (const char *path, cp_store **out, berr **err)
+{
+  cp_store *store = calloc (1, sizeof *store);
+  if (store == NULL)
+    return berr_sys (err, "allocate store");
+  int flags
+      = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+  if (sqlite3_open_v2 (path, &store->db, flags, NULL) != SQLITE_OK)
+    {
+      berr_make (err, EIO, "open store `%s`: %s", path,
+                 store->db ? sqlite3_errmsg (store->db) : "out of memory");
+      cp_store_free (store);
+      return -1;
+    }
+  /* WAL keeps readers off the writer's back; synchronous=FULL fsyncs the WAL at every commit, so
+   * what a client saw acknowledged survives a crash of the host, not only of the process. */
+  if (store_exec (store,
+                  "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                  "PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;",
+                  err)
+          < 0
+      || store_migrate (store, err) < 0)
+    {
+      cp_store_free (store);
+      return berr_wrap (err, "open store `%s`", path);
+    }
+  *out = store;
+  return 0;
+}
+
+void cp_store_free (cp_store *store)
+{
+  if (store == NULL)
+    return;
+  sqlite3_close_v2 (store->db);
+  free (store);
+}
+
+static int read_credential (sqlite3_stmt *st, cp_credential *out)
+{
+  const char *id = (const char *)sqlite3_column_text (st, 0);
+  const char *secret = (const char *)sqlite3_column_text (st, 1);
+  const char *role = (const char *)sqlite3_column_text (st, 2);
+  if (id == NULL || secret == NULL || role == NULL || strlen (id) >= sizeof out->access_key_id
+      || strlen (secret) >= sizeof out->secret)
+    return -1;
+  strcpy (out->access_key_id, id);
+  strcpy (out->secret, secret);
+  out->role = strcmp (role, "agent") == 0 ? CP_ROLE_AGENT : CP_ROLE_ADMIN;
+  return 0;
+}
+
+int cp_store_find_credential (cp_store *store, const char *access_key_id, cp_credential *out,
+                              berr **err)
+{
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2 (store->db,
+                          "SELECT access_key_id, secret, role FROM credentials"
+                          " WHERE access_key_id = ?",
+                          -1, &st, NULL)
+      != SQLITE_OK)
+    return store_fail (store, err, "look up access key");
+  sqlite3_bind_text (st, 1, access_key_id, -1, SQLITE_STATIC);
+  int rc = sqlite3_step (st);
+  int found = rc == SQLITE_ROW && read_credential (st, out) == 0;
+  sqlite3_finalize (st);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    return store_fail (store, err, "look up access key");
+  return found;
+}
+
+static int find_role_credential (cp_store *store, const char *role, cp_credential *out, berr **err)
+{
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2 (store->db,
+                          "SELECT access_key_id, secret, role FROM credentials WHERE role = ?"
+                          " ORDER BY created_at LIMIT 1",
+                          -1, &st, NULL)
+      != SQLITE_OK)
+    return store_fail (store, err, "read credentials");
+  sqlite3_bind_text (st, 1, role, -1, SQLITE_STATIC);
+  int found = sqlite3_step (st) == SQLITE_ROW && read_credential (st, out) == 0;
+  sqlite3_finalize (st);
+  return found;
+}
+
+int cp_store_add_credential (cp_store *store, const cp_credential *c, berr **err)
+{
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2 (store->db,
+                          "INSERT INTO credentials VALUES (?, ?, ?, strftime('%s', 'now'))", -1,
+                          &st, NULL)
+      != SQLITE_OK)
+    return store_fail (store, err, "store credentials");
+  sqlite3_bind_text (st, 1, c->access_key_id, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 2, c->secret, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 3, c->role == CP_ROLE_AGENT ? "agent" : "admin", -1, SQLITE_STATIC);
+  int rc = sqlite3_step (st);
+  sqlite3_finalize (st);
+  return rc == SQLITE_DONE ? 0 : store_fail (store, err, "store credentials");
+}
+
+int cp_store_ensure_credentials (cp_store *store, cp_credential creds[2], bool *created, berr **err)
+{
+  int a = find_role_credential (store, "admin", &creds[0], err);
+  if (a < 0)
+    return -1;
+  int b = find_role_credential (store, "agent", &creds[1], err);
+  if (b < 0)
+    return -1;
+  *created = false;
+  if (a && b)
+    return 0;
+  cp_credential fresh[2];
+  if (cp_generate_credentials (fresh, err) < 0 || store_exec (store, "BEGIN IMMEDIATE", err) < 0)
+    return -1;
+  for (int i = 0; i < 2; i++)
+    if (!(i == 0 ? a : b))
+      {
+        if (cp_store_add_credential (store, &fresh[i], err) < 0)
+          {
+            store_exec (store, "ROLLBACK", NULL);
+            return -1;
+          }
+        creds[i] = fresh[i];
+      }
+  if (store_exec (store, "COMMIT", err) < 0)
+    return -1;
+  *created = true;
+  return 0;
+}
+
+void cp_cluster_clear (cp_cluster *c)
+{
+  free (c->name);
+  free (c->status);
+  free (c->tags_json);
+  free (c->settings_json);
+  memset (c, 0, sizeof *c);
+}
+
+static char *column_dup (sqlite3_stmt *st, int i)
+{
+  const char *s = (const char *)sqlite3_column_text (st, i);
+  return strdup (s ? s : "");
+}
+
+int cp_store_get_cluster (cp_store *store, const char *name, cp_cluster *out, berr **err)
+{
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2 (store->db,
+                          "SELECT name, status, tags, settings, created_at FROM clusters"
+                          " WHERE name = ?",
+                          -1, &st, NULL)
+      != SQLITE_OK)
+    return store_fail (store, err, "read cluster");
+  sqlite3_bind_text (st, 1, name, -1, SQLITE_STATIC);
+  int rc = sqlite3_step (st);
+  if (rc == SQLITE_ROW)
+    {
+      out->name = column_dup (st, 0);
+      out->status = column_dup (st, 1);
+      out->tags_json = column_dup (st, 2);
+      out->settings_json = column_dup (st, 3);
+      out->created_at = sqlite3_column_int64 (st, 4);
+    }
+  sqlite3_finalize (st);
+  if (rc == SQLITE_DONE)
+    return 0;
+  if (rc != SQLITE_ROW)
+    return store_fail (store, err, "read cluster");
+  if (!out->name || !out->status || !out->tags_json || !out->settings_json)
+    {
+      cp_cluster_clear (out);
+      return berr_make (err, ENOMEM, "read cluster: out of memory");
+    }
+  return 1;
+}
+
+int cp_store_put_cluster (cp_store *store, const cp_cluster *c, berr **err)
+{
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2 (store->db, "INSERT OR REPLACE INTO clusters VALUES (?, ?, ?, ?, ?)", -1,
+                          &st, NULL)
+      != SQLITE_OK)
+    return store_fail (store, err, "write cluster");
+  sqlite3_bind_text (st, 1, c->name, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 2, c->status, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 3, c->tags_json ? c->tags_json : "[]", -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 4, c->settings_json ? c->settings_json : "[]", -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (st, 5, c->created_at);
+  int rc = sqlite3_step (st);
+  sqlite3_finalize (st);
+  return rc == SQLITE_DONE ? 0 : store_fail (store, err, "write cluster");
+}
+
+int cp_store_list_clusters (cp_store *store, const char *after, int limit, char ***names,
+                            bool *more, berr **err)
+{
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2 (store->db,
+                          "SELECT name FROM clusters WHERE status = 'ACTIVE' AND name > ?"
+                          " ORDER BY name LIMIT ?",
+                          -1, &st, NULL)
+      != SQLITE_OK)
+    return store_fail (store, err, "list clusters");
+  sqlite3_bind_text (st, 1, after ? after : "", -1, SQLITE_STATIC);
+  sqlite3_bind_int (st, 2, limit + 1); /* one more than asked says whether a next page exists */
+  char **v = calloc ((size_t)limit + 2, sizeof *v);
+  int n = 0, rc = SQLITE_DONE;
+  while (v && (rc = sqlite3_step (st)) == SQLITE_ROW)
+    {
+      if (n == limit)
+        {
+          *more = true;
+          break;
+        }
+      if ((v[n] = column_dup (st, 0)) == NULL)
+        break;
+      n++;
+    }
+  sqlite3_finalize (st);
+  if (v == NULL || (rc != SQLITE_ROW && rc != SQLITE_DONE) || (rc == SQLITE_ROW && n < limit))
+    {
+      strv_free (v);
+      return v ? store_fail (store, err, "list clusters") : berr_sys (err, "list clusters");
+    }
+  if (rc == SQLITE_DONE)
+    *more = false;
+  *names = v;
+  return 0;
+}
