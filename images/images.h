@@ -56,10 +56,10 @@ struct img_manifest
 {
   enum img_manifest_kind kind;
   char *media_type;
-  struct img_descriptor config;      /* image manifests */
-  struct img_descriptor *layers;     /* image manifests */
+  struct img_descriptor config;  /* image manifests */
+  struct img_descriptor *layers; /* image manifests */
   size_t n_layers;
-  struct img_descriptor *manifests;  /* indexes */
+  struct img_descriptor *manifests; /* indexes */
   size_t n_manifests;
 };
 
@@ -84,9 +84,9 @@ struct img_config
   char *os, *architecture;
   char **entrypoint, **cmd, **env; /* NULL-terminated, may be NULL */
   char *working_dir, *user, *stop_signal;
-  char **exposed_ports; /* "80/tcp" */
+  char **exposed_ports;                /* "80/tcp" */
   struct img_healthcheck *healthcheck; /* NULL when the image has none */
-  char **diff_ids;      /* rootfs.diff_ids, one per layer */
+  char **diff_ids;                     /* rootfs.diff_ids, one per layer */
 };
 
 int img_config_parse (const char *body, size_t len, struct img_config **out, berr **err);
@@ -107,5 +107,68 @@ struct img_unpack_result
  * headers) fails the whole layer with a clear error. Nothing is ever written outside dest_dir.
  * On failure dest_dir is left for the caller to remove (it is a staging directory). */
 int img_layer_unpack (int fd, const char *dest_dir, struct img_unpack_result *res, berr **err);
+
+/* ---- Registry client (images/registry.c) --------------------------------------------------- */
+
+/* Client options; zero values take the defaults. */
+struct img_registry_opts
+{
+  const char *ca_file;         /* extra CA bundle on top of the system store, may be NULL */
+  const char *const *insecure; /* NULL-terminated hosts ("host[:port]") allowed over plain http */
+  const char *docker_config;   /* docker-style config.json with "auths", may be NULL */
+  long connect_timeout_s;      /* default 30 */
+  long low_speed_time_s;       /* abort after this long below low_speed_limit B/s: default 60 */
+  long low_speed_limit;        /* default 1 */
+  int retries;                 /* extra attempts on 5xx and connection errors: default 3, <0 none */
+  long backoff_ms;             /* first retry delay, doubled each time: default 250 */
+};
+
+struct img_registry;
+
+int img_registry_new (const struct img_registry_opts *opts, struct img_registry **out, berr **err);
+void img_registry_free (struct img_registry *r);
+/* Explicit credentials for one registry (e.g. ECS repositoryCredentials); they win over the
+ * docker config file. */
+int img_registry_set_credentials (struct img_registry *r, const char *registry,
+                                  const char *username, const char *password, berr **err);
+
+struct img_fetched_manifest
+{
+  char *body;
+  size_t len;
+  char *content_type; /* as the registry sent it, may be NULL */
+  char *digest;       /* sha256 of body (verified against the requested digest if any) */
+  struct img_manifest *manifest;
+};
+
+/* Fetches the manifest named by reference (a tag or a digest) of ref's repository. */
+int img_registry_get_manifest (struct img_registry *r, const struct img_ref *ref,
+                               const char *reference, struct img_fetched_manifest *out, berr **err);
+/* Fetches ref's manifest (by digest if it has one, else by tag) and resolves an index to the
+ * image manifest for linux/<this architecture>. */
+int img_registry_resolve (struct img_registry *r, const struct img_ref *ref,
+                          struct img_fetched_manifest *out, berr **err);
+void img_fetched_manifest_clear (struct img_fetched_manifest *m);
+/* The architecture of this build in OCI terms ("amd64", "arm64"...). */
+const char *img_host_arch (void);
+
+/* Streams blob digest of ref's repository into fd, verifying its sha256; *size gets its
+ * length (may be NULL). Retried with backoff while nothing was written to a non-seekable fd. */
+int img_registry_get_blob (struct img_registry *r, const struct img_ref *ref, const char *digest,
+                           int fd, uint64_t *size, berr **err);
+
+/* A WWW-Authenticate challenge (exposed for the fuzz target). */
+struct img_auth_challenge
+{
+  char *scheme; /* "Bearer", "Basic"... */
+  char *realm, *service, *scope;
+};
+
+int img_auth_challenge_parse (const char *header, struct img_auth_challenge *out, berr **err);
+void img_auth_challenge_clear (struct img_auth_challenge *c);
+/* Looks up registry in a docker config.json's "auths" ("auth" base64 user:password, or
+ * "username"/"password"). Returns 1 and fills user/password when found, 0 when not. */
+int img_docker_config_lookup (const char *json, size_t len, const char *registry, char **user,
+                              char **password, berr **err);
 
 #endif
