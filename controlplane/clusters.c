@@ -11,18 +11,12 @@
 #include <time.h>
 
 #define MAX_DESCRIBE 100
-#define MAX_TAGS 50
 
 static void cluster_clearp (cp_cluster *c)
 {
   cp_cluster_clear (c);
 }
 #define _cleanup_cluster_ __attribute__ ((cleanup (cluster_clearp)))
-
-static int oom (cp_fault *fault)
-{
-  return cp_fail (fault, "ServerException", "Server error: out of memory.");
-}
 
 /* An optional string member; a value of another JSON type is a SerializationException, as the
  * service reports type mismatches. */
@@ -114,41 +108,6 @@ static cJSON *cluster_json (const cp_ctx *ctx, const cp_cluster *c, bool tags, b
     return NULL;
   return steal_ptr (&j);
 }
-
-/* Validates tags ([{key, value}], at most 50, keys 1-128, values 0-256, no aws: prefix) and
- * returns their normalised JSON text in *out (newly allocated). */
-static int parse_tags (const cJSON *in, char **out, cp_fault *fault)
-{
-  const cJSON *tags = NULL, *t;
-  _cleanup_json_ cJSON *norm = cJSON_CreateArray ();
-  if (norm == NULL)
-    return oom (fault);
-  if (opt_arr (in, "tags", &tags, fault) < 0)
-    return -1;
-  if (cJSON_GetArraySize (tags) > MAX_TAGS)
-    return cp_fail (fault, "InvalidParameterException", "A resource can have at most %d tags.",
-                    MAX_TAGS);
-  cJSON_ArrayForEach (t, tags)
-  {
-    const char *key = NULL, *value = "";
-    if (!cJSON_IsObject (t))
-      return cp_fail (fault, "SerializationException", "Each tag must be an object.");
-    if (opt_str (t, "key", &key, fault) < 0 || opt_str (t, "value", &value, fault) < 0)
-      return -1;
-    if (key == NULL || strlen (key) < 1 || strlen (key) > 128 || strlen (value) > 256)
-      return cp_fail (fault, "InvalidParameterException",
-                      "Tag keys must have 1 to 128 characters and values at most 256.");
-    if (strncasecmp (key, "aws:", 4) == 0)
-      return cp_fail (fault, "InvalidParameterException",
-                      "Tag keys starting with 'aws:' are reserved.");
-    cJSON *o = cJSON_CreateObject ();
-    if (o == NULL || !cJSON_AddItemToArray (norm, o) || !cJSON_AddStringToObject (o, "key", key)
-        || !cJSON_AddStringToObject (o, "value", value))
-      return oom (fault);
-  }
-  return (*out = cJSON_PrintUnformatted (norm)) ? 0 : oom (fault);
-}
-
 /* Cluster settings: only containerInsights exists (enabled, disabled or enhanced). */
 static int parse_settings (const cJSON *in, char **out, cp_fault *fault)
 {
@@ -174,7 +133,7 @@ static int parse_settings (const cJSON *in, char **out, cp_fault *fault)
     value = v;
   }
   if (asprintf (out, "[{\"name\":\"containerInsights\",\"value\":\"%s\"}]", value) < 0)
-    return oom (fault);
+    return cp_fail_oom (fault);
   return 0;
 }
 
@@ -185,7 +144,7 @@ static int respond_cluster (cp_ctx *ctx, const cp_cluster *c, bool extras, cJSON
   if (cj == NULL || (*out = cJSON_CreateObject ()) == NULL)
     {
       cJSON_Delete (cj);
-      return oom (fault);
+      return cp_fail_oom (fault);
     }
   cJSON_AddItemToObject (*out, "cluster", cj);
   return 0;
@@ -204,7 +163,8 @@ int cp_create_cluster (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *faul
     return cp_fail (fault, "InvalidParameterException",
                     "Cluster name can have up to 255 characters: letters (uppercase and "
                     "lowercase), numbers, hyphens and underscores.");
-  if (parse_tags (in, &tags, fault) < 0 || parse_settings (in, &settings, fault) < 0)
+  if (cp_tags_parse (cJSON_GetObjectItemCaseSensitive (in, "tags"), &tags, fault) < 0
+      || parse_settings (in, &settings, fault) < 0)
     return -1;
   int found = cp_store_get_cluster (ctx->store, name, &c, &err);
   if (found < 0)
@@ -243,7 +203,7 @@ int cp_delete_cluster (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *faul
     return cp_fail (fault, "ClusterNotFoundException", "Cluster not found.");
   free (c.status);
   if ((c.status = strdup ("INACTIVE")) == NULL)
-    return oom (fault);
+    return cp_fail_oom (fault);
   if (cp_store_put_cluster (ctx->store, &c, &err) < 0)
     return cp_fail_server (fault, &err);
   return respond_cluster (ctx, &c, false, out, fault);
@@ -286,7 +246,7 @@ static int describe_one (cp_ctx *ctx, const char *ref, bool tags, bool settings,
   if (found)
     {
       cJSON *cj = cluster_json (ctx, &c, tags, settings);
-      return cj && cJSON_AddItemToArray (clusters, cj) ? 0 : oom (fault);
+      return cj && cJSON_AddItemToArray (clusters, cj) ? 0 : cp_fail_oom (fault);
     }
   /* A failure names the ARN the reference would have had. */
   _cleanup_free_ char *arn = strncmp (ref, "arn:", 4) == 0 ? strdup (ref) : cluster_arn (ctx, ref);
@@ -295,7 +255,7 @@ static int describe_one (cp_ctx *ctx, const char *ref, bool tags, bool settings,
       || !cJSON_AddStringToObject (f, "reason", "MISSING") || !cJSON_AddItemToArray (failures, f))
     {
       cJSON_Delete (f);
-      return oom (fault);
+      return cp_fail_oom (fault);
     }
   return 0;
 }
@@ -309,7 +269,7 @@ int cp_describe_clusters (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *f
   cJSON *clusters = cJSON_AddArrayToObject (res, "clusters");
   cJSON *failures = cJSON_AddArrayToObject (res, "failures");
   if (clusters == NULL || failures == NULL)
-    return oom (fault);
+    return cp_fail_oom (fault);
   if (opt_arr (in, "clusters", &refs, fault) < 0 || parse_include (in, &tags, &settings, fault) < 0)
     return -1;
   if (cJSON_GetArraySize (refs) > MAX_DESCRIBE)
@@ -334,21 +294,11 @@ int cp_describe_clusters (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *f
   return 0;
 }
 
-/* nextToken is the last name of the previous page in hex: opaque to clients, checkable here. */
+/* A token names the last cluster of the previous page (cp_token_add). */
 static int decode_token (const char *token, char name[256], cp_fault *fault)
 {
-  size_t n = strlen (token);
-  if (n == 0 || n % 2 != 0 || n > 510)
-    return cp_fail (fault, "InvalidParameterException", "Invalid nextToken.");
-  for (size_t i = 0; i < n / 2; i++)
-    {
-      unsigned v;
-      if (sscanf (token + 2 * i, "%2x", &v) != 1 || !strchr ("0123456789abcdef", token[2 * i])
-          || !strchr ("0123456789abcdef", token[2 * i + 1]))
-        return cp_fail (fault, "InvalidParameterException", "Invalid nextToken.");
-      name[i] = (char)v;
-    }
-  name[n / 2] = '\0';
+  if (cp_token_decode (token, name, 256, fault) < 0)
+    return -1;
   return valid_cluster_name (name)
              ? 0
              : cp_fail (fault, "InvalidParameterException", "Invalid nextToken.");
@@ -360,21 +310,15 @@ static int page_response (cp_ctx *ctx, char **names, bool more, cJSON **out, cp_
   cJSON *arns = cJSON_AddArrayToObject (res, "clusterArns");
   size_t n = 0;
   if (arns == NULL)
-    return oom (fault);
+    return cp_fail_oom (fault);
   for (; names[n]; n++)
     {
       _cleanup_free_ char *arn = cluster_arn (ctx, names[n]);
       if (arn == NULL || !cJSON_AddItemToArray (arns, cJSON_CreateString (arn)))
-        return oom (fault);
+        return cp_fail_oom (fault);
     }
-  if (more && n > 0)
-    {
-      char token[511];
-      for (size_t i = 0; names[n - 1][i]; i++)
-        sprintf (token + 2 * i, "%02x", (unsigned char)names[n - 1][i]);
-      if (!cJSON_AddStringToObject (res, "nextToken", token))
-        return oom (fault);
-    }
+  if (more && n > 0 && cp_token_add (res, names[n - 1], fault) < 0)
+    return -1;
   *out = steal_ptr (&res);
   return 0;
 }

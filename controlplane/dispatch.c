@@ -25,6 +25,11 @@ static const cp_action actions[] = {
   { "DeleteCluster", cp_delete_cluster, false },
   { "DescribeClusters", cp_describe_clusters, false },
   { "ListClusters", cp_list_clusters, false },
+  { "RegisterTaskDefinition", cp_register_task_definition, false },
+  { "DeregisterTaskDefinition", cp_deregister_task_definition, false },
+  { "DescribeTaskDefinition", cp_describe_task_definition, false },
+  { "ListTaskDefinitions", cp_list_task_definitions, false },
+  { "ListTaskDefinitionFamilies", cp_list_task_definition_families, false },
 };
 
 int cp_fail (cp_fault *fault, const char *type, const char *fmt, ...)

@@ -52,6 +52,46 @@ int cp_store_put_cluster (cp_store *store, const cp_cluster *c, berr **err);
 int cp_store_list_clusters (cp_store *store, const char *after, int limit, char ***names,
                             bool *more, berr **err);
 
+typedef struct cp_taskdef
+{
+  char *family;
+  int64_t revision;        /* from 1 per family */
+  char *status;            /* ACTIVE or INACTIVE */
+  char *body_json;         /* the registered definition (request minus tags), JSON object */
+  char *tags_json;         /* JSON array of {key, value} */
+  int64_t registered_at;   /* Unix seconds */
+  int64_t deregistered_at; /* 0 while ACTIVE */
+} cp_taskdef;
+
+void cp_taskdef_clear (cp_taskdef *td);
+/* Stores td as the family's next revision (ACTIVE) and sets td->revision; durable on return. */
+int cp_store_add_taskdef (cp_store *store, cp_taskdef *td, berr **err);
+/* revision 0 means the latest ACTIVE revision. 1 found, 0 missing, negative on error. */
+int cp_store_get_taskdef (cp_store *store, const char *family, int64_t revision, cp_taskdef *out,
+                          berr **err);
+/* Marks an ACTIVE revision INACTIVE at time when (nothing happens to an INACTIVE one). */
+int cp_store_deregister_taskdef (cp_store *store, const char *family, int64_t revision,
+                                 int64_t when, berr **err);
+
+/* A page of task definitions or families. */
+typedef struct cp_taskdef_query
+{
+  const char *prefix;       /* family prefix ("" or NULL: all) */
+  const char *status;       /* ACTIVE, INACTIVE or NULL for both */
+  bool desc;                /* task definitions only: newest family/revision first */
+  const char *after_family; /* continue after this family (and after_revision); NULL: start */
+  int64_t after_revision;
+} cp_taskdef_query;
+
+/* "family:revision" strings in (family, revision) order, at most limit; *more when others
+ * follow. */
+int cp_store_list_taskdefs (cp_store *store, const cp_taskdef_query *q, int limit, char ***out,
+                            bool *more, berr **err);
+/* Family names in order; status ACTIVE keeps families with an ACTIVE revision, INACTIVE those
+ * with none. */
+int cp_store_list_taskdef_families (cp_store *store, const cp_taskdef_query *q, int limit,
+                                    char ***out, bool *more, berr **err);
+
 /* ---- SigV4 (sigv4.c) ---- */
 /* The parts of an HTTP request that a signature covers; header() returns the value of a header
  * (several of the same name joined by commas), newly allocated, or NULL when absent. */
@@ -78,6 +118,14 @@ int cp_fail (cp_fault *fault, const char *type, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
 /* A store or internal failure: logs err once and answers 500 ServerException. */
 int cp_fail_server (cp_fault *fault, berr **err);
+/* ServerException for a failed allocation. */
+int cp_fail_oom (cp_fault *fault);
+
+/* Shared request pieces (request.c): tags validated into normalised JSON text (newly
+ * allocated; tags may be NULL), and the opaque hex pagination token. */
+int cp_tags_parse (const cJSON *tags, char **out, cp_fault *fault);
+int cp_token_add (cJSON *res, const char *last, cp_fault *fault);
+int cp_token_decode (const char *token, char *out, size_t size, cp_fault *fault);
 
 /* Verifies an AWS4-HMAC-SHA256 Authorization header against the store's keys, for the service
  * "ecs" in region, at time now. Returns 0 and the key's role, or -1 with fault filled. */
@@ -100,6 +148,19 @@ int cp_create_cluster (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *faul
 int cp_delete_cluster (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault);
 int cp_describe_clusters (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault);
 int cp_list_clusters (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault);
+
+/* Task definitions (taskdefs.c). */
+int cp_register_task_definition (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault);
+int cp_deregister_task_definition (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault);
+int cp_describe_task_definition (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault);
+int cp_list_task_definitions (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault);
+int cp_list_task_definition_families (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault);
+/* Checks a RegisterTaskDefinition request (types, names, resources, ports vs network mode,
+ * dependsOn, volumes) and fills ECS's defaults into it (essential, cpu, port protocol). */
+int cp_taskdef_validate (cJSON *in, cp_fault *fault);
+/* Task cpu ("256", "0.25 vCPU") in CPU units and memory ("512", "1 GB") in MiB; -1 if invalid. */
+int64_t cp_taskdef_cpu_units (const char *s);
+int64_t cp_taskdef_memory_mib (const char *s);
 
 /* Serialises {"__type": type, "message": message} (newly allocated). */
 char *cp_error_body (const char *type, const char *message);

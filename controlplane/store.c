@@ -28,6 +28,16 @@ static const char *const migrations[] = {
   "  tags TEXT NOT NULL DEFAULT '[]',"
   "  settings TEXT NOT NULL DEFAULT '[]',"
   "  created_at INTEGER NOT NULL);",
+  /* 2: task definitions, one row per revision; body is the registered definition as JSON */
+  "CREATE TABLE task_definitions ("
+  "  family TEXT NOT NULL,"
+  "  revision INTEGER NOT NULL,"
+  "  status TEXT NOT NULL,"
+  "  body TEXT NOT NULL,"
+  "  tags TEXT NOT NULL DEFAULT '[]',"
+  "  registered_at INTEGER NOT NULL,"
+  "  deregistered_at INTEGER NOT NULL DEFAULT 0,"
+  "  PRIMARY KEY (family, revision));",
 };
 
 static int store_fail (cp_store *store, berr **err, const char *what)
@@ -318,4 +328,173 @@ int cp_store_list_clusters (cp_store *store, const char *after, int limit, char 
     *more = false;
   *names = v;
   return 0;
+}
+
+void cp_taskdef_clear (cp_taskdef *td)
+{
+  free (td->family);
+  free (td->status);
+  free (td->body_json);
+  free (td->tags_json);
+  memset (td, 0, sizeof *td);
+}
+
+/* The next revision is computed inside the INSERT, so two registrations of a family can never
+ * get the same number (the primary key would refuse the second anyway). */
+int cp_store_add_taskdef (cp_store *store, cp_taskdef *td, berr **err)
+{
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2 (store->db,
+                          "INSERT INTO task_definitions"
+                          " (family, revision, status, body, tags, registered_at)"
+                          " SELECT ?1, COALESCE (MAX (revision), 0) + 1, 'ACTIVE', ?2, ?3, ?4"
+                          " FROM task_definitions WHERE family = ?1 RETURNING revision",
+                          -1, &st, NULL)
+      != SQLITE_OK)
+    return store_fail (store, err, "write task definition");
+  sqlite3_bind_text (st, 1, td->family, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 2, td->body_json, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 3, td->tags_json ? td->tags_json : "[]", -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (st, 4, td->registered_at);
+  int rc = sqlite3_step (st);
+  if (rc == SQLITE_ROW)
+    {
+      td->revision = sqlite3_column_int64 (st, 0);
+      rc = sqlite3_step (st);
+    }
+  sqlite3_finalize (st);
+  return rc == SQLITE_DONE ? 0 : store_fail (store, err, "write task definition");
+}
+
+int cp_store_get_taskdef (cp_store *store, const char *family, int64_t revision, cp_taskdef *out,
+                          berr **err)
+{
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2 (store->db,
+                          "SELECT family, revision, status, body, tags, registered_at,"
+                          " deregistered_at FROM task_definitions WHERE family = ?1 AND"
+                          " (?2 = revision OR (?2 = 0 AND status = 'ACTIVE'))"
+                          " ORDER BY revision DESC LIMIT 1",
+                          -1, &st, NULL)
+      != SQLITE_OK)
+    return store_fail (store, err, "read task definition");
+  sqlite3_bind_text (st, 1, family, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (st, 2, revision);
+  int rc = sqlite3_step (st);
+  if (rc == SQLITE_ROW)
+    {
+      out->family = column_dup (st, 0);
+      out->revision = sqlite3_column_int64 (st, 1);
+      out->status = column_dup (st, 2);
+      out->body_json = column_dup (st, 3);
+      out->tags_json = column_dup (st, 4);
+      out->registered_at = sqlite3_column_int64 (st, 5);
+      out->deregistered_at = sqlite3_column_int64 (st, 6);
+    }
+  sqlite3_finalize (st);
+  if (rc == SQLITE_DONE)
+    return 0;
+  if (rc != SQLITE_ROW)
+    return store_fail (store, err, "read task definition");
+  if (!out->family || !out->status || !out->body_json || !out->tags_json)
+    {
+      cp_taskdef_clear (out);
+      return berr_make (err, ENOMEM, "read task definition: out of memory");
+    }
+  return 1;
+}
+
+int cp_store_deregister_taskdef (cp_store *store, const char *family, int64_t revision,
+                                 int64_t when, berr **err)
+{
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2 (store->db,
+                          "UPDATE task_definitions SET status = 'INACTIVE', deregistered_at = ?3"
+                          " WHERE family = ?1 AND revision = ?2 AND status = 'ACTIVE'",
+                          -1, &st, NULL)
+      != SQLITE_OK)
+    return store_fail (store, err, "deregister task definition");
+  sqlite3_bind_text (st, 1, family, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (st, 2, revision);
+  sqlite3_bind_int64 (st, 3, when);
+  int rc = sqlite3_step (st);
+  sqlite3_finalize (st);
+  return rc == SQLITE_DONE ? 0 : store_fail (store, err, "deregister task definition");
+}
+
+/* Steps st (whose last parameter is the row limit, bound here to limit + 1 so that one extra
+ * row says whether a next page exists) and collects column 0 into a NULL-terminated vector. */
+static int collect_page (cp_store *store, sqlite3_stmt *st, int limit_param, int limit, char ***out,
+                         bool *more, const char *what, berr **err)
+{
+  sqlite3_bind_int (st, limit_param, limit + 1);
+  char **v = calloc ((size_t)limit + 2, sizeof *v);
+  int n = 0, rc = SQLITE_DONE;
+  *more = false;
+  while (v && (rc = sqlite3_step (st)) == SQLITE_ROW)
+    {
+      if (n == limit)
+        {
+          *more = true;
+          rc = SQLITE_DONE;
+          break;
+        }
+      if ((v[n] = column_dup (st, 0)) == NULL)
+        break;
+      n++;
+    }
+  sqlite3_finalize (st);
+  if (v == NULL || rc != SQLITE_DONE)
+    {
+      strv_free (v);
+      return v ? store_fail (store, err, what) : berr_sys (err, "%s", what);
+    }
+  *out = v;
+  return 0;
+}
+
+int cp_store_list_taskdefs (cp_store *store, const cp_taskdef_query *q, int limit, char ***out,
+                            bool *more, berr **err)
+{
+  sqlite3_stmt *st = NULL;
+  /* Row values order (family, revision) pairs; the token is the last pair of the previous page. */
+  const char *asc = "SELECT family || ':' || revision FROM task_definitions"
+                    " WHERE substr (family, 1, length (?1)) = ?1 AND (?2 IS NULL OR status = ?2)"
+                    " AND (?3 IS NULL OR (family, revision) > (?3, ?4))"
+                    " ORDER BY family, revision LIMIT ?5";
+  const char *desc = "SELECT family || ':' || revision FROM task_definitions"
+                     " WHERE substr (family, 1, length (?1)) = ?1 AND (?2 IS NULL OR status = ?2)"
+                     " AND (?3 IS NULL OR (family, revision) < (?3, ?4))"
+                     " ORDER BY family DESC, revision DESC LIMIT ?5";
+  if (sqlite3_prepare_v2 (store->db, q->desc ? desc : asc, -1, &st, NULL) != SQLITE_OK)
+    return store_fail (store, err, "list task definitions");
+  sqlite3_bind_text (st, 1, q->prefix ? q->prefix : "", -1, SQLITE_STATIC);
+  if (q->status)
+    sqlite3_bind_text (st, 2, q->status, -1, SQLITE_STATIC);
+  if (q->after_family)
+    sqlite3_bind_text (st, 3, q->after_family, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (st, 4, q->after_revision);
+  return collect_page (store, st, 5, limit, out, more, "list task definitions", err);
+}
+
+int cp_store_list_taskdef_families (cp_store *store, const cp_taskdef_query *q, int limit,
+                                    char ***out, bool *more, berr **err)
+{
+  sqlite3_stmt *st = NULL;
+  /* ACTIVE: families with an ACTIVE revision; INACTIVE: families with none; NULL: all. */
+  if (sqlite3_prepare_v2 (store->db,
+                          "SELECT family FROM task_definitions"
+                          " WHERE substr (family, 1, length (?1)) = ?1 AND family > ?3"
+                          " GROUP BY family HAVING ?2 IS NULL"
+                          " OR (?2 = 'ACTIVE' AND SUM (status = 'ACTIVE') > 0)"
+                          " OR (?2 = 'INACTIVE' AND SUM (status = 'ACTIVE') = 0)"
+                          " ORDER BY family LIMIT ?4",
+                          -1, &st, NULL)
+      != SQLITE_OK)
+    return store_fail (store, err, "list task definition families");
+  sqlite3_bind_text (st, 1, q->prefix ? q->prefix : "", -1, SQLITE_STATIC);
+  if (q->status)
+    sqlite3_bind_text (st, 2, q->status, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 3, q->after_family ? q->after_family : "", -1, SQLITE_STATIC);
+  return collect_page (store, st, 4, limit, out, more, "list task definition families", err);
 }
