@@ -35,4 +35,49 @@ int net_ipam_owner_valid (const char *owner);
 /* Parses "a.b.c.d/len" into a network address (host order) that must be aligned to len. */
 int net_ipam_parse_subnet (const char *s, uint32_t *net, unsigned *len, berr **err);
 
+/* ---- nftables (net/nft_parse.c) ---- */
+#include "net/net.h"
+
+/* One rule of Berth's table that carries a comment. */
+struct net_nft_rule
+{
+  char chain[32];
+  uint64_t handle;
+  char *comment;
+};
+
+/* Parses `nft -j list table` output (libnftables JSON, untrusted as far as this parser goes):
+ * every rule of table ip berth with a comment, newly allocated (net_nft_rules_free). */
+int net_nft_parse_listing (const char *json, size_t len, struct net_nft_rule **rules, size_t *n,
+                           berr **err);
+void net_nft_rules_free (struct net_nft_rule *rules, size_t n);
+
+enum net_nft_kind
+{
+  NET_NFT_KIND_PORT,
+  NET_NFT_KIND_MASQ,
+  NET_NFT_KIND_BLOCK,
+};
+union net_nft_item
+{
+  struct net_nft_port port;
+  struct net_nft_masq masq;
+  struct net_nft_block block;
+};
+/* Comments Berth writes: "berth:port:<owner>:<tcp|udp>:<host port>:<addr>:<port>",
+ * "berth:masq:<subnet>:<bridge>", "berth:block:<subnet>:<dst>". Decoding is strict: only the
+ * exact text format would write is accepted (so decode(format(x)) == x and back). */
+int net_nft_comment_parse (const char *s, enum net_nft_kind *kind, union net_nft_item *item,
+                           berr **err);
+/* Writes the comment for item into buf (at least NET_NFT_COMMENT_MAX + 1 bytes). */
+#define NET_NFT_COMMENT_MAX 127
+void net_nft_comment_format (enum net_nft_kind kind, const union net_nft_item *item, char *buf);
+/* Canonical "a.b.c.d/len" of a subnet string, or EINVAL. */
+int net_nft_subnet_canon (const char *s, char out[19], berr **err);
+bool net_nft_bridge_valid (const char *name);
+/* The namespace fd the context acts in, -1 for the opener's. */
+int net_nft_netns (const net_nft *nft);
+/* Runs nft commands (text) in one transaction; the library's error text goes into err. */
+int net_nft_run (net_nft *nft, const char *cmds, const char *what, berr **err);
+
 #endif

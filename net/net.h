@@ -122,4 +122,93 @@ int net_task_setup (const char *run_dir, enum net_mode mode, const char *task_ke
 /* Undoes exactly what net_task_setup made; a task with nothing set up is not an error. */
 int net_task_teardown (const char *run_dir, enum net_mode mode, const char *task_key, berr **err);
 
+/* ---- Berth's nftables table (net/nft.c, net/nft_parse.c) -------------------------------------
+ * One table, "ip berth", holds every rule Berth makes (layout in docs/networking.md); nothing else
+ * in the ruleset is touched. A context acts in one network namespace, whatever namespace its
+ * caller's thread is in later (rules, and the trial binds that find ports in use). Every rule
+ * carries a comment naming what it is for, which is how rules are found again (to make adds
+ * idempotent, to remove exactly, to reconcile). */
+typedef struct net_nft net_nft;
+
+#define NET_NFT_TABLE "berth"
+/* Owners (the task id) follow net_netns_name_valid: 1-64 of [A-Za-z0-9_.-]. */
+#define NET_NFT_OWNER_MAX 64
+
+/* Opens a context acting in the namespace netns_fd refers to, or the caller's when < 0. */
+int net_nft_open (int netns_fd, net_nft **out, berr **err);
+void net_nft_close (net_nft *nft);
+/* Creates the table and its chains if missing and (re)writes the hooks' jumps: idempotent. */
+int net_nft_ensure (net_nft *nft, berr **err);
+/* Deletes the whole table; a missing table is not an error. */
+int net_nft_delete_table (net_nft *nft, berr **err);
+
+/* A published port: host_port on any local address, protocol IPPROTO_TCP or IPPROTO_UDP,
+ * forwarded to addr:port. */
+struct net_nft_port
+{
+  char owner[NET_NFT_OWNER_MAX + 1];
+  int proto;
+  uint16_t host_port;
+  struct in_addr addr;
+  uint16_t port;
+};
+
+/* Inclusive host port range for dynamic ports (ECS_DYNAMIC_HOST_PORT_RANGE). */
+struct net_port_range
+{
+  uint16_t lo, hi;
+};
+
+/* Publishes m. host_port 0 takes a free port of dyn (required then) and writes it into m; the
+ * owner's existing mapping to the same proto, addr and port is returned again (a retry). A static
+ * port is EADDRINUSE, naming the holder, when another mapping (any owner) holds it or a socket is
+ * bound to it in this namespace; ENOSPC when dyn has no free port. Idempotent. */
+int net_nft_port_add (net_nft *nft, struct net_nft_port *m, const struct net_port_range *dyn,
+                      berr **err);
+/* Removes every mapping of owner; returns how many were removed (0 is fine). */
+int net_nft_ports_remove (net_nft *nft, const char *owner, berr **err);
+
+/* Masquerades subnet ("a.b.c.d/len") leaving through any interface but bridge, and lets the
+ * bridge's traffic through the forward hook. Idempotent; remove undoes exactly that. */
+int net_nft_masquerade_add (net_nft *nft, const char *subnet, const char *bridge, berr **err);
+int net_nft_masquerade_remove (net_nft *nft, const char *subnet, const char *bridge, berr **err);
+
+/* Drops packets from subnet to dst (e.g. 169.254.169.254) before routing. Idempotent. */
+int net_nft_block_add (net_nft *nft, const char *subnet, struct in_addr dst, berr **err);
+int net_nft_block_remove (net_nft *nft, const char *subnet, struct in_addr dst, berr **err);
+
+/* What Berth's table holds now, for reconcile after a restart. */
+struct net_nft_masq
+{
+  char subnet[19];
+  char bridge[IFNAMSIZ];
+};
+struct net_nft_block
+{
+  char subnet[19];
+  struct in_addr dst;
+};
+struct net_nft_listing
+{
+  bool exists; /* false: no table at all */
+  struct net_nft_port *ports;
+  size_t n_ports;
+  struct net_nft_masq *masqs;
+  size_t n_masqs;
+  struct net_nft_block *blocks;
+  size_t n_blocks;
+};
+int net_nft_list (net_nft *nft, struct net_nft_listing *out, berr **err);
+void net_nft_listing_clear (struct net_nft_listing *l);
+
+/* The kernel's ephemeral range (/proc/sys/net/ipv4/ip_local_port_range of the caller's netns). */
+int net_kernel_port_range (struct net_port_range *out, berr **err);
+/* "lo-hi", 1 <= lo <= hi <= 65535 (the ECS_DYNAMIC_HOST_PORT_RANGE syntax). */
+int net_port_range_parse (const char *s, struct net_port_range *out, berr **err);
+/* The default dynamic range, outside the kernel's so a published port never collides with an
+ * ephemeral one: the ports above it when there are at least 1000 (61000-65535 for Linux's default
+ * 32768-60999), else the larger of the gaps above and below it (ports >= 1024). EINVAL if none. */
+int net_port_range_default (const struct net_port_range *kernel, struct net_port_range *out,
+                            berr **err);
+
 #endif
