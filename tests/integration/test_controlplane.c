@@ -1,6 +1,7 @@
 /* berth-control end to end: a real server on a loopback port with a temporary data directory,
  * driven by the real aws CLI (and curl's SigV4 signer where the CLI cannot send a bad body). */
 #include "lib/cleanup.h"
+#include "tests/support/cp.h"
 #include "tests/support/support.h"
 
 #include <arpa/inet.h>
@@ -17,119 +18,30 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-typedef struct server
-{
-  char *dir;
-  int port;
-  pid_t pid;
-} server;
-
 /* The running server of the current test (each test runs in its own process). */
-static server srv = { .pid = -1 };
+static ts_cp srv = { .pid = -1 };
 
-static int free_port (void)
-{
-  struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
-  socklen_t len = sizeof a;
-  int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  ck_assert_int_ge (fd, 0);
-  ck_assert_int_eq (bind (fd, (struct sockaddr *)&a, sizeof a), 0);
-  ck_assert_int_eq (getsockname (fd, (struct sockaddr *)&a, &len), 0);
-  close (fd);
-  return ntohs (a.sin_port);
-}
-
-static bool port_accepts (void *arg)
-{
-  struct sockaddr_in a = { .sin_family = AF_INET,
-                           .sin_port = htons ((uint16_t)srv.port),
-                           .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
-  int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  bool ok = connect (fd, (struct sockaddr *)&a, sizeof a) == 0;
-  close (fd);
-  return ok;
-}
-
-/* Starts berth-control on srv.dir and srv.port (appending its log to srv.dir/log). */
 static void server_start (void)
 {
-  _cleanup_free_ char *bin = ts_bin ("berth-control");
-  char listen[64], log[512];
-  snprintf (listen, sizeof listen, "127.0.0.1:%d", srv.port);
-  snprintf (log, sizeof log, "%s/log", srv.dir);
-  srv.pid = fork ();
-  ck_assert_int_ge (srv.pid, 0);
-  if (srv.pid == 0)
-    {
-      int fd = open (log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-      dup2 (fd, 1);
-      dup2 (fd, 2);
-      execl (bin, bin, "--data-dir", srv.dir, "--listen", listen, "--log-level", "debug", NULL);
-      _exit (127);
-    }
-  ck_assert_msg (ts_wait_for (port_accepts, NULL, 10000), "berth-control did not listen");
+  ts_cp_start (&srv);
 }
 
 static int server_signal (int sig)
 {
-  int status;
-  kill (srv.pid, sig);
-  ck_assert_int_eq (waitpid (srv.pid, &status, 0), srv.pid);
-  srv.pid = -1;
-  return status;
+  return ts_cp_signal (&srv, sig);
 }
 
 static void setup (void)
 {
-  srv.dir = ts_mkdtemp ("cp-integ");
-  srv.port = free_port ();
-  /* The CLI must talk to nothing but this server, with only the profile the test picks. */
-  unsetenv ("AWS_ACCESS_KEY_ID");
-  unsetenv ("AWS_SECRET_ACCESS_KEY");
-  unsetenv ("AWS_SESSION_TOKEN");
-  setenv ("AWS_EC2_METADATA_DISABLED", "true", 1);
-  setenv ("AWS_PAGER", "", 1);
-  setenv ("AWS_CONFIG_FILE", "/dev/null", 1);
-  setenv ("AWS_MAX_ATTEMPTS", "1", 1);
-  setenv ("AWS_PROFILE", "admin", 1);
-  char creds[512];
-  snprintf (creds, sizeof creds, "%s/credentials", srv.dir);
-  setenv ("AWS_SHARED_CREDENTIALS_FILE", creds, 1);
-  server_start ();
+  ts_cp_setup (&srv);
 }
 
 static void teardown (void)
 {
-  if (srv.pid > 0)
-    server_signal (SIGKILL);
-  ts_rmtree (srv.dir);
-  free (srv.dir);
+  ts_cp_teardown (&srv);
 }
 
-/* Debian's aws CLI (v2), which the issue names, ahead of any other on PATH. */
-static const char *aws_bin (void)
-{
-  return access ("/usr/bin/aws", X_OK) == 0 ? "/usr/bin/aws" : "aws";
-}
-
-/* Runs `aws ecs <args>` against the server; returns the exit code, *out its stdout+stderr. */
-static int aws (char **out, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
-static int aws (char **out, const char *fmt, ...)
-{
-  _cleanup_free_ char *args = NULL, *cmd = NULL;
-  va_list ap;
-  int status;
-  va_start (ap, fmt);
-  ck_assert_int_ge (vasprintf (&args, fmt, ap), 0);
-  va_end (ap);
-  ck_assert_int_ge (asprintf (&cmd,
-                              "%s ecs --endpoint-url http://127.0.0.1:%d --region us-east-1 "
-                              "--output json --cli-read-timeout 20 %s",
-                              aws_bin (), srv.port, args),
-                    0);
-  ck_assert_int_eq (ts_sh (cmd, out, &status), 0);
-  return ts_exit_code (status);
-}
+#define aws(out, ...) ts_cp_aws (&srv, out, __VA_ARGS__)
 
 /* Runs aws, requires success and returns the parsed JSON output. */
 static cJSON *aws_ok (const char *args)

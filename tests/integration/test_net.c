@@ -2,6 +2,7 @@
  * the tests create, addresses, routes, pinned namespaces and the none mode. Data flows only
  * between those namespaces; every test checks the host's links, netns and mounts are unchanged. */
 #include "net/net.h"
+#include "tests/support/netenv.h"
 #include "tests/support/support.h"
 
 #include <arpa/inet.h>
@@ -21,74 +22,35 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* base holds one directory per test; tests run in forked children, and a failing one exits
- * without its teardown, so the parent sweeps base at the end whatever happened. */
-static char *base, *tmp, *run_dir, *before;
-
-static void sweep_base (void)
-{
-  glob_t g;
-  char pat[4096];
-  snprintf (pat, sizeof pat, "%s/*/netns/*", base);
-  if (glob (pat, 0, NULL, &g) == 0)
-    for (size_t i = 0; i < g.gl_pathc; i++)
-      umount2 (g.gl_pathv[i], MNT_DETACH);
-  globfree (&g);
-  ts_rmtree (base);
-  free (base);
-}
+/* Scratch directories and the host-leak check (tests/support/netenv.h). run_dir and tmp alias
+ * the current test's. */
+static struct ts_netenv env = {
+  .prefix = "berth-nettest",
+  .snapshot = "ip -o link show | cut -d: -f2; echo ---; ip netns list; echo ---;"
+              " grep -E ' nsfs |berth-nettest' /proc/self/mountinfo | cut -d' ' -f5,9 | sort",
+};
+static char *tmp, *run_dir;
 
 static void make_base (void)
 {
-  base = ts_mkdtemp ("berth-nettest");
+  ts_netenv_suite_begin (&env);
 }
 
-/* What a leak would change: the host's links, iproute2's named netns, and every nsfs mount or
- * mount under this test's directory. */
-static char *host_snapshot (void)
+static void sweep_base (void)
 {
-  char *out = NULL;
-  int status;
-  ck_assert_int_eq (ts_sh ("ip -o link show | cut -d: -f2; echo ---; ip netns list; echo ---;"
-                           " grep -E ' nsfs |berth-nettest' /proc/self/mountinfo"
-                           " | cut -d' ' -f5,9 | sort",
-                           &out, &status),
-                    0);
-  return out;
+  ts_netenv_suite_end (&env);
 }
 
 static void setup (void)
 {
-  ck_assert_msg (ts_is_root (), "the net integration tests need root");
-  before = host_snapshot ();
-  ck_assert_int_ge (asprintf (&tmp, "%s/t-XXXXXX", base), 0);
-  ck_assert_ptr_nonnull (mkdtemp (tmp));
-  ck_assert_int_ge (asprintf (&run_dir, "%s/netns", tmp), 0);
+  ts_netenv_test_begin (&env);
+  tmp = env.tmp;
+  run_dir = env.run_dir;
 }
 
 static void teardown (void)
 {
-  /* Whatever a test left pinned is removed here. */
-  berr *e = NULL;
-  char **names = NULL;
-  if (net_netns_list (run_dir, &names, &e) == 0)
-    {
-      for (char **n = names; *n; n++)
-        {
-          net_netns_delete (run_dir, *n, &e);
-          free (*n);
-        }
-      free (names);
-    }
-  berr_free (&e);
-  ts_rmtree (tmp);
-  char *after = host_snapshot ();
-  ck_assert_msg (strcmp (before, after) == 0, "host changed:\n--- before\n%s--- after\n%s", before,
-                 after);
-  free (after);
-  free (before);
-  free (run_dir);
-  free (tmp);
+  ts_netenv_test_end (&env);
 }
 
 /* ---- helpers ---- */

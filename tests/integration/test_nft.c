@@ -2,6 +2,7 @@
  * namespace the test creates, with a container and a client behind it; the real host's ruleset
  * is snapshotted before and after every test and must not change. */
 #include "net/net.h"
+#include "tests/support/netenv.h"
 #include "tests/support/support.h"
 
 #include <arpa/inet.h>
@@ -17,73 +18,40 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static char *base, *tmp, *run_dir, *before;
+/* Scratch directories and the host-leak check (tests/support/netenv.h). run_dir and tmp alias
+ * the current test's. */
+static struct ts_netenv env = {
+  .prefix = "berth-nfttest",
+  .snapshot = "nft list ruleset; echo ---; ip -o link show | cut -d: -f2",
+};
+static char *tmp, *run_dir;
 static int orig_ns = -1;
-
-static void sweep_base (void)
-{
-  glob_t g;
-  char pat[4096];
-  snprintf (pat, sizeof pat, "%s/*/netns/*", base);
-  if (glob (pat, 0, NULL, &g) == 0)
-    for (size_t i = 0; i < g.gl_pathc; i++)
-      umount2 (g.gl_pathv[i], MNT_DETACH);
-  globfree (&g);
-  ts_rmtree (base);
-  free (base);
-}
 
 static void make_base (void)
 {
-  base = ts_mkdtemp ("berth-nfttest");
+  ts_netenv_suite_begin (&env);
 }
 
-/* The host's whole ruleset and links: what a leak out of the test namespaces would change. */
-static char *host_snapshot (void)
+static void sweep_base (void)
 {
-  char *out = NULL;
-  int status;
-  ck_assert_int_eq (
-      ts_sh ("nft list ruleset; echo ---; ip -o link show | cut -d: -f2", &out, &status), 0);
-  ck_assert_int_eq (ts_exit_code (status), 0);
-  return out;
+  ts_netenv_suite_end (&env);
 }
 
 static void setup (void)
 {
-  ck_assert_msg (ts_is_root (), "the nft integration tests need root");
-  before = host_snapshot ();
+  ts_netenv_test_begin (&env);
+  tmp = env.tmp;
+  run_dir = env.run_dir;
   orig_ns = open ("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
   ck_assert_int_ge (orig_ns, 0);
-  ck_assert_int_ge (asprintf (&tmp, "%s/t-XXXXXX", base), 0);
-  ck_assert_ptr_nonnull (mkdtemp (tmp));
-  ck_assert_int_ge (asprintf (&run_dir, "%s/netns", tmp), 0);
 }
 
 static void teardown (void)
 {
+  /* A test may have entered a test namespace: come back before checking the host. */
   ck_assert_int_eq (setns (orig_ns, CLONE_NEWNET), 0);
   close (orig_ns);
-  berr *e = NULL;
-  char **names = NULL;
-  if (net_netns_list (run_dir, &names, &e) == 0)
-    {
-      for (char **n = names; *n; n++)
-        {
-          net_netns_delete (run_dir, *n, &e);
-          free (*n);
-        }
-      free (names);
-    }
-  berr_free (&e);
-  ts_rmtree (tmp);
-  char *after = host_snapshot ();
-  ck_assert_msg (strcmp (before, after) == 0, "host changed:\n--- before\n%s--- after\n%s", before,
-                 after);
-  free (after);
-  free (before);
-  free (run_dir);
-  free (tmp);
+  ts_netenv_test_end (&env);
 }
 
 /* ---- helpers ---- */

@@ -1,0 +1,74 @@
+/* Scratch directories and leak checks for the network tests. */
+#include "tests/support/netenv.h"
+
+#include "net/net.h"
+#include "tests/support/support.h"
+
+#include <check.h>
+#include <glob.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+
+static char *snapshot (const struct ts_netenv *e)
+{
+  char *out = NULL;
+  int status;
+  ck_assert_int_eq (ts_sh (e->snapshot, &out, &status), 0);
+  ck_assert_int_eq (ts_exit_code (status), 0);
+  return out;
+}
+
+void ts_netenv_suite_begin (struct ts_netenv *e)
+{
+  e->base = ts_mkdtemp (e->prefix);
+}
+
+void ts_netenv_suite_end (struct ts_netenv *e)
+{
+  glob_t g;
+  char pat[4096];
+  snprintf (pat, sizeof pat, "%s/*/netns/*", e->base);
+  if (glob (pat, 0, NULL, &g) == 0)
+    for (size_t i = 0; i < g.gl_pathc; i++)
+      umount2 (g.gl_pathv[i], MNT_DETACH);
+  globfree (&g);
+  ts_rmtree (e->base);
+  free (e->base);
+  e->base = NULL;
+}
+
+void ts_netenv_test_begin (struct ts_netenv *e)
+{
+  ck_assert_msg (ts_is_root (), "the network tests need root");
+  e->before = snapshot (e);
+  ck_assert_int_ge (asprintf (&e->tmp, "%s/t-XXXXXX", e->base), 0);
+  ck_assert_ptr_nonnull (mkdtemp (e->tmp));
+  ck_assert_int_ge (asprintf (&e->run_dir, "%s/netns", e->tmp), 0);
+}
+
+void ts_netenv_test_end (struct ts_netenv *e)
+{
+  berr *err = NULL;
+  char **names = NULL;
+  if (net_netns_list (e->run_dir, &names, &err) == 0)
+    {
+      for (char **n = names; *n; n++)
+        {
+          net_netns_delete (e->run_dir, *n, &err);
+          berr_free (&err);
+          free (*n);
+        }
+      free (names);
+    }
+  berr_free (&err);
+  ts_rmtree (e->tmp);
+  char *after = snapshot (e);
+  ck_assert_msg (strcmp (e->before, after) == 0, "host changed:\n--- before\n%s--- after\n%s",
+                 e->before, after);
+  free (after);
+  free (e->before);
+  free (e->run_dir);
+  free (e->tmp);
+}

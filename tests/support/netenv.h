@@ -1,0 +1,23 @@
+/* Fixtures for tests that pin network namespaces: a scratch directory per suite (swept even
+ * after a failing test exited without its teardown) and per-test checks that the host is left
+ * exactly as it was. */
+#ifndef BERTH_TESTS_SUPPORT_NETENV_H
+#define BERTH_TESTS_SUPPORT_NETENV_H
+
+struct ts_netenv
+{
+  const char *prefix;   /* scratch directory name prefix */
+  const char *snapshot; /* shell command printing what a leak would change on the host */
+  char *base;           /* per suite */
+  char *tmp, *run_dir;  /* per test: scratch dir and the netns pin directory inside it */
+  char *before;         /* the host snapshot taken when the test began */
+};
+
+void ts_netenv_suite_begin (struct ts_netenv *e);
+/* Unpins whatever any test left and removes the scratch directory. */
+void ts_netenv_suite_end (struct ts_netenv *e);
+void ts_netenv_test_begin (struct ts_netenv *e);
+/* Deletes the test's pinned namespaces and fails the test if the host snapshot changed. */
+void ts_netenv_test_end (struct ts_netenv *e);
+
+#endif
