@@ -1,31 +1,39 @@
 # Fuzz targets: every tests/fuzz/fuzz_*.c is a libFuzzer target built with clang against the
 # component sources (ASan+UBSan). `run` fuzzes each for FUZZ_SECONDS from its seed corpus.
+# The component sources are compiled once into one archive that every target links.
 BUILD ?= build/fuzz
 FUZZ_SECONDS ?= 20
 FCC := clang
 PKGS := libcjson libcgroup libseccomp libcap libsystemd libcurl libarchive libcrypto libmnl \
         libnftables libmicrohttpd sqlite3
 FCFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -Wall -Wextra -Werror -Wno-unused-parameter \
-           -fsanitize=fuzzer,address,undefined $(shell pkg-config --cflags $(PKGS))
+           -fsanitize=fuzzer-no-link,address,undefined $(shell pkg-config --cflags $(PKGS))
 FLIBS := $(shell pkg-config --libs $(PKGS))
 LIB_SRCS := $(wildcard lib/*.c) $(wildcard cgroups/*.c) $(wildcard runtime/*.c) \
             $(wildcard net/*.c) $(wildcard images/*.c) $(wildcard controlplane/*.c)
+LIB_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 TARGETS := $(patsubst tests/fuzz/%.c,$(BUILD)/%,$(wildcard tests/fuzz/fuzz_*.c))
 
 all: $(TARGETS)
 
-# Targets for the shim's own code link the shim source they test (the shim is not a library).
-$(BUILD)/fuzz_shim_json: tests/fuzz/fuzz_shim_json.c runtime/shim/jsonfmt.c $(LIB_SRCS)
+$(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
-	@echo "  FUZZCC  $@"
-	@$(FCC) $(FCFLAGS) -o $@ $^ $(FLIBS)
+	@$(FCC) $(FCFLAGS) -c $< -o $@
 
-$(BUILD)/%: tests/fuzz/%.c $(LIB_SRCS)
-	@mkdir -p $(@D)
+$(BUILD)/libberth-fuzz.a: $(LIB_OBJS)
+	@rm -f $@ && ar rcs $@ $^
+
+# Targets for the shim's own code link the shim source they test (the shim is not a library).
+$(BUILD)/fuzz_shim_json: tests/fuzz/fuzz_shim_json.c $(BUILD)/obj/runtime/shim/jsonfmt.o $(BUILD)/libberth-fuzz.a
 	@echo "  FUZZCC  $@"
-	@$(FCC) $(FCFLAGS) -o $@ $< $(LIB_SRCS) $(FLIBS)
+	@$(FCC) $(FCFLAGS) -fsanitize=fuzzer -o $@ $^ $(FLIBS)
+
+$(BUILD)/%: tests/fuzz/%.c $(BUILD)/libberth-fuzz.a
+	@echo "  FUZZCC  $@"
+	@$(FCC) $(FCFLAGS) -fsanitize=fuzzer -o $@ $^ $(FLIBS)
 
 run: all
 	@BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(TARGETS)
 
+.SECONDARY:
 .PHONY: all run
