@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,5 +77,43 @@ int cli_launch (struct cli_global *g, const char *bundle, const char *id, const 
       berr_free (&e);
       return -1;
     }
+  return 0;
+}
+
+int cli_parse_launch_args (const char *cmd, int argc, char **argv, bool allow_detach,
+                           struct cli_launch_args *a, berr **err)
+{
+  static const struct option opts[] = {
+    { "bundle", required_argument, NULL, 'b' }, { "pid-file", required_argument, NULL, 'p' },
+    { "detach", no_argument, NULL, 'd' },       { "console-socket", required_argument, NULL, 'c' },
+    { "no-pivot", no_argument, NULL, 'n' },     { NULL, 0, NULL, 0 },
+  };
+  *a = (struct cli_launch_args){ .bundle = "." };
+  int c;
+  optind = 0;
+  while ((c = getopt_long (argc, argv, "+b:d", opts, NULL)) != -1)
+    switch (c)
+      {
+      case 'b':
+        a->bundle = optarg;
+        break;
+      case 'p':
+        a->pid_file = optarg;
+        break;
+      case 'd':
+        if (!allow_detach)
+          return berr_make (err, EINVAL, "%s: bad option", cmd);
+        a->detach = true;
+        break;
+      case 'c':
+        return berr_make (err, ENOTSUP, "%s: terminals (--console-socket) are not supported", cmd);
+      case 'n':
+        return berr_make (err, ENOTSUP, "%s: --no-pivot is not supported", cmd);
+      default:
+        return berr_make (err, EINVAL, "%s: bad option", cmd);
+      }
+  if (optind != argc - 1)
+    return berr_make (err, EINVAL, "%s: expected exactly one container id", cmd);
+  a->id = argv[optind];
   return 0;
 }

@@ -30,6 +30,14 @@ int cli_save_config (struct cli_global *g, const char *id, const char *bundle_ab
 /* Creates (or, with start, runs) a container from a bundle; writes pid_file if given. */
 int cli_launch (struct cli_global *g, const char *bundle, const char *id, const char *pid_file,
                 enum rt_launch_mode mode, pid_t *pid, berr **err);
+/* The options create and run share (run also takes --detach); argv[optind] is the id. */
+struct cli_launch_args
+{
+  const char *bundle, *pid_file, *id;
+  bool detach;
+};
+int cli_parse_launch_args (const char *cmd, int argc, char **argv, bool allow_detach,
+                           struct cli_launch_args *a, berr **err);
 int cli_write_pid_file (const char *path, pid_t pid, berr **err);
 
 #endif

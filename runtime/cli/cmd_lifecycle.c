@@ -20,36 +20,11 @@ static int need_id (int argc, char **argv, const char *cmd, berr **err)
 
 int cli_create (struct cli_global *g, int argc, char **argv, berr **err)
 {
-  static const struct option opts[] = {
-    { "bundle", required_argument, NULL, 'b' },
-    { "pid-file", required_argument, NULL, 'p' },
-    { "console-socket", required_argument, NULL, 'c' },
-    { "no-pivot", no_argument, NULL, 'n' },
-    { NULL, 0, NULL, 0 },
-  };
-  const char *bundle = ".", *pid_file = NULL;
-  int c;
-  optind = 0;
-  while ((c = getopt_long (argc, argv, "+b:", opts, NULL)) != -1)
-    switch (c)
-      {
-      case 'b':
-        bundle = optarg;
-        break;
-      case 'p':
-        pid_file = optarg;
-        break;
-      case 'c':
-        return berr_make (err, ENOTSUP, "create: terminals (--console-socket) are not supported");
-      case 'n':
-        return berr_make (err, ENOTSUP, "create: --no-pivot is not supported");
-      default:
-        return berr_make (err, EINVAL, "create: bad option");
-      }
-  if (need_id (argc, argv, "create", err) < 0)
+  struct cli_launch_args a;
+  if (cli_parse_launch_args ("create", argc, argv, false, &a, err) < 0)
     return -1;
   pid_t pid = 0;
-  return cli_launch (g, bundle, argv[optind], pid_file, RT_LAUNCH_CREATE, &pid, err);
+  return cli_launch (g, a.bundle, a.id, a.pid_file, RT_LAUNCH_CREATE, &pid, err);
 }
 
 int cli_start (struct cli_global *g, int argc, char **argv, berr **err)

@@ -31,37 +31,11 @@ static int wait_forwarding (pid_t pid, const sigset_t *set, int *status)
 
 int cli_run (struct cli_global *g, int argc, char **argv, berr **err)
 {
-  static const struct option opts[] = {
-    { "bundle", required_argument, NULL, 'b' },
-    { "pid-file", required_argument, NULL, 'p' },
-    { "detach", no_argument, NULL, 'd' },
-    { "console-socket", required_argument, NULL, 'c' },
-    { NULL, 0, NULL, 0 },
-  };
-  const char *bundle = ".", *pid_file = NULL;
-  bool detach = false;
-  int c;
-  optind = 0;
-  while ((c = getopt_long (argc, argv, "+b:d", opts, NULL)) != -1)
-    switch (c)
-      {
-      case 'b':
-        bundle = optarg;
-        break;
-      case 'p':
-        pid_file = optarg;
-        break;
-      case 'd':
-        detach = true;
-        break;
-      case 'c':
-        return berr_make (err, ENOTSUP, "run: terminals (--console-socket) are not supported");
-      default:
-        return berr_make (err, EINVAL, "run: bad option");
-      }
-  if (optind != argc - 1)
-    return berr_make (err, EINVAL, "run: expected exactly one container id");
-  const char *id = argv[optind];
+  struct cli_launch_args a;
+  if (cli_parse_launch_args ("run", argc, argv, true, &a, err) < 0)
+    return -1;
+  const char *id = a.id;
+  bool detach = a.detach;
   /* Block before the clone so no signal is lost; the container resets its own mask. */
   sigset_t set, old;
   sigemptyset (&set);
@@ -71,7 +45,7 @@ int cli_run (struct cli_global *g, int argc, char **argv, berr **err)
   if (!detach)
     sigprocmask (SIG_BLOCK, &set, &old);
   pid_t pid = 0;
-  if (cli_launch (g, bundle, id, pid_file, RT_LAUNCH_RUN, &pid, err) < 0)
+  if (cli_launch (g, a.bundle, id, a.pid_file, RT_LAUNCH_RUN, &pid, err) < 0)
     return -1;
   if (detach)
     return 0;

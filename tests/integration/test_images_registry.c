@@ -80,33 +80,6 @@ static const char TOKEN_SH[]
       "sig=$(printf %s.%s $h $c | openssl dgst -sha256 -sign key.pem -binary | u)\n"
       "printf '{\"token\":\"%s.%s.%s\",\"expires_in\":300}' $h $c $sig > token.json\n";
 
-static void sh (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
-static void sh (const char *fmt, ...)
-{
-  va_list ap;
-  char *cmd = NULL, *out = NULL;
-  int status = 0;
-  va_start (ap, fmt);
-  ck_assert_int_ge (vasprintf (&cmd, fmt, ap), 0);
-  va_end (ap);
-  ck_assert_int_eq (ts_sh (cmd, &out, &status), 0);
-  ck_assert_msg (ts_exit_code (status) == 0, "`%s` failed: %s", cmd, out ? out : "");
-  free (out);
-  free (cmd);
-}
-
-static int free_port (void)
-{
-  int s = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
-  socklen_t len = sizeof a;
-  ck_assert_int_ge (s, 0);
-  ck_assert_int_eq (bind (s, (struct sockaddr *)&a, sizeof a), 0);
-  ck_assert_int_eq (getsockname (s, (struct sockaddr *)&a, &len), 0);
-  close (s);
-  return ntohs (a.sin_port);
-}
-
 /* Writes a registry config (auth: "none", "basic" or "bearer") and starts docker-registry on it;
  * waits until /v2/ answers. */
 static pid_t start_registry (const char *name, int port, const char *auth)
@@ -139,9 +112,9 @@ static pid_t start_registry (const char *name, int port, const char *auth)
       execl ("/usr/bin/docker-registry", "docker-registry", "serve", cfg, (char *)NULL);
       _exit (127);
     }
-  sh ("for i in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:%d/v2/ && exit 0; "
-      "sleep 0.1; done; exit 1",
-      port);
+  ts_sh_ok ("for i in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:%d/v2/ && exit 0; "
+            "sleep 0.1; done; exit 1",
+            port);
   return pid;
 }
 
@@ -215,10 +188,10 @@ static void start_issuer (void)
 
 static void push (int port, const char *creds, const char *tag, const char *repo, bool all)
 {
-  sh ("skopeo --insecure-policy copy -q %s --dest-tls-verify=false %s%s oci:%s/oci:%s "
-      "docker://127.0.0.1:%d/%s:%s",
-      all ? "--all" : "", creds ? "--dest-creds " : "", creds ? creds : "", base_dir, tag, port,
-      repo, tag);
+  ts_sh_ok ("skopeo --insecure-policy copy -q %s --dest-tls-verify=false %s%s oci:%s/oci:%s "
+            "docker://127.0.0.1:%d/%s:%s",
+            all ? "--all" : "", creds ? "--dest-creds " : "", creds ? creds : "", base_dir, tag,
+            port, repo, tag);
 }
 
 static void suite_setup (void)
@@ -230,20 +203,20 @@ static void suite_setup (void)
   ck_assert_ptr_nonnull (f);
   fputs (LAYOUT_SH, f);
   fclose (f);
-  sh ("sh %s %s", script, base_dir);
+  ts_sh_ok ("sh %s %s", script, base_dir);
   snprintf (script, sizeof script, "%s/token.sh", base_dir);
   f = fopen (script, "we");
   ck_assert_ptr_nonnull (f);
   fputs (TOKEN_SH, f);
   fclose (f);
-  sh ("sh %s %s", script, base_dir);
-  sh ("htpasswd -Bbc %s/htpasswd alice s3cret", base_dir);
-  plain_port = free_port ();
+  ts_sh_ok ("sh %s %s", script, base_dir);
+  ts_sh_ok ("htpasswd -Bbc %s/htpasswd alice s3cret", base_dir);
+  plain_port = ts_free_port ();
   plain_pid = start_registry ("plain", plain_port, "none");
-  basic_port = free_port ();
+  basic_port = ts_free_port ();
   basic_pid = start_registry ("basic", basic_port, "basic");
   start_issuer ();
-  bearer_port = free_port ();
+  bearer_port = ts_free_port ();
   bearer_pid = start_registry ("bearer", bearer_port, "bearer");
   push (plain_port, NULL, "v1", "test/busybox", false);
   push (plain_port, NULL, "multi", "test/busybox", true);
@@ -388,7 +361,7 @@ START_TEST (test_blobs_stream_verified_and_unpack_busybox)
   pull_layer_through_pipe (r, &ref, &m.manifest->layers[0], dest);
   char bb[4096];
   snprintf (bb, sizeof bb, "%s/bin/busybox", dest);
-  sh ("%s true", bb);
+  ts_sh_ok ("%s true", bb);
   ts_rmtree (dest);
   free (dest);
   free (cfg);
@@ -408,9 +381,9 @@ START_TEST (test_corrupted_blob_is_rejected_with_both_digests)
   ck_assert_msg (img_registry_resolve (r, &ref, &m, &err) == 0, "%s", err->msg);
   const char *d = m.manifest->layers[0].digest;
   /* Same size, different bytes, straight into the registry's storage. */
-  sh ("f=%s/store-plain/docker/registry/v2/blobs/sha256/%.2s/%s/data; "
-      "head -c $(stat -c %%s $f) /dev/zero > $f.new && mv $f.new $f",
-      base_dir, d + 7, d + 7);
+  ts_sh_ok ("f=%s/store-plain/docker/registry/v2/blobs/sha256/%.2s/%s/data; "
+            "head -c $(stat -c %%s $f) /dev/zero > $f.new && mv $f.new $f",
+            base_dir, d + 7, d + 7);
   char path[4096];
   snprintf (path, sizeof path, "%s/corrupt.%d", base_dir, getpid ());
   int fd = open (path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -467,9 +440,9 @@ START_TEST (test_basic_auth_from_docker_config_and_wrong_password_is_401)
 {
   char path[4096];
   snprintf (path, sizeof path, "%s/docker-config.%d.json", base_dir, getpid ());
-  sh ("printf '{\"auths\":{\"127.0.0.1:%d\":{\"auth\":\"%%s\"}}}' "
-      "$(printf alice:s3cret | base64) > %s",
-      basic_port, path);
+  ts_sh_ok ("printf '{\"auths\":{\"127.0.0.1:%d\":{\"auth\":\"%%s\"}}}' "
+            "$(printf alice:s3cret | base64) > %s",
+            basic_port, path);
   struct img_registry *r = client (path);
   struct img_ref ref = ref_at (basic_port, "test/busybox:v1");
   struct img_fetched_manifest m;
@@ -585,7 +558,7 @@ START_TEST (test_bearer_token_rejected_by_registry_is_fetched_again_once)
 {
   char p[4096];
   snprintf (p, sizeof p, "%s/token-once.json", base_dir);
-  sh ("echo '{\"token\":\"bm90.YSBqd3Q.c2ln\",\"expires_in\":300}' > %s", p);
+  ts_sh_ok ("echo '{\"token\":\"bm90.YSBqd3Q.c2ln\",\"expires_in\":300}' > %s", p);
   struct img_registry *r = client (NULL);
   struct img_ref ref = ref_at (bearer_port, "test/busybox:v1");
   struct img_fetched_manifest m;
@@ -595,14 +568,14 @@ START_TEST (test_bearer_token_rejected_by_registry_is_fetched_again_once)
   ck_assert_int_eq (issuer_requests (), before + 2);
   img_fetched_manifest_clear (&m);
   /* Always a bad token: one fresh try, then a clear 401. */
-  sh ("cp %s/token.json %s/token.good && "
-      "echo '{\"token\":\"bm90.YSBqd3Q.c2ln\"}' > %s/token.json",
-      base_dir, base_dir, base_dir);
+  ts_sh_ok ("cp %s/token.json %s/token.good && "
+            "echo '{\"token\":\"bm90.YSBqd3Q.c2ln\"}' > %s/token.json",
+            base_dir, base_dir, base_dir);
   img_registry_free (r);
   r = client (NULL);
   before = issuer_requests ();
   int ret = img_registry_resolve (r, &ref, &m, &err);
-  sh ("mv %s/token.good %s/token.json", base_dir, base_dir);
+  ts_sh_ok ("mv %s/token.good %s/token.json", base_dir, base_dir);
   ck_assert_int_eq (ret, -1);
   ck_assert_msg (strstr (err->msg, "HTTP 401"), "%s", err->msg);
   ck_assert_int_eq (issuer_requests (), before + 2);

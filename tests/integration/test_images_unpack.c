@@ -38,21 +38,6 @@ static char *path_in (const char *dir, const char *name)
   return p;
 }
 
-static void sh (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
-static void sh (const char *fmt, ...)
-{
-  va_list ap;
-  char *cmd = NULL, *out = NULL;
-  int status = 0;
-  va_start (ap, fmt);
-  ck_assert_int_ge (vasprintf (&cmd, fmt, ap), 0);
-  va_end (ap);
-  ck_assert_int_eq (ts_sh (cmd, &out, &status), 0);
-  ck_assert_msg (ts_exit_code (status) == 0, "`%s` failed: %s", cmd, out ? out : "");
-  free (out);
-  free (cmd);
-}
-
 static void setup (void)
 {
   ck_assert_msg (ts_is_root (), "these tests need root (ownership, mknod, trusted xattrs)");
@@ -63,7 +48,7 @@ static void setup (void)
   fx.src = path_in (fx.dir, "src");
   fx.dest = path_in (fx.dir, "dest");
   fx.host = path_in (fx.dir, "host");
-  sh ("mkdir %s %s %s && echo host > %s/marker", fx.src, fx.dest, fx.host, fx.host);
+  ts_sh_ok ("mkdir %s %s %s && echo host > %s/marker", fx.src, fx.dest, fx.host, fx.host);
 }
 
 /* Unpacks fx.dir/<blob> into fx.dest; returns img_layer_unpack's result. */
@@ -142,11 +127,11 @@ static const unsigned char cap_net_bind[20] = { 0x01, 0, 0, 0x02, 0x00, 0x04 };
 /* A busybox tree with every kind of entry and metadata the unpacker keeps. */
 static void make_rich_tree (void)
 {
-  sh ("cd %s && mkdir -p bin etc/sub && cp /bin/busybox bin/busybox && ln -s busybox bin/sh"
-      " && ln bin/busybox bin/ls && echo secret > etc/shadow && chmod 0640 etc/shadow"
-      " && chown 1234:5678 etc/shadow && chmod 4755 bin/busybox && chmod 0710 etc/sub"
-      " && chown -h 42:43 bin/sh && touch -d @1000000000 etc/shadow etc/sub",
-      fx.src);
+  ts_sh_ok ("cd %s && mkdir -p bin etc/sub && cp /bin/busybox bin/busybox && ln -s busybox bin/sh"
+            " && ln bin/busybox bin/ls && echo secret > etc/shadow && chmod 0640 etc/shadow"
+            " && chown 1234:5678 etc/shadow && chmod 4755 bin/busybox && chmod 0710 etc/sub"
+            " && chown -h 42:43 bin/sh && touch -d @1000000000 etc/shadow etc/sub",
+            fx.src);
   char *f = path_in (fx.src, "etc/shadow");
   ck_assert_int_eq (setxattr (f, "user.berth.test", "value", 5, 0), 0);
   ck_assert_int_eq (setxattr (f, "trusted.overlay.redirect", "/x", 2, 0), 0);
@@ -159,10 +144,10 @@ static void make_rich_tree (void)
 START_TEST (test_unpack_keeps_content_modes_owners_links_and_xattrs)
 {
   make_rich_tree ();
-  sh ("tar --xattrs --xattrs-include='*' -C %s -czf %s/layer.tgz .", fx.src, fx.dir);
+  ts_sh_ok ("tar --xattrs --xattrs-include='*' -C %s -czf %s/layer.tgz .", fx.src, fx.dir);
   unpack_ok ("layer.tgz");
-  sh ("cmp /bin/busybox %s/bin/busybox && cmp %s/etc/shadow %s/etc/shadow", fx.dest, fx.src,
-      fx.dest);
+  ts_sh_ok ("cmp /bin/busybox %s/bin/busybox && cmp %s/etc/shadow %s/etc/shadow", fx.dest, fx.src,
+            fx.dest);
   struct stat bb = stat_in_dest ("bin/busybox"), ls = stat_in_dest ("bin/ls");
   ck_assert_int_eq (bb.st_mode & 07777, 04755);
   ck_assert_msg (bb.st_ino == ls.st_ino && bb.st_nlink == 2, "bin/ls is not a hard link");
@@ -219,11 +204,11 @@ static void assert_blob_identity (const char *blob)
 
 static void digest_case (const char *compress, const char *blob)
 {
-  sh ("cd %s && mkdir d && cp /bin/busybox d/ && echo x > d/x", fx.src);
-  sh ("tar -C %s -cf - . | %s > %s/%s", fx.src, compress, fx.dir, blob);
+  ts_sh_ok ("cd %s && mkdir d && cp /bin/busybox d/ && echo x > d/x", fx.src);
+  ts_sh_ok ("tar -C %s -cf - . | %s > %s/%s", fx.src, compress, fx.dir, blob);
   unpack_ok (blob);
   assert_blob_identity (blob);
-  sh ("cmp /bin/busybox %s/d/busybox", fx.dest);
+  ts_sh_ok ("cmp /bin/busybox %s/d/busybox", fx.dest);
 }
 
 START_TEST (test_digest_and_size_of_plain_tar)
@@ -247,7 +232,7 @@ END_TEST
 /* Pulls stream the blob through a pipe: short reads, no seeking, digest of what came through. */
 START_TEST (test_unpack_streams_from_a_pipe)
 {
-  sh ("cd %s && cp /bin/busybox . && tar -cf - busybox | zstd -q > ../l.zst", fx.src);
+  ts_sh_ok ("cd %s && cp /bin/busybox . && tar -cf - busybox | zstd -q > ../l.zst", fx.src);
   int p[2];
   ck_assert_int_eq (pipe2 (p, O_CLOEXEC), 0);
   pid_t pid = fork ();
@@ -272,14 +257,15 @@ START_TEST (test_unpack_streams_from_a_pipe)
   ck_assert_int_eq (waitpid (pid, &status, 0), pid);
   ck_assert_int_eq (ts_exit_code (status), 0);
   assert_blob_identity ("l.zst");
-  sh ("cmp /bin/busybox %s/busybox", fx.dest);
+  ts_sh_ok ("cmp /bin/busybox %s/busybox", fx.dest);
 }
 END_TEST
 
 /* Bytes after the end of the archive still count: the digest is that of the whole blob. */
 START_TEST (test_digest_covers_trailing_bytes_after_the_archive)
 {
-  sh ("cd %s && echo x > x && tar -cf ../l.tar x && head -c 100000 /dev/zero >> ../l.tar", fx.src);
+  ts_sh_ok ("cd %s && echo x > x && tar -cf ../l.tar x && head -c 100000 /dev/zero >> ../l.tar",
+            fx.src);
   unpack_ok ("l.tar");
   assert_blob_identity ("l.tar");
 }
@@ -287,10 +273,10 @@ END_TEST
 
 START_TEST (test_whiteouts_become_overlayfs_whiteouts)
 {
-  sh ("cd %s && mkdir -p etc var/cache && touch etc/.wh.passwd var/cache/.wh..wh..opq"
-      " && mkdir .wh..wh.plnk && touch .wh..wh.plnk/1.2",
-      fx.src);
-  sh ("tar -C %s -cf %s/layer.tar .", fx.src, fx.dir);
+  ts_sh_ok ("cd %s && mkdir -p etc var/cache && touch etc/.wh.passwd var/cache/.wh..wh..opq"
+            " && mkdir .wh..wh.plnk && touch .wh..wh.plnk/1.2",
+            fx.src);
+  ts_sh_ok ("tar -C %s -cf %s/layer.tar .", fx.src, fx.dir);
   unpack_ok ("layer.tar");
   struct stat wh = stat_in_dest ("etc/passwd");
   ck_assert (S_ISCHR (wh.st_mode));
@@ -306,7 +292,8 @@ START_TEST (test_whiteouts_become_overlayfs_whiteouts)
   free (p);
 
   /* And overlayfs reads them so: the lower layer's files are hidden. */
-  sh ("cd %s && mkdir -p lower/etc lower/var/cache mnt work upper && echo root > lower/etc/passwd"
+  ts_sh_ok (
+      "cd %s && mkdir -p lower/etc lower/var/cache mnt work upper && echo root > lower/etc/passwd"
       " && echo old > lower/var/cache/old && echo keep > lower/etc/hostname",
       fx.dir);
   ck_assert_int_eq (unshare (CLONE_NEWNS), 0);
@@ -314,9 +301,9 @@ START_TEST (test_whiteouts_become_overlayfs_whiteouts)
   char *opts = NULL, *mnt = path_in (fx.dir, "mnt");
   ck_assert_int_ge (asprintf (&opts, "lowerdir=%s:%s/lower", fx.dest, fx.dir), 0);
   ck_assert_msg (mount ("overlay", mnt, "overlay", MS_RDONLY, opts) == 0, "mount: %m");
-  sh ("cd %s && test ! -e etc/passwd && test ! -e var/cache/old && test -d var/cache"
-      " && test -f etc/hostname",
-      mnt);
+  ts_sh_ok ("cd %s && test ! -e etc/passwd && test ! -e var/cache/old && test -d var/cache"
+            " && test -f etc/hostname",
+            mnt);
   umount2 (mnt, MNT_DETACH);
   free (opts);
   free (mnt);
@@ -327,9 +314,9 @@ END_TEST
  * come out byte for byte, whatever the process's locale. */
 START_TEST (test_unpack_keeps_non_ascii_names_from_pax_headers)
 {
-  sh ("cd %s && echo x > 'caf\303\251' && tar --format=posix -cf ../l.tar 'caf\303\251'"
-      " && tar -tvvf ../l.tar && strings ../l.tar | grep -q path=",
-      fx.src);
+  ts_sh_ok ("cd %s && echo x > 'caf\303\251' && tar --format=posix -cf ../l.tar 'caf\303\251'"
+            " && tar -tvvf ../l.tar && strings ../l.tar | grep -q path=",
+            fx.src);
   unpack_ok ("l.tar");
   ck_assert (S_ISREG (stat_in_dest ("caf\303\251").st_mode));
 }
@@ -337,11 +324,12 @@ END_TEST
 
 START_TEST (test_file_replaces_directory_and_directory_replaces_file)
 {
-  sh ("cd %s && mkdir -p d && echo y > d/y && echo f > f && mkdir e && echo z > e/z"
-      " && echo g > g",
-      fx.src);
+  ts_sh_ok ("cd %s && mkdir -p d && echo y > d/y && echo f > f && mkdir e && echo z > e/z"
+            " && echo g > g",
+            fx.src);
   /* Entries in order: d/ d/y d(file), then g(file) g/ g/z. */
-  sh ("tar -C %s -cf %s/layer.tar --no-recursion --transform 's,^f$,d,;s,^e,g,' d d/y f g e e/z",
+  ts_sh_ok (
+      "tar -C %s -cf %s/layer.tar --no-recursion --transform 's,^f$,d,;s,^e,g,' d d/y f g e e/z",
       fx.src, fx.dir);
   unpack_ok ("layer.tar");
   ck_assert (S_ISREG (stat_in_dest ("d").st_mode));
@@ -353,9 +341,9 @@ END_TEST
 /* A relative symlink climbing with `..` is read inside the root: the entry lands in dest. */
 START_TEST (test_symlink_with_dotdot_stays_inside_dest)
 {
-  sh ("cd %s && ln -s ../../../../../../../.. up && mkdir x && echo p > x/pwned", fx.src);
-  sh ("tar -C %s -cf %s/layer.tar --no-recursion --transform 's,^x,up,S' up x/pwned", fx.src,
-      fx.dir);
+  ts_sh_ok ("cd %s && ln -s ../../../../../../../.. up && mkdir x && echo p > x/pwned", fx.src);
+  ts_sh_ok ("tar -C %s -cf %s/layer.tar --no-recursion --transform 's,^x,up,S' up x/pwned", fx.src,
+            fx.dir);
   unpack_ok ("layer.tar");
   ck_assert (S_ISREG (stat_in_dest ("pwned").st_mode));
   ck_assert (S_ISLNK (stat_in_dest ("up").st_mode));
@@ -365,15 +353,16 @@ END_TEST
 
 START_TEST (test_rejects_dotdot_path)
 {
-  sh ("cd %s && echo p > f && tar -P -cf ../l.tar --transform 's,^f$,../host/pwned,' f", fx.src);
+  ts_sh_ok ("cd %s && echo p > f && tar -P -cf ../l.tar --transform 's,^f$,../host/pwned,' f",
+            fx.src);
   assert_rejected ("l.tar", "layer entry `../host/pwned`: path contains `..`");
 }
 END_TEST
 
 START_TEST (test_rejects_absolute_path)
 {
-  sh ("cd %s && echo p > f && tar -P -cf ../l.tar --transform 's,^f$,%s/pwned,' f", fx.src,
-      fx.host);
+  ts_sh_ok ("cd %s && echo p > f && tar -P -cf ../l.tar --transform 's,^f$,%s/pwned,' f", fx.src,
+            fx.host);
   assert_rejected ("l.tar", "absolute path");
 }
 END_TEST
@@ -381,9 +370,9 @@ END_TEST
 /* `link -> <host dir>` then `link/pwned`: the second entry must not go through to the host. */
 START_TEST (test_rejects_write_through_absolute_symlink)
 {
-  sh ("cd %s && ln -s %s link && mkdir x && echo p > x/pwned", fx.src, fx.host);
-  sh ("tar -C %s -cf %s/l.tar --no-recursion --transform 's,^x,link,S' link x/pwned", fx.src,
-      fx.dir);
+  ts_sh_ok ("cd %s && ln -s %s link && mkdir x && echo p > x/pwned", fx.src, fx.host);
+  ts_sh_ok ("tar -C %s -cf %s/l.tar --no-recursion --transform 's,^x,link,S' link x/pwned", fx.src,
+            fx.dir);
   assert_rejected ("l.tar", "layer entry `link/pwned`");
 }
 END_TEST
@@ -392,8 +381,8 @@ static void hardlink_case (const char *target, const char *needle)
 {
   struct stat before, after;
   ck_assert_int_eq (stat ("/etc/passwd", &before), 0);
-  sh ("cd %s && echo f > f && ln f g && tar -P -cf ../l.tar --transform 's,^f$,%s,R' f g", fx.src,
-      target);
+  ts_sh_ok ("cd %s && echo f > f && ln f g && tar -P -cf ../l.tar --transform 's,^f$,%s,R' f g",
+            fx.src, target);
   assert_rejected ("l.tar", needle);
   ck_assert_int_eq (stat ("/etc/passwd", &after), 0);
   ck_assert_int_eq (after.st_nlink, before.st_nlink);
@@ -420,7 +409,7 @@ END_TEST
 
 START_TEST (test_rejects_device_node)
 {
-  sh ("cd %s && mknod null c 1 3 && tar -cf ../l.tar null", fx.src);
+  ts_sh_ok ("cd %s && mknod null c 1 3 && tar -cf ../l.tar null", fx.src);
   assert_rejected ("l.tar", "layer contains a device node `null`");
   ck_assert (!exists_in_dest ("null"));
 }
@@ -428,23 +417,23 @@ END_TEST
 
 START_TEST (test_rejects_fifo)
 {
-  sh ("cd %s && mkfifo p && tar -cf ../l.tar p", fx.src);
+  ts_sh_ok ("cd %s && mkfifo p && tar -cf ../l.tar p", fx.src);
   assert_rejected ("l.tar", "layer contains a fifo `p`");
 }
 END_TEST
 
 START_TEST (test_rejects_truncated_gzip_stream)
 {
-  sh ("cd %s && cp /bin/busybox . && tar -czf ../full.tgz busybox"
-      " && head -c $(( $(stat -c %%s ../full.tgz) / 2 )) ../full.tgz > ../l.tgz",
-      fx.src);
+  ts_sh_ok ("cd %s && cp /bin/busybox . && tar -czf ../full.tgz busybox"
+            " && head -c $(( $(stat -c %%s ../full.tgz) / 2 )) ../full.tgz > ../l.tgz",
+            fx.src);
   assert_rejected ("l.tgz", "busybox");
 }
 END_TEST
 
 START_TEST (test_rejects_data_that_is_not_a_tar)
 {
-  sh ("head -c 5000 /bin/busybox > %s/l.bin", fx.dir);
+  ts_sh_ok ("head -c 5000 /bin/busybox > %s/l.bin", fx.dir);
   assert_rejected ("l.bin", "layer is not a valid tar stream");
 }
 END_TEST
@@ -461,7 +450,7 @@ START_TEST (test_rejects_path_longer_than_path_max)
       strcat (longp, "/");
     }
   strcat (longp, "f");
-  sh ("cd %s && echo p > f && tar -cf ../l.tar --transform 's,^f$,%s,' f", fx.src, longp);
+  ts_sh_ok ("cd %s && echo p > f && tar -cf ../l.tar --transform 's,^f$,%s,' f", fx.src, longp);
   assert_rejected ("l.tar", "path longer than PATH_MAX");
   free (longp);
 }
@@ -470,9 +459,9 @@ END_TEST
 /* A header libarchive reports as broken: a checksum that does not match. */
 START_TEST (test_rejects_corrupt_header)
 {
-  sh ("cd %s && echo p > f && tar -cf ../l.tar f && printf 'XXXXXXXX' | dd of=../l.tar bs=1"
-      " seek=148 conv=notrunc status=none",
-      fx.src);
+  ts_sh_ok ("cd %s && echo p > f && tar -cf ../l.tar f && printf 'XXXXXXXX' | dd of=../l.tar bs=1"
+            " seek=148 conv=notrunc status=none",
+            fx.src);
   assert_rejected ("l.tar", "layer is not a valid tar stream");
 }
 END_TEST

@@ -55,24 +55,6 @@ static void teardown (void)
 
 /* ---- helpers ---- */
 
-static int must_ns (const char *name)
-{
-  berr *e = NULL;
-  int fd;
-  if (net_netns_create (run_dir, name, &e) < 0 || (fd = net_netns_open (run_dir, name, &e)) < 0)
-    ck_abort_msg ("netns %s: %s", name, e->msg);
-  return fd;
-}
-
-static net_nl *must_nl (int nsfd)
-{
-  berr *e = NULL;
-  net_nl *nl = NULL;
-  if (net_nl_open (nsfd, &nl, &e) < 0)
-    ck_abort_msg ("net_nl_open: %s", e->msg);
-  return nl;
-}
-
 #define MUST(call)                                                                                 \
   do                                                                                               \
     {                                                                                              \
@@ -164,7 +146,7 @@ static bool udp_delivers (int ns_from, const char *src, int ns_to, const char *d
 /* A veth pair "va" (in a, 10.200.0.1) and "vb" (in b, 10.200.0.2), both up. */
 static void veth_between (int a, int b)
 {
-  net_nl *na = must_nl (a), *nb = must_nl (b);
+  net_nl *na = ts_nl_open (a), *nb = ts_nl_open (b);
   MUST (net_link_add_veth (na, "va", "vb", b, err));
   must_addr_up (na, "va", "10.200.0.1");
   must_addr_up (nb, "vb", "10.200.0.2");
@@ -176,12 +158,12 @@ static void veth_between (int a, int b)
 
 START_TEST (test_veth_pair_between_two_namespaces_carries_udp)
 {
-  int a = must_ns ("a"), b = must_ns ("b");
+  int a = ts_netenv_ns (&env, "a"), b = ts_netenv_ns (&env, "b");
   veth_between (a, b);
   ck_assert (udp_delivers (a, "10.200.0.1", b, "10.200.0.2", 2000));
   ck_assert (udp_delivers (b, "10.200.0.2", a, "10.200.0.1", 2000));
 
-  net_nl *na = must_nl (a);
+  net_nl *na = ts_nl_open (a);
   int va = must_index (na, "va");
   berr *e = NULL;
   ck_assert_int_lt (net_addr_add (na, va, ip4 ("10.200.0.1"), 24, &e), 0);
@@ -197,7 +179,7 @@ START_TEST (test_veth_pair_between_two_namespaces_carries_udp)
   ck_assert_int_eq (if_query (a, "va", SIOCGIFFLAGS) & IFF_UP, 0);
   /* Deleting one end removes the pair: the peer in b is gone too. */
   MUST (net_link_delete (na, va, err));
-  net_nl *nb = must_nl (b);
+  net_nl *nb = ts_nl_open (b);
   ck_assert_int_lt (net_link_index (nb, "vb", &e), 0);
   ck_assert_int_eq (berr_errno (e), ENODEV);
   berr_free (&e);
@@ -210,8 +192,8 @@ END_TEST
 
 START_TEST (test_bridge_with_two_veths_forwards_between_namespaces)
 {
-  int h = must_ns ("vpc"), a = must_ns ("a"), b = must_ns ("b");
-  net_nl *nh = must_nl (h), *na = must_nl (a), *nb = must_nl (b);
+  int h = ts_netenv_ns (&env, "vpc"), a = ts_netenv_ns (&env, "a"), b = ts_netenv_ns (&env, "b");
+  net_nl *nh = ts_nl_open (h), *na = ts_nl_open (a), *nb = ts_nl_open (b);
   MUST (net_link_add_bridge (nh, "br-test", err));
   int br = must_index (nh, "br-test");
   MUST (net_link_set_up (nh, br, true, err));
@@ -240,8 +222,8 @@ END_TEST
 
 START_TEST (test_macvlan_with_chosen_mac_is_found_by_mac_moved_and_renamed_eth0)
 {
-  int host = must_ns ("host"), task = must_ns ("task");
-  net_nl *nh = must_nl (host), *nt = must_nl (task);
+  int host = ts_netenv_ns (&env, "host"), task = ts_netenv_ns (&env, "task");
+  net_nl *nh = ts_nl_open (host), *nt = ts_nl_open (task);
   uint8_t mac[6], got[6];
   MUST (net_parse_mac ("02:42:AC:1f:00:99", mac, err));
   /* The parent NIC: one end of a veth pair (this kernel has no dummy links). */
@@ -290,8 +272,8 @@ END_TEST
 
 START_TEST (test_find_by_mac_means_the_port_not_the_bridge_that_copies_its_mac)
 {
-  int ns = must_ns ("host");
-  net_nl *nl = must_nl (ns);
+  int ns = ts_netenv_ns (&env, "host");
+  net_nl *nl = ts_nl_open (ns);
   /* The bridge first, so a dump lists it before the port whose MAC it takes. */
   MUST (net_link_add_bridge (nl, "br0", err));
   MUST (net_link_add_veth (nl, "eni0", "eni0-peer", -1, err));
@@ -327,9 +309,9 @@ static int connect_errno (int nsfd, const char *dst, int type)
 
 START_TEST (test_blackhole_route_makes_instance_metadata_unreachable)
 {
-  int task = must_ns ("task"), gw = must_ns ("gw");
+  int task = ts_netenv_ns (&env, "task"), gw = ts_netenv_ns (&env, "gw");
   veth_between (task, gw);
-  net_nl *nl = must_nl (task);
+  net_nl *nl = ts_nl_open (task);
   struct in_addr imds = ip4 ("169.254.169.254");
   ck_assert_int_eq (connect_errno (task, "169.254.169.254", SOCK_DGRAM), ENETUNREACH);
   MUST (net_route_add_default (nl, ip4 ("10.200.0.2"), must_index (nl, "va"), err));
@@ -494,7 +476,7 @@ START_TEST (test_none_mode_yields_only_lo_and_setup_teardown_are_idempotent)
 
   int fd = open (path, O_RDONLY | O_CLOEXEC);
   ck_assert_int_ge (fd, 0);
-  net_nl *nl = must_nl (fd);
+  net_nl *nl = ts_nl_open (fd);
   char **names = NULL;
   MUST (net_link_list (nl, &names, err));
   ck_assert_str_eq (names[0], "lo");
@@ -536,8 +518,8 @@ END_TEST
 
 START_TEST (test_netlink_errors_say_what_failed_and_why)
 {
-  int ns = must_ns ("errs");
-  net_nl *nl = must_nl (ns);
+  int ns = ts_netenv_ns (&env, "errs");
+  net_nl *nl = ts_nl_open (ns);
   berr *e = NULL;
   ck_assert_int_lt (net_link_index (nl, "nope0", &e), 0);
   ck_assert_int_eq (berr_errno (e), ENODEV);

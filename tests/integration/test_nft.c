@@ -66,24 +66,6 @@ static void teardown (void)
     }                                                                                              \
   while (0)
 
-static int must_ns (const char *name)
-{
-  berr *e = NULL;
-  int fd;
-  if (net_netns_create (run_dir, name, &e) < 0 || (fd = net_netns_open (run_dir, name, &e)) < 0)
-    ck_abort_msg ("netns %s: %s", name, e->msg);
-  return fd;
-}
-
-static net_nl *must_nl (int nsfd)
-{
-  berr *e = NULL;
-  net_nl *nl = NULL;
-  if (net_nl_open (nsfd, &nl, &e) < 0)
-    ck_abort_msg ("net_nl_open: %s", e->msg);
-  return nl;
-}
-
 static struct in_addr ip4 (const char *s)
 {
   struct in_addr a;
@@ -117,10 +99,10 @@ struct topo
 
 static void topo_build (struct topo *t)
 {
-  t->host = must_ns ("host");
-  t->ctr = must_ns ("ctr");
-  t->client = must_ns ("client");
-  net_nl *h = must_nl (t->host), *c = must_nl (t->ctr), *l = must_nl (t->client);
+  t->host = ts_netenv_ns (&env, "host");
+  t->ctr = ts_netenv_ns (&env, "ctr");
+  t->client = ts_netenv_ns (&env, "client");
+  net_nl *h = ts_nl_open (t->host), *c = ts_nl_open (t->ctr), *l = ts_nl_open (t->client);
   MUST (net_link_add_bridge (h, "bbr0", err));
   must_addr_up (h, "bbr0", "172.30.0.1", 24);
   MUST (net_link_add_veth (h, "vc", "eth0", t->ctr, err));
@@ -153,7 +135,7 @@ static void topo_close (struct topo *t)
 /* Enters a fresh namespace "host" (for tests that need no topology). */
 static void enter_host_only (void)
 {
-  int fd = must_ns ("host");
+  int fd = ts_netenv_ns (&env, "host");
   ck_assert_int_eq (setns (fd, CLONE_NEWNET), 0);
   close (fd);
 }
@@ -271,7 +253,7 @@ START_TEST (test_ensure_twice_is_idempotent_and_delete_removes_the_table)
 {
   /* The test process stays in the real host's namespace: the context acts in "host" through
    * its fd alone, and the host snapshot in teardown proves nothing reached the real ruleset. */
-  int host = must_ns ("host");
+  int host = ts_netenv_ns (&env, "host");
   int leaky = fds_without_cloexec ();
   net_nft *nft = must_nft (host);
   /* libnftables' own netlink socket is made close-on-exec too. */
@@ -405,7 +387,7 @@ END_TEST
 START_TEST (test_dynamic_ports_come_from_the_range_skip_bound_ones_and_never_collide)
 {
   /* Through the namespace's fd, not by entering it: the trial binds must happen there too. */
-  int host = must_ns ("host");
+  int host = ts_netenv_ns (&env, "host");
   net_nft *nft = must_nft (host);
   struct net_port_range r = { 40000, 40004 };
   int taken = sock_in (host, SOCK_STREAM, 40001);

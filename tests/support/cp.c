@@ -16,18 +16,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int cp_free_port (void)
-{
-  struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
-  socklen_t len = sizeof a;
-  int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  ck_assert_int_ge (fd, 0);
-  ck_assert_int_eq (bind (fd, (struct sockaddr *)&a, sizeof a), 0);
-  ck_assert_int_eq (getsockname (fd, (struct sockaddr *)&a, &len), 0);
-  close (fd);
-  return ntohs (a.sin_port);
-}
-
 static bool cp_port_accepts (void *arg)
 {
   const ts_cp *cp = arg;
@@ -72,7 +60,7 @@ void ts_cp_setup (ts_cp *cp)
 {
   char creds[512];
   cp->dir = ts_mkdtemp ("cp-test");
-  cp->port = cp_free_port ();
+  cp->port = ts_free_port ();
   cp->pid = -1;
   /* The CLI must talk to nothing but this server, with only the profile the test picks. */
   unsetenv ("AWS_ACCESS_KEY_ID");

@@ -72,3 +72,22 @@ void ts_netenv_test_end (struct ts_netenv *e)
   free (e->run_dir);
   free (e->tmp);
 }
+
+int ts_netenv_ns (const struct ts_netenv *e, const char *name)
+{
+  berr *err = NULL;
+  int fd;
+  if (net_netns_create (e->run_dir, name, &err) < 0
+      || (fd = net_netns_open (e->run_dir, name, &err)) < 0)
+    ck_abort_msg ("netns %s: %s", name, err->msg);
+  return fd;
+}
+
+net_nl *ts_nl_open (int nsfd)
+{
+  berr *err = NULL;
+  net_nl *nl = NULL;
+  if (net_nl_open (nsfd, &nl, &err) < 0)
+    ck_abort_msg ("net_nl_open: %s", err->msg);
+  return nl;
+}

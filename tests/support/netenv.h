@@ -20,4 +20,9 @@ void ts_netenv_test_begin (struct ts_netenv *e);
 /* Deletes the test's pinned namespaces and fails the test if the host snapshot changed. */
 void ts_netenv_test_end (struct ts_netenv *e);
 
+/* Creates and pins a namespace in the test's run_dir and opens it; aborts the test on error. */
+int ts_netenv_ns (const struct ts_netenv *e, const char *name);
+/* A netlink socket inside the namespace nsfd; aborts the test on error. */
+struct net_nl *ts_nl_open (int nsfd);
+
 #endif

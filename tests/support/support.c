@@ -3,11 +3,15 @@
 
 #include "lib/fs.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -109,6 +113,32 @@ int ts_sh (const char *cmd, char **out, int *status)
 {
   char *argv[] = { "/bin/sh", "-c", (char *)cmd, NULL };
   return ts_run (argv, out, status);
+}
+
+void ts_sh_ok (const char *fmt, ...)
+{
+  va_list ap;
+  char *cmd = NULL, *out = NULL;
+  int status = 0;
+  va_start (ap, fmt);
+  ck_assert_int_ge (vasprintf (&cmd, fmt, ap), 0);
+  va_end (ap);
+  ck_assert_int_eq (ts_sh (cmd, &out, &status), 0);
+  ck_assert_msg (ts_exit_code (status) == 0, "`%s` failed: %s", cmd, out ? out : "");
+  free (out);
+  free (cmd);
+}
+
+int ts_free_port (void)
+{
+  struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+  socklen_t len = sizeof a;
+  int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ck_assert_int_ge (fd, 0);
+  ck_assert_int_eq (bind (fd, (struct sockaddr *)&a, sizeof a), 0);
+  ck_assert_int_eq (getsockname (fd, (struct sockaddr *)&a, &len), 0);
+  close (fd);
+  return ntohs (a.sin_port);
 }
 
 int ts_exit_code (int status)

@@ -22,6 +22,10 @@ void ts_rmtree (const char *path);
 int ts_run (char *const argv[], char **out, int *status);
 /* Like ts_run with a shell command line. */
 int ts_sh (const char *cmd, char **out, int *status);
+/* Runs a shell command line and fails the test (with the output) unless it exits 0. */
+void ts_sh_ok (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
+/* A TCP port on 127.0.0.1 that was free a moment ago. */
+int ts_free_port (void);
 /* Exit code of a wait status, or 128+signal. */
 int ts_exit_code (int status);
 bool ts_is_root (void);
