@@ -171,4 +171,38 @@ void img_auth_challenge_clear (struct img_auth_challenge *c);
 int img_docker_config_lookup (const char *json, size_t len, const char *registry, char **user,
                               char **password, berr **err);
 
+/* ---- Where pulls land (implemented by the store, used by images/pull.c) --------------------- */
+
+/* The contract between the puller and the layer store. A layer is keyed by its compressed blob
+ * digest. The puller asks whether a layer is present, stages it into a fresh directory (taking
+ * a per-layer lock so that concurrent pulls of the same layer, in this process or another,
+ * download it once), unpacks into that directory and commits it; commit makes it visible
+ * atomically and durably (fsync, rename). A crash between stage and commit leaves nothing
+ * visible. When every layer is present, image_commit records the image under its reference and
+ * manifest digest. Functions return negative with *err on failure. */
+struct img_sink
+{
+  void *cls;
+  /* 1 and *manifest_digest (newly allocated) when ref (as img_ref_format prints it) is stored,
+   * 0 when not. */
+  int (*image_lookup) (void *cls, const char *ref, char **manifest_digest, berr **err);
+  /* 1 when the layer is present, 0 when not. */
+  int (*layer_has) (void *cls, const char *blob_digest, berr **err);
+  /* Takes the layer's lock (waiting for another puller holding it). Returns 1 when the layer
+   * is present after all (*lock released, nothing to do), or 0 with *dir a new empty staging
+   * directory (newly allocated path) and *lock to pass to commit or abort. */
+  int (*layer_stage) (void *cls, const char *blob_digest, char **dir, void **lock, berr **err);
+  /* Makes the staged directory the layer blob_digest; res describes what was unpacked.
+   * Releases lock in every case. */
+  int (*layer_commit) (void *cls, void *lock, const char *blob_digest, const char *dir,
+                       const struct img_unpack_result *res, berr **err);
+  /* Removes the staging directory and releases lock. */
+  void (*layer_abort) (void *cls, void *lock, const char *dir);
+  /* Records ref -> manifest_digest with the manifest and config documents (all layers must be
+   * present); durable on return. */
+  int (*image_commit) (void *cls, const char *ref, const char *manifest_digest,
+                       const char *manifest, size_t manifest_len, const char *config,
+                       size_t config_len, berr **err);
+};
+
 #endif
