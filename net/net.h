@@ -211,4 +211,12 @@ int net_port_range_parse (const char *s, struct net_port_range *out, berr **err)
 int net_port_range_default (const struct net_port_range *kernel, struct net_port_range *out,
                             berr **err);
 
+/* ---- task endpoint address (net/endpoint.c) --------------------------------------------------
+ * The agent serves task metadata and credentials at 169.254.170.2 from a socket it holds inside
+ * each task's network namespace: addr/32 goes on that namespace's lo and a non-blocking TCP
+ * socket is bound there. Nothing changes on the host; a task can reach only its own socket, and
+ * the accepting socket identifies the task. Returns the listening fd (O_CLOEXEC). */
+#define NET_TASK_ENDPOINT_ADDR "169.254.170.2"
+int net_task_endpoint_listen (int netns_fd, struct in_addr addr, uint16_t port, berr **err);
+
 #endif
