@@ -371,6 +371,23 @@ int net_link_get_mac (net_nl *nl, int ifindex, uint8_t mac[6], berr **err)
   return 0;
 }
 
+static int flags_cb (const struct nlmsghdr *nlh, void *data)
+{
+  if (nlh->nlmsg_type == RTM_NEWLINK)
+    *(unsigned *)data = ((const struct ifinfomsg *)mnl_nlmsg_get_payload (nlh))->ifi_flags;
+  return MNL_CB_OK;
+}
+
+int net_link_flags (net_nl *nl, int ifindex, unsigned *flags, berr **err)
+{
+  struct nl_req r;
+  link_req (&r, RTM_GETLINK, 0, ifindex);
+  char what[64];
+  snprintf (what, sizeof what, "get flags of link %d", ifindex);
+  *flags = 0;
+  return nl_talk (nl, r.nlh, flags_cb, flags, what, err);
+}
+
 int net_link_list (net_nl *nl, char ***names, berr **err)
 {
   struct link_walk w = { .names = calloc (1, sizeof (char *)) };
@@ -642,6 +659,43 @@ int net_route_add_blackhole (net_nl *nl, struct in_addr dst, unsigned prefixlen,
 int net_route_del_blackhole (net_nl *nl, struct in_addr dst, unsigned prefixlen, berr **err)
 {
   return blackhole_route (nl, RTM_DELROUTE, dst, prefixlen, err);
+}
+
+/* A directly connected route (scope link, no gateway) for dst/len out of ifindex: how a /32 on an
+ * unnumbered point-to-point link is reached (awsvpc's metadata link). */
+static int link_route (net_nl *nl, uint16_t type, struct in_addr dst, unsigned len, int ifindex,
+                       berr **err)
+{
+  char ip[INET_ADDRSTRLEN], what[96];
+  inet_ntop (AF_INET, &dst, ip, sizeof ip);
+  snprintf (what, sizeof what, "%s route %s/%u dev %d", type == RTM_NEWROUTE ? "add" : "delete",
+            ip, len, ifindex);
+  if (len > 32)
+    return berr_make (err, EINVAL, "%s: bad prefix length", what);
+  struct nl_req r;
+  struct rtmsg *rtm
+      = req_start (&r, type, type == RTM_NEWROUTE ? NLM_F_CREATE | NLM_F_EXCL : 0, sizeof *rtm);
+  rtm->rtm_family = AF_INET;
+  rtm->rtm_dst_len = (unsigned char)len;
+  rtm->rtm_table = RT_TABLE_MAIN;
+  rtm->rtm_protocol = RTPROT_STATIC;
+  rtm->rtm_scope = type == RTM_NEWROUTE ? RT_SCOPE_LINK : RT_SCOPE_NOWHERE;
+  rtm->rtm_type = RTN_UNICAST;
+  mnl_attr_put (r.nlh, RTA_DST, sizeof dst, &dst);
+  mnl_attr_put_u32 (r.nlh, RTA_OIF, (uint32_t)ifindex);
+  return nl_talk (nl, r.nlh, NULL, NULL, what, err);
+}
+
+int net_route_add_link (net_nl *nl, struct in_addr dst, unsigned prefixlen, int ifindex,
+                        berr **err)
+{
+  return link_route (nl, RTM_NEWROUTE, dst, prefixlen, ifindex, err);
+}
+
+int net_route_del_link (net_nl *nl, struct in_addr dst, unsigned prefixlen, int ifindex,
+                        berr **err)
+{
+  return link_route (nl, RTM_DELROUTE, dst, prefixlen, ifindex, err);
 }
 
 static int hex_digit (char c)
