@@ -72,7 +72,7 @@ static bool same_subnet (struct in_addr a, struct in_addr b, unsigned len)
 /* ipv4Addresses: [{privateAddress, primary}], the primary moved first; at most one primary. */
 static int parse_addrs (const cJSON *obj, struct net_eni *eni, berr **err)
 {
-  const cJSON *arr, *it;
+  const cJSON *arr = NULL, *it;
   if (bjson_get_arr (obj, "ipv4Addresses", true, &arr, err) < 0)
     return berr_wrap (err, "ENI");
   int primaries = 0;
@@ -109,7 +109,7 @@ static int parse_addrs (const cJSON *obj, struct net_eni *eni, berr **err)
 
 static int parse_names (const cJSON *obj, struct net_eni *eni, berr **err)
 {
-  const cJSON *arr, *it;
+  const cJSON *arr = NULL, *it; /* optional keys: NULL when absent */
   if (bjson_get_arr (obj, "domainNameServers", false, &arr, err) < 0)
     return berr_wrap (err, "ENI");
   cJSON_ArrayForEach (it, arr)
@@ -120,6 +120,7 @@ static int parse_names (const cJSON *obj, struct net_eni *eni, berr **err)
     if (parse_ip (it->valuestring, "domainNameServers", &eni->dns[eni->n_dns++], err) < 0)
       return -1;
   }
+  arr = NULL;
   if (bjson_get_arr (obj, "domainName", false, &arr, err) < 0)
     return berr_wrap (err, "ENI");
   cJSON_ArrayForEach (it, arr)
@@ -140,6 +141,22 @@ static int parse_names (const cJSON *obj, struct net_eni *eni, berr **err)
   return 0;
 }
 
+/* Every address a host of the gateway's subnet, other than the gateway. */
+static int check_subnet (const struct net_eni *eni, berr **err)
+{
+  for (size_t i = 0; i < eni->n_addrs; i++)
+    if (!same_subnet (eni->addrs[i], eni->gateway, eni->prefixlen)
+        || eni->addrs[i].s_addr == eni->gateway.s_addr)
+      {
+        char ip[INET_ADDRSTRLEN], gw[INET_ADDRSTRLEN];
+        inet_ntop (AF_INET, &eni->addrs[i], ip, sizeof ip);
+        inet_ntop (AF_INET, &eni->gateway, gw, sizeof gw);
+        return berr_make (err, EINVAL, "ENI: address %s is not a host of the subnet of %s/%u", ip,
+                          gw, eni->prefixlen);
+      }
+  return 0;
+}
+
 int net_eni_from_json (const char *json, size_t len, struct net_eni *out, berr **err)
 {
   cJSON *obj = NULL;
@@ -157,17 +174,8 @@ int net_eni_from_json (const char *json, size_t len, struct net_eni *out, berr *
     berr_wrap (err, "ENI: `macAddress`");
   else if (parse_gateway (gw, out, err) == 0 && parse_addrs (obj, out, err) == 0
            && parse_names (obj, out, err) == 0)
-    r = 0;
+    r = check_subnet (out, err);
   cJSON_Delete (obj);
-  for (size_t i = 0; r == 0 && i < out->n_addrs; i++)
-    if (!same_subnet (out->addrs[i], out->gateway, out->prefixlen)
-        || out->addrs[i].s_addr == out->gateway.s_addr)
-      {
-        char ip[INET_ADDRSTRLEN];
-        inet_ntop (AF_INET, &out->addrs[i], ip, sizeof ip);
-        r = berr_make (err, EINVAL, "ENI: address %s is not a host of the gateway's subnet %s", ip,
-                       gw);
-      }
   return r;
 }
 
