@@ -36,8 +36,9 @@ struct record
   bool complete;
 };
 
-/* Host-side link names: prefix + 8 hex digits of the FNV-1a hash of the task key, within
- * IFNAMSIZ and the same after a restart. "bmd" names are what the metadata firewall matches. */
+/* The host end of a task's metadata link: prefix + 8 hex digits of the FNV-1a hash of the task
+ * key, within IFNAMSIZ and the same after a restart. "bmd*" is what the metadata firewall
+ * matches. */
 static void host_link_name (const char *prefix, const char *key, char name[IFNAMSIZ])
 {
   uint32_t h = 2166136261u;
@@ -150,10 +151,13 @@ static int host_fd (const struct net_awsvpc_config *cfg, berr **err)
   return fd;
 }
 
-/* The ENI inside the task's namespace: a moved one goes back under its name, a macvlan goes. */
+/* A moved ENI goes back to the host under its name. (A macvlan needs nothing: it dies with the
+ * namespace.) */
 static int eni_release (const struct net_awsvpc_config *cfg, const char *key,
                         const struct record *rec, berr **err)
 {
+  if (rec->kind != ENI_MOVED)
+    return 0;
   _cleanup_close_ int nsfd = net_netns_open (cfg->run_dir, key, err);
   if (nsfd < 0)
     return tolerate (nsfd, err, ENOENT, ENOENT); /* no namespace, nothing in it */
@@ -162,9 +166,7 @@ static int eni_release (const struct net_awsvpc_config *cfg, const char *key,
   if (net_nl_open (nsfd, &tnl, err) < 0)
     return -1;
   int idx = net_link_find_by_mac (tnl, rec->mac, NULL, err);
-  if (idx >= 0 && rec->kind == ENI_MACVLAN)
-    r = net_link_delete (tnl, idx, err);
-  else if (idx >= 0)
+  if (idx >= 0)
     {
       _cleanup_close_ int hfd = host_fd (cfg, err);
       /* Moving closes the link and flushes its addresses: it comes back down and empty. */
@@ -184,30 +186,25 @@ static int delete_host_link (net_nl *hnl, const char *name, berr **err)
   return tolerate (net_link_delete (hnl, idx, err), err, ENODEV, ENODEV);
 }
 
+/* Everything but a moved ENI lives in the task's namespace or is the peer of a link there (the
+ * metadata veth, whose host end takes its route along): unpinning the namespace lets the kernel
+ * destroy it all in its batched namespace cleanup, off the caller's path. Deleting each link
+ * here instead would wait for RCU under the RTNL lock, stalling every other network change on
+ * the host for tens of milliseconds per link (docs/networking.md). */
 static int teardown_recorded (const struct net_awsvpc_config *cfg, const char *key,
                               const struct record *rec, berr **err)
 {
-  char bmd[IFNAMSIZ], bmv[IFNAMSIZ];
-  host_link_name ("bmd", key, bmd);
-  host_link_name ("bmv", key, bmv);
-  net_nl *hnl = NULL;
   net_ipam *ipam = NULL;
   int r = eni_release (cfg, key, rec, err);
   if (r == 0)
-    r = net_nl_open (cfg->host_netns_fd, &hnl, err);
-  /* Deleting the host end of the veth deletes the task end and the host's route with it. */
-  if (r == 0)
-    r = delete_host_link (hnl, bmv, err);
-  if (r == 0)
-    r = delete_host_link (hnl, bmd, err);
-  net_nl_close (hnl);
-  if (r == 0)
     r = net_netns_delete (cfg->run_dir, key, err);
-  if (r == 0)
-    r = meta_ipam (cfg, &ipam, err);
-  if (r == 0)
-    r = net_ipam_release (ipam, key, err) < 0 ? -1 : 0;
-  net_ipam_free (ipam);
+  if (r == 0 && rec->meta.s_addr != 0)
+    {
+      r = meta_ipam (cfg, &ipam, err);
+      if (r == 0)
+        r = net_ipam_release (ipam, key, err) < 0 ? -1 : 0;
+      net_ipam_free (ipam);
+    }
   if (r == 0)
     r = record_remove (cfg, key, err);
   return r;
@@ -228,9 +225,10 @@ int net_awsvpc_teardown (const struct net_awsvpc_config *cfg, const char *task_k
 
 /* ---- setup ---- */
 
-/* Puts the ENI into nsfd as eth0: the host's link with its MAC, else a macvlan on the parent. */
-static int eni_place (const struct net_awsvpc_config *cfg, net_nl *hnl, const char *key,
-                      const struct record *rec, int nsfd, berr **err)
+/* Puts the ENI into nsfd as eth0: the host's link with its MAC, else a macvlan on the parent,
+ * made directly in the task's namespace. */
+static int eni_place (const struct net_awsvpc_config *cfg, net_nl *hnl, const struct record *rec,
+                      int nsfd, berr **err)
 {
   int idx;
   if (rec->kind == ENI_MOVED)
@@ -239,19 +237,31 @@ static int eni_place (const struct net_awsvpc_config *cfg, net_nl *hnl, const ch
         return -1;
       return net_link_move (hnl, idx, nsfd, "eth0", err);
     }
-  char tmp[IFNAMSIZ];
-  host_link_name ("bmv", key, tmp);
   int parent = net_link_index (hnl, cfg->parent, err);
-  if (parent < 0 || net_link_add_macvlan (hnl, tmp, parent, rec->mac, err) < 0
-      || (idx = net_link_index (hnl, tmp, err)) < 0)
+  if (parent < 0 || net_link_add_macvlan_in (hnl, "eth0", parent, rec->mac, nsfd, err) < 0)
     return berr_wrap (err, "macvlan on `%s`", cfg->parent);
-  return net_link_move (hnl, idx, nsfd, "eth0", err);
+  return 0;
+}
+
+/* Brings eth0 up. A macvlan whose MAC an earlier one on the same parent still holds (in a
+ * namespace the kernel is still destroying) is EADDRINUSE for a moment: wait for it, briefly. */
+static int eth0_up (net_nl *tnl, int e, berr **err)
+{
+  for (int waited_ms = 0;; waited_ms += 10)
+    {
+      if (net_link_set_up (tnl, e, true, err) == 0)
+        return 0;
+      if (berr_errno (*err) != EADDRINUSE || waited_ms >= 2000)
+        return -1;
+      berr_free (err);
+      usleep (10000);
+    }
 }
 
 static int eni_configure (net_nl *tnl, const struct net_eni *eni, berr **err)
 {
   int e = net_link_index (tnl, "eth0", err);
-  if (e < 0 || net_link_set_up (tnl, e, true, err) < 0)
+  if (e < 0 || eth0_up (tnl, e, err) < 0)
     return -1;
   for (size_t i = 0; i < eni->n_addrs; i++)
     if (net_addr_add (tnl, e, eni->addrs[i], eni->prefixlen, err) < 0)
@@ -276,6 +286,20 @@ static int wait_running (net_nl *nl, int ifindex, berr **err)
   return 0; /* not fatal: the first packets are retransmitted */
 }
 
+/* The host's route to the task end. The address was released by a task whose namespace the
+ * kernel may still be destroying, with the route through its link: that route goes first. */
+static int host_route (net_nl *hnl, struct in_addr meta, int h, berr **err)
+{
+  if (net_route_add_link (hnl, meta, 32, h, err) == 0)
+    return 0;
+  if (berr_errno (*err) != EEXIST)
+    return -1;
+  berr_free (err);
+  if (tolerate (net_route_del_link (hnl, meta, 32, 0, err), err, ESRCH, ENOENT) < 0)
+    return -1;
+  return net_route_add_link (hnl, meta, 32, h, err);
+}
+
 /* The veth bmd<hash> (host, unnumbered, route to the task end's /32) <-> berth-meta (task,
  * the /32, route to 169.254.170.2 through it). */
 static int meta_link (net_nl *hnl, net_nl *tnl, const char *key, struct in_addr meta, int nsfd,
@@ -286,10 +310,19 @@ static int meta_link (net_nl *hnl, net_nl *tnl, const char *key, struct in_addr 
   struct in_addr md;
   inet_pton (AF_INET, NET_METADATA_ADDR, &md);
   int h, t;
-  if (net_link_add_veth (hnl, bmd, TASK_META_LINK, nsfd, err) < 0
-      || (h = net_link_index (hnl, bmd, err)) < 0 || net_link_set_up (hnl, h, true, err) < 0
-      || net_route_add_link (hnl, meta, 32, h, err) < 0
-      || (t = net_link_index (tnl, TASK_META_LINK, err)) < 0
+  if (net_link_add_veth (hnl, bmd, TASK_META_LINK, nsfd, err) < 0)
+    {
+      /* The host end of this task's earlier link, whose namespace the kernel is still
+       * destroying (a setup retried at once after its undo): delete it now. */
+      if (berr_errno (*err) != EEXIST)
+        return berr_wrap (err, "metadata link");
+      berr_free (err);
+      if (delete_host_link (hnl, bmd, err) < 0
+          || net_link_add_veth (hnl, bmd, TASK_META_LINK, nsfd, err) < 0)
+        return berr_wrap (err, "metadata link");
+    }
+  if ((h = net_link_index (hnl, bmd, err)) < 0 || net_link_set_up (hnl, h, true, err) < 0
+      || host_route (hnl, meta, h, err) < 0 || (t = net_link_index (tnl, TASK_META_LINK, err)) < 0
       || net_addr_add (tnl, t, meta, 32, err) < 0 || net_link_set_up (tnl, t, true, err) < 0
       || net_route_add_link (tnl, md, 32, t, err) < 0 || wait_running (hnl, h, err) < 0
       || wait_running (tnl, t, err) < 0)
@@ -322,8 +355,7 @@ static int build (const struct net_awsvpc_config *cfg, const char *key, const st
     r = -1;
   if (r == 0)
     r = net_nl_open (nsfd, &tnl, err);
-  if (r == 0
-      && (eni_place (cfg, hnl, key, rec, nsfd, err) < 0 || eni_configure (tnl, eni, err) < 0))
+  if (r == 0 && (eni_place (cfg, hnl, rec, nsfd, err) < 0 || eni_configure (tnl, eni, err) < 0))
     r = berr_wrap (err, "ENI");
   if (r == 0 && cfg->metadata_link)
     r = meta_link (hnl, tnl, key, rec->meta, nsfd, err);
@@ -454,7 +486,7 @@ static int recorded_keys (const struct net_awsvpc_config *cfg, char ***out, berr
   return 0;
 }
 
-/* Host links named like Berth's (bmd/bmv + hash) that no record accounts for. */
+/* Host ends of metadata links (bmd + hash) that no record accounts for. */
 static int sweep_links (const struct net_awsvpc_config *cfg, char **keys, berr **err)
 {
   net_nl *hnl = NULL;
@@ -465,14 +497,14 @@ static int sweep_links (const struct net_awsvpc_config *cfg, char **keys, berr *
   for (size_t i = 0; r == 0 && names[i]; i++)
     {
       const char *nm = names[i];
-      if (strlen (nm) != 11 || (strncmp (nm, "bmd", 3) != 0 && strncmp (nm, "bmv", 3) != 0)
+      if (strlen (nm) != 11 || strncmp (nm, "bmd", 3) != 0
           || strspn (nm + 3, "0123456789abcdef") != 8)
         continue;
       bool owned = false;
       for (char **k = keys; *k && !owned; k++)
         {
           char want[IFNAMSIZ];
-          host_link_name (nm[2] == 'd' ? "bmd" : "bmv", *k, want);
+          host_link_name ("bmd", *k, want);
           owned = strcmp (want, nm) == 0;
         }
       if (!owned)

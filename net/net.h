@@ -215,12 +215,17 @@ int net_port_range_default (const struct net_port_range *kernel, struct net_port
  * One pinned namespace per task, shared by its containers, holding the ENI as eth0 and a
  * point-to-point link to the host for 169.254.170.2 (docs/networking.md, "awsvpc"). */
 
-/* A directly connected route (scope link) for dst/prefixlen out of ifindex. */
+/* A directly connected route (scope link) for dst/prefixlen out of ifindex (delete: ifindex 0
+ * matches any link). */
 int net_route_add_link (net_nl *nl, struct in_addr dst, unsigned prefixlen, int ifindex,
                         berr **err);
 int net_route_del_link (net_nl *nl, struct in_addr dst, unsigned prefixlen, int ifindex,
                         berr **err);
 
+/* Like net_link_add_macvlan, but the link is made directly inside netns_fd (named name there):
+ * no move between namespaces, which costs an RCU grace period under the RTNL lock. */
+int net_link_add_macvlan_in (net_nl *nl, const char *name, int parent_ifindex, const uint8_t mac[6],
+                             int netns_fd, berr **err);
 /* The link's IFF_* flags (IFF_RUNNING once the kernel has the carrier up and the link usable). */
 int net_link_flags (net_nl *nl, int ifindex, unsigned *flags, berr **err);
 

@@ -471,6 +471,7 @@ struct macvlan_arg
 {
   int parent;
   const uint8_t *mac;
+  int netns_fd;
 };
 
 static void macvlan_top (struct nlmsghdr *nlh, const void *p)
@@ -478,6 +479,8 @@ static void macvlan_top (struct nlmsghdr *nlh, const void *p)
   const struct macvlan_arg *a = p;
   mnl_attr_put_u32 (nlh, IFLA_LINK, (uint32_t)a->parent);
   mnl_attr_put (nlh, IFLA_ADDRESS, 6, a->mac);
+  if (a->netns_fd >= 0)
+    mnl_attr_put_u32 (nlh, IFLA_NET_NS_FD, (uint32_t)a->netns_fd);
 }
 
 static void macvlan_fill (struct nlmsghdr *nlh, const void *p)
@@ -488,7 +491,14 @@ static void macvlan_fill (struct nlmsghdr *nlh, const void *p)
 int net_link_add_macvlan (net_nl *nl, const char *name, int parent_ifindex, const uint8_t mac[6],
                           berr **err)
 {
-  struct macvlan_arg a = { parent_ifindex, mac };
+  struct macvlan_arg a = { parent_ifindex, mac, -1 };
+  return link_add (nl, name, "macvlan", macvlan_fill, &a, macvlan_top, err);
+}
+
+int net_link_add_macvlan_in (net_nl *nl, const char *name, int parent_ifindex, const uint8_t mac[6],
+                             int netns_fd, berr **err)
+{
+  struct macvlan_arg a = { parent_ifindex, mac, netns_fd };
   return link_add (nl, name, "macvlan", macvlan_fill, &a, macvlan_top, err);
 }
 
@@ -668,8 +678,8 @@ static int link_route (net_nl *nl, uint16_t type, struct in_addr dst, unsigned l
 {
   char ip[INET_ADDRSTRLEN], what[96];
   inet_ntop (AF_INET, &dst, ip, sizeof ip);
-  snprintf (what, sizeof what, "%s route %s/%u dev %d", type == RTM_NEWROUTE ? "add" : "delete",
-            ip, len, ifindex);
+  snprintf (what, sizeof what, "%s route %s/%u dev %d", type == RTM_NEWROUTE ? "add" : "delete", ip,
+            len, ifindex);
   if (len > 32)
     return berr_make (err, EINVAL, "%s: bad prefix length", what);
   struct nl_req r;
@@ -682,18 +692,17 @@ static int link_route (net_nl *nl, uint16_t type, struct in_addr dst, unsigned l
   rtm->rtm_scope = type == RTM_NEWROUTE ? RT_SCOPE_LINK : RT_SCOPE_NOWHERE;
   rtm->rtm_type = RTN_UNICAST;
   mnl_attr_put (r.nlh, RTA_DST, sizeof dst, &dst);
-  mnl_attr_put_u32 (r.nlh, RTA_OIF, (uint32_t)ifindex);
+  if (ifindex > 0)
+    mnl_attr_put_u32 (r.nlh, RTA_OIF, (uint32_t)ifindex);
   return nl_talk (nl, r.nlh, NULL, NULL, what, err);
 }
 
-int net_route_add_link (net_nl *nl, struct in_addr dst, unsigned prefixlen, int ifindex,
-                        berr **err)
+int net_route_add_link (net_nl *nl, struct in_addr dst, unsigned prefixlen, int ifindex, berr **err)
 {
   return link_route (nl, RTM_NEWROUTE, dst, prefixlen, ifindex, err);
 }
 
-int net_route_del_link (net_nl *nl, struct in_addr dst, unsigned prefixlen, int ifindex,
-                        berr **err)
+int net_route_del_link (net_nl *nl, struct in_addr dst, unsigned prefixlen, int ifindex, berr **err)
 {
   return link_route (nl, RTM_DELROUTE, dst, prefixlen, ifindex, err);
 }
