@@ -21,6 +21,7 @@ done
 # mount namespace gets tmpfs for the pins, the state and /run/netns (iproute2's pins).
 if [ -z "${BERTH_NETBENCH_IN_NS:-}" ]; then
   mkdir -p "$BUILD/bench"
+  # shellcheck disable=SC2046 # pkg-config's flags are meant to split into words
   cc -std=gnu11 -D_GNU_SOURCE -O2 -I"$root" -Wall -Wextra -Werror -o "$BUILD/bench/netawsvpc" \
     "$src/netawsvpc.c" "$BUILD/libnet.a" "$BUILD/liblib.a" \
     $(pkg-config --cflags --libs libmnl libnftables libcjson) -lpthread

@@ -407,6 +407,16 @@ static int setup_fresh (const struct net_awsvpc_config *cfg, const char *key,
   return r;
 }
 
+static bool pinned (const struct net_awsvpc_config *cfg, const char *key)
+{
+  berr *e = NULL;
+  int fd = net_netns_open (cfg->run_dir, key, &e);
+  berr_free (&e);
+  if (fd >= 0)
+    close (fd);
+  return fd >= 0;
+}
+
 int net_awsvpc_setup (const struct net_awsvpc_config *cfg, const char *task_key,
                       const struct net_eni *eni, const char *task_dir, char **netns_path,
                       berr **err)
@@ -422,6 +432,8 @@ int net_awsvpc_setup (const struct net_awsvpc_config *cfg, const char *task_key,
     have = record_read (cfg, task_key, &rec, err);
   if (have < 0)
     return berr_wrap (err, "set up awsvpc for `%s`", task_key);
+  if (have && rec.complete && !pinned (cfg, task_key))
+    rec.complete = false; /* the namespace is gone (unpinned by hand): build it again */
   if (have && (!rec.complete || memcmp (rec.mac, eni->mac, 6) != 0))
     {
       /* An interrupted setup (or one for another ENI): undo it and start again. */
