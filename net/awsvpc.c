@@ -198,7 +198,9 @@ static int teardown_recorded (const struct net_awsvpc_config *cfg, const char *k
   int r = eni_release (cfg, key, rec, err);
   if (r == 0)
     r = net_netns_delete (cfg->run_dir, key, err);
-  if (r == 0 && rec->meta.s_addr != 0)
+  /* By task key, whatever the record says: a crash between the reservation and the record
+   * naming its address leaves a record without one. */
+  if (r == 0)
     {
       r = meta_ipam (cfg, &ipam, err);
       if (r == 0)
