@@ -508,4 +508,9 @@ for rt in berth crun runc; do
 done
 print_rss
 echo
+echo "== awsvpc network setup + teardown per task (macvlan path): berth vs one iproute2 script per task =="
+echo "   ${BENCH_NET_TASKS:-200} tasks each, interleaved, in a throwaway network namespace (bench/net-awsvpc.sh)"
+BENCH_RESULTS=$results BUILD=$BUILD "$src/net-awsvpc.sh" ||
+  echo "   not measured: bench/net-awsvpc.sh failed"
+echo
 echo "raw numbers: $results"

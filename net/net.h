@@ -219,4 +219,95 @@ int net_port_range_default (const struct net_port_range *kernel, struct net_port
 #define NET_TASK_ENDPOINT_ADDR "169.254.170.2"
 int net_task_endpoint_listen (int netns_fd, struct in_addr addr, uint16_t port, berr **err);
 
+/* ---- awsvpc: the task's own ENI (net/eni.c, net/awsvpc.c) -----------------------------------
+ * One pinned namespace per task, shared by its containers, holding the ENI as eth0 and a
+ * point-to-point link to the host for 169.254.170.2 (docs/networking.md, "awsvpc"). */
+
+/* A directly connected route (scope link) for dst/prefixlen out of ifindex (delete: ifindex 0
+ * matches any link). */
+int net_route_add_link (net_nl *nl, struct in_addr dst, unsigned prefixlen, int ifindex,
+                        berr **err);
+int net_route_del_link (net_nl *nl, struct in_addr dst, unsigned prefixlen, int ifindex,
+                        berr **err);
+
+/* Like net_link_add_macvlan, but the link is made directly inside netns_fd (named name there):
+ * no move between namespaces, which costs an RCU grace period under the RTNL lock. */
+int net_link_add_macvlan_in (net_nl *nl, const char *name, int parent_ifindex, const uint8_t mac[6],
+                             int netns_fd, berr **err);
+/* The link's IFF_* flags (IFF_RUNNING once the kernel has the carrier up and the link usable). */
+int net_link_flags (net_nl *nl, int ifindex, unsigned *flags, berr **err);
+
+#define NET_ENI_MAX_ADDRS 16
+#define NET_ENI_MAX_DNS 8
+#define NET_ENI_MAX_SEARCH 6
+#define NET_DNS_NAME_MAX 253
+
+/* An ENI as ACS describes it (ElasticNetworkInterface). */
+struct net_eni
+{
+  uint8_t mac[6];
+  struct in_addr addrs[NET_ENI_MAX_ADDRS]; /* the primary first */
+  size_t n_addrs;                          /* >= 1 */
+  struct in_addr gateway;                  /* from subnetGatewayIpv4Address "a.b.c.d/len" */
+  unsigned prefixlen;                      /* the subnet's, given to every address */
+  struct in_addr dns[NET_ENI_MAX_DNS];     /* domainNameServers */
+  size_t n_dns;
+  char search[NET_ENI_MAX_SEARCH][NET_DNS_NAME_MAX + 1]; /* domainName */
+  size_t n_search;
+  char hostname[NET_DNS_NAME_MAX + 1]; /* privateDnsName, "" when absent */
+};
+
+/* Parses and validates an ElasticNetworkInterface object (macAddress, ipv4Addresses
+ * [{privateAddress, primary}], subnetGatewayIpv4Address, domainNameServers, domainName,
+ * privateDnsName; other keys ignored). Every address must lie in the gateway's subnet; names
+ * are DNS names (letters, digits, '-', '.'). EINVAL naming the bad key. */
+int net_eni_from_json (const char *json, size_t len, struct net_eni *out, berr **err);
+/* The task's resolv.conf and hostname file text (newly allocated). */
+char *net_eni_resolv_conf (const struct net_eni *eni);
+char *net_eni_hostname_file (const struct net_eni *eni);
+
+/* The task-side addresses of the metadata links come from this subnet (one /32 each). */
+#define NET_METADATA_LINK_SUBNET "169.254.172.0/22"
+
+struct net_awsvpc_config
+{
+  int host_netns_fd;           /* the host's namespace; -1: the caller's */
+  const char *run_dir;         /* netns pins (NULL: NET_DEFAULT_NETNS_DIR) */
+  const char *state_dir;       /* what setup made, per task (volatile: under /run) */
+  const char *parent;          /* on-prem: macvlan parent when no link has the MAC; NULL: none */
+  bool block_imds;             /* ECS_AWSVPC_BLOCK_IMDS: blackhole 169.254.169.254 */
+  bool metadata_link;          /* the point-to-point link to 169.254.170.2 */
+  const char *metadata_subnet; /* NULL: NET_METADATA_LINK_SUBNET */
+};
+
+/* Sets up task_key's namespace (net_netns_name_valid) with eni: the host's link with its MAC is
+ * moved in, else a macvlan on cfg->parent is made with it; eth0 with the addresses and the
+ * default route; the metadata link; resolv.conf and hostname written atomically into task_dir.
+ * *netns_path gets the pin (newly allocated). Idempotent: a finished setup is a no-op, an
+ * interrupted one is undone and redone. */
+int net_awsvpc_setup (const struct net_awsvpc_config *cfg, const char *task_key,
+                      const struct net_eni *eni, const char *task_dir, char **netns_path,
+                      berr **err);
+/* Undoes exactly what setup made: a moved ENI goes back to the host under its name (down, no
+ * addresses), a macvlan is deleted, the metadata link, address and namespace are removed.
+ * Nothing set up is not an error; an interrupted teardown can be repeated. */
+int net_awsvpc_teardown (const struct net_awsvpc_config *cfg, const char *task_key, berr **err);
+/* After a restart: tears down every task recorded in cfg->state_dir that is not in live_keys
+ * (NULL-terminated), and removes metadata links and address reservations nothing records. */
+int net_awsvpc_reconcile (const struct net_awsvpc_config *cfg, const char *const *live_keys,
+                          berr **err);
+
+/* ---- 169.254.170.2, task metadata and credentials (net/metadata.c) -------------------------- */
+#define NET_METADATA_ADDR "169.254.170.2"
+#define NET_IMDS_ADDR "169.254.169.254"
+
+/* Once per host (agent start), in the namespace host_netns_fd (-1: the caller's): puts
+ * 169.254.170.2/32 on lo, and chains meta_in and meta_fwd in Berth's table that let traffic
+ * from task-facing links ("bmd*") reach only 169.254.170.2 tcp/80 and nothing beyond the host.
+ * Idempotent; remove undoes exactly that (the table itself stays). */
+int net_metadata_host_setup (int host_netns_fd, berr **err);
+int net_metadata_host_remove (int host_netns_fd, berr **err);
+/* A blackhole route for 169.254.169.254 in the namespace netns_fd. Idempotent. */
+int net_block_imds (int netns_fd, berr **err);
+
 #endif

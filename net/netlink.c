@@ -371,6 +371,23 @@ int net_link_get_mac (net_nl *nl, int ifindex, uint8_t mac[6], berr **err)
   return 0;
 }
 
+static int flags_cb (const struct nlmsghdr *nlh, void *data)
+{
+  if (nlh->nlmsg_type == RTM_NEWLINK)
+    *(unsigned *)data = ((const struct ifinfomsg *)mnl_nlmsg_get_payload (nlh))->ifi_flags;
+  return MNL_CB_OK;
+}
+
+int net_link_flags (net_nl *nl, int ifindex, unsigned *flags, berr **err)
+{
+  struct nl_req r;
+  link_req (&r, RTM_GETLINK, 0, ifindex);
+  char what[64];
+  snprintf (what, sizeof what, "get flags of link %d", ifindex);
+  *flags = 0;
+  return nl_talk (nl, r.nlh, flags_cb, flags, what, err);
+}
+
 int net_link_list (net_nl *nl, char ***names, berr **err)
 {
   struct link_walk w = { .names = calloc (1, sizeof (char *)) };
@@ -454,6 +471,7 @@ struct macvlan_arg
 {
   int parent;
   const uint8_t *mac;
+  int netns_fd;
 };
 
 static void macvlan_top (struct nlmsghdr *nlh, const void *p)
@@ -461,6 +479,8 @@ static void macvlan_top (struct nlmsghdr *nlh, const void *p)
   const struct macvlan_arg *a = p;
   mnl_attr_put_u32 (nlh, IFLA_LINK, (uint32_t)a->parent);
   mnl_attr_put (nlh, IFLA_ADDRESS, 6, a->mac);
+  if (a->netns_fd >= 0)
+    mnl_attr_put_u32 (nlh, IFLA_NET_NS_FD, (uint32_t)a->netns_fd);
 }
 
 static void macvlan_fill (struct nlmsghdr *nlh, const void *p)
@@ -471,7 +491,14 @@ static void macvlan_fill (struct nlmsghdr *nlh, const void *p)
 int net_link_add_macvlan (net_nl *nl, const char *name, int parent_ifindex, const uint8_t mac[6],
                           berr **err)
 {
-  struct macvlan_arg a = { parent_ifindex, mac };
+  struct macvlan_arg a = { parent_ifindex, mac, -1 };
+  return link_add (nl, name, "macvlan", macvlan_fill, &a, macvlan_top, err);
+}
+
+int net_link_add_macvlan_in (net_nl *nl, const char *name, int parent_ifindex, const uint8_t mac[6],
+                             int netns_fd, berr **err)
+{
+  struct macvlan_arg a = { parent_ifindex, mac, netns_fd };
   return link_add (nl, name, "macvlan", macvlan_fill, &a, macvlan_top, err);
 }
 
@@ -642,6 +669,42 @@ int net_route_add_blackhole (net_nl *nl, struct in_addr dst, unsigned prefixlen,
 int net_route_del_blackhole (net_nl *nl, struct in_addr dst, unsigned prefixlen, berr **err)
 {
   return blackhole_route (nl, RTM_DELROUTE, dst, prefixlen, err);
+}
+
+/* A directly connected route (scope link, no gateway) for dst/len out of ifindex: how a /32 on an
+ * unnumbered point-to-point link is reached (awsvpc's metadata link). */
+static int link_route (net_nl *nl, uint16_t type, struct in_addr dst, unsigned len, int ifindex,
+                       berr **err)
+{
+  char ip[INET_ADDRSTRLEN], what[96];
+  inet_ntop (AF_INET, &dst, ip, sizeof ip);
+  snprintf (what, sizeof what, "%s route %s/%u dev %d", type == RTM_NEWROUTE ? "add" : "delete", ip,
+            len, ifindex);
+  if (len > 32)
+    return berr_make (err, EINVAL, "%s: bad prefix length", what);
+  struct nl_req r;
+  struct rtmsg *rtm
+      = req_start (&r, type, type == RTM_NEWROUTE ? NLM_F_CREATE | NLM_F_EXCL : 0, sizeof *rtm);
+  rtm->rtm_family = AF_INET;
+  rtm->rtm_dst_len = (unsigned char)len;
+  rtm->rtm_table = RT_TABLE_MAIN;
+  rtm->rtm_protocol = RTPROT_STATIC;
+  rtm->rtm_scope = type == RTM_NEWROUTE ? RT_SCOPE_LINK : RT_SCOPE_NOWHERE;
+  rtm->rtm_type = RTN_UNICAST;
+  mnl_attr_put (r.nlh, RTA_DST, sizeof dst, &dst);
+  if (ifindex > 0)
+    mnl_attr_put_u32 (r.nlh, RTA_OIF, (uint32_t)ifindex);
+  return nl_talk (nl, r.nlh, NULL, NULL, what, err);
+}
+
+int net_route_add_link (net_nl *nl, struct in_addr dst, unsigned prefixlen, int ifindex, berr **err)
+{
+  return link_route (nl, RTM_NEWROUTE, dst, prefixlen, ifindex, err);
+}
+
+int net_route_del_link (net_nl *nl, struct in_addr dst, unsigned prefixlen, int ifindex, berr **err)
+{
+  return link_route (nl, RTM_DELROUTE, dst, prefixlen, ifindex, err);
 }
 
 static int hex_digit (char c)

@@ -1,0 +1,767 @@
+/* awsvpc and 169.254.170.2 against the real kernel (root), in a VPC made of namespaces: a "vpc"
+ * namespace with bridge vpcbr (10.0.1.1/24, the subnet router), hosts A and B with a veth to it
+ * standing in for their primary NIC (10.0.1.10 and .20), and "EC2-attached ENIs" as extra veths
+ * from vpcbr into host A. Berth acts on host A through its namespace fd; nothing leaves these
+ * namespaces, and host A is compared before and after by snapshots. */
+#include "net/net.h"
+#include "tests/support/netenv.h"
+#include "tests/support/support.h"
+
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static struct ts_netenv env = {
+  .prefix = "berth-awsvpctest",
+  /* Not `ip netns list`: other suites on this machine add and remove /run/netns entries, and
+   * this suite pins nothing there. iproute2's stderr is noise from that churn too. */
+  .snapshot = "ip -o link show 2>/dev/null | cut -d: -f2; echo ---;"
+              " grep berth-awsvpctest /proc/self/mountinfo | cut -d' ' -f5,9 | sort",
+};
+
+static void make_base (void)
+{
+  ts_netenv_suite_begin (&env);
+}
+
+static void sweep_base (void)
+{
+  ts_netenv_suite_end (&env);
+}
+
+static void setup (void)
+{
+  ts_netenv_test_begin (&env);
+}
+
+static void teardown (void)
+{
+  ts_netenv_test_end (&env);
+}
+
+#define MUST(call)                                                                                 \
+  do                                                                                               \
+    {                                                                                              \
+      berr *err_ = NULL;                                                                           \
+      berr **err = &err_;                                                                          \
+      if ((call) < 0)                                                                              \
+        ck_abort_msg ("%s: %s", #call, err_->msg);                                                 \
+    }                                                                                              \
+  while (0)
+
+static struct in_addr ip4 (const char *s)
+{
+  struct in_addr a;
+  ck_assert_int_eq (inet_pton (AF_INET, s, &a), 1);
+  return a;
+}
+
+static int must_index (net_nl *nl, const char *name)
+{
+  berr *e = NULL;
+  int i = net_link_index (nl, name, &e);
+  if (i < 0)
+    ck_abort_msg ("index of %s: %s", name, e->msg);
+  return i;
+}
+
+static void must_addr_up (net_nl *nl, const char *name, const char *addr, unsigned len)
+{
+  int i = must_index (nl, name);
+  MUST (net_addr_add (nl, i, ip4 (addr), len, err));
+  MUST (net_link_set_up (nl, i, true, err));
+}
+
+/* Waits until the kernel has the link's carrier up (veth carriers come up asynchronously). */
+static void wait_running (net_nl *nl, const char *name)
+{
+  int idx = must_index (nl, name);
+  for (int i = 0; i < 2000; i++)
+    {
+      unsigned flags = 0;
+      MUST (net_link_flags (nl, idx, &flags, err));
+      if (flags & IFF_RUNNING)
+        return;
+      usleep (1000);
+    }
+  ck_abort_msg ("link %s never came up", name);
+}
+
+/* A namespace of the topology, without IPv6 (whose address autoconfiguration changes the
+ * snapshots on its own time). */
+static int topo_ns (const char *name)
+{
+  int fd = ts_netenv_ns (&env, name);
+  ts_sh_ok ("nsenter --net=%s/%s sysctl -qw net.ipv6.conf.all.disable_ipv6=1"
+            " net.ipv6.conf.default.disable_ipv6=1",
+            env.run_dir, name);
+  return fd;
+}
+
+/* ---- the VPC ---- */
+
+struct vpc
+{
+  int vpc, a, b; /* namespace fds */
+  char state[4096], taskdir[4096];
+  struct net_awsvpc_config cfg;
+};
+
+/* Plugs a veth from vpcbr into ns as name (up when addr is not NULL). */
+static void plug (struct vpc *v, int ns, const char *name, const char *vpc_end, const char *addr)
+{
+  net_nl *n = ts_nl_open (v->vpc), *h = ts_nl_open (ns);
+  MUST (net_link_add_veth (n, vpc_end, name, ns, err));
+  MUST (net_link_set_master (n, must_index (n, vpc_end), must_index (n, "vpcbr"), err));
+  MUST (net_link_set_up (n, must_index (n, vpc_end), true, err));
+  if (addr != NULL)
+    {
+      must_addr_up (h, name, addr, 24);
+      wait_running (h, name);
+    }
+  net_nl_close (n);
+  net_nl_close (h);
+}
+
+static void vpc_build (struct vpc *v)
+{
+  memset (v, 0, sizeof *v);
+  v->vpc = topo_ns ("vpc");
+  v->a = topo_ns ("hostA");
+  v->b = topo_ns ("hostB");
+  net_nl *n = ts_nl_open (v->vpc);
+  MUST (net_link_add_bridge (n, "vpcbr", err));
+  must_addr_up (n, "vpcbr", "10.0.1.1", 24);
+  net_nl_close (n);
+  plug (v, v->a, "nic0", "pa", "10.0.1.10");
+  plug (v, v->b, "nic0", "pb", "10.0.1.20");
+  plug (v, v->a, "eth1", "pe1", NULL); /* EC2-attached ENIs: down, no address, as attached */
+  plug (v, v->a, "eth2", "pe2", NULL);
+  snprintf (v->state, sizeof v->state, "%s/state", env.tmp);
+  snprintf (v->taskdir, sizeof v->taskdir, "%s/task", env.tmp);
+  ck_assert_int_eq (mkdir (v->taskdir, 0755), 0);
+  v->cfg = (struct net_awsvpc_config){ .host_netns_fd = v->a,
+                                       .run_dir = env.run_dir,
+                                       .state_dir = v->state,
+                                       .parent = "nic0",
+                                       .block_imds = true,
+                                       .metadata_link = true };
+}
+
+static void vpc_close (struct vpc *v)
+{
+  close (v->vpc);
+  close (v->a);
+  close (v->b);
+}
+
+/* An ENI with the MAC of host A's link (or mac when link is NULL) and address ip. */
+static struct net_eni eni_for (struct vpc *v, const char *link, const char *mac, const char *ip)
+{
+  char m[18], json[1024];
+  if (link != NULL)
+    {
+      uint8_t b[6];
+      net_nl *h = ts_nl_open (v->a);
+      MUST (net_link_get_mac (h, must_index (h, link), b, err));
+      net_nl_close (h);
+      snprintf (m, sizeof m, "%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4], b[5]);
+      mac = m;
+    }
+  snprintf (
+      json, sizeof json,
+      "{\"attachmentArn\":\"arn:aws:ecs:us-east-1:1:attachment/x\",\"ec2Id\":\"eni-1\","
+      "\"macAddress\":\"%s\",\"ipv4Addresses\":[{\"privateAddress\":\"%s\",\"primary\":true}],"
+      "\"subnetGatewayIpv4Address\":\"10.0.1.1/24\",\"domainNameServers\":[\"10.0.0.2\","
+      "\"10.0.0.3\"],\"domainName\":[\"ec2.internal\",\"corp.example\"],"
+      "\"privateDnsName\":\"ip-10-0-1-50.ec2.internal\"}",
+      mac, ip);
+  struct net_eni eni;
+  MUST (net_eni_from_json (json, strlen (json), &eni, err));
+  return eni;
+}
+
+static int task_ns (const char *key)
+{
+  berr *e = NULL;
+  int fd = net_netns_open (env.run_dir, key, &e);
+  if (fd < 0)
+    ck_abort_msg ("open netns %s: %s", key, e->msg);
+  return fd;
+}
+
+static char *setup_task (struct vpc *v, const char *key, const struct net_eni *eni)
+{
+  char *path = NULL;
+  MUST (net_awsvpc_setup (&v->cfg, key, eni, v->taskdir, &path, err));
+  return path;
+}
+
+/* What a leak on host A would change: links (without qdisc, which the kernel attaches on first
+ * up), addresses, routes of every table, the ruleset, and the pinned namespaces. */
+static char *host_a_snapshot (void)
+{
+  char *cmd = NULL, *out = NULL;
+  int status;
+  ck_assert_int_ge (
+      asprintf (&cmd,
+                "nsenter --net=%s/hostA sh -c '(ip -o link show | sed \"s/ qdisc [a-z_]*//\";"
+                " ip -o addr show; ip route show table all; ip -6 route show table all)"
+                " 2>/dev/null; nft list ruleset'; ls %s",
+                env.run_dir, env.run_dir),
+      0);
+  ck_assert_int_eq (ts_sh (cmd, &out, &status), 0);
+  ck_assert_int_eq (ts_exit_code (status), 0);
+  free (cmd);
+  return out;
+}
+
+static void assert_same (const char *before, const char *after)
+{
+  if (strcmp (before, after) != 0)
+    {
+      /* Check's message size is limited: the whole snapshots go to stderr. */
+      fprintf (stderr, "--- host A before\n%s--- host A after\n%s", before, after);
+      ck_abort_msg ("host A changed (snapshots on stderr)");
+    }
+}
+
+/* Host A's snapshot once it equals want, or after 5 s. A task's links die with its namespace in
+ * the kernel's asynchronous namespace cleanup, a moment after teardown returns. */
+static char *settled_snapshot (const char *want)
+{
+  char *now = host_a_snapshot ();
+  for (int i = 0; i < 100 && strcmp (now, want) != 0; i++)
+    {
+      usleep (50000);
+      free (now);
+      now = host_a_snapshot ();
+    }
+  return now;
+}
+
+/* ---- sockets ---- */
+
+static int sock_in (int ns, int type)
+{
+  berr *e = NULL;
+  int s = net_socket_in_netns (ns, AF_INET, type, &e);
+  if (s < 0)
+    ck_abort_msg ("socket: %s", e->msg);
+  int one = 1;
+  setsockopt (s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  return s;
+}
+
+static int listener (int ns, const char *addr, uint16_t port)
+{
+  int s = sock_in (ns, SOCK_STREAM);
+  struct sockaddr_in a
+      = { .sin_family = AF_INET, .sin_port = htons (port), .sin_addr = ip4 (addr) };
+  ck_assert_msg (bind (s, (struct sockaddr *)&a, sizeof a) == 0, "bind %s:%u: %s", addr, port,
+                 strerror (errno));
+  ck_assert_int_eq (listen (s, 8), 0);
+  return s;
+}
+
+/* A connection from ns to dst:port within timeout_ms: the socket, or -errno. */
+static int connect_from (int ns, const char *dst, uint16_t port, int timeout_ms)
+{
+  int s = sock_in (ns, SOCK_STREAM);
+  fcntl (s, F_SETFL, O_NONBLOCK);
+  struct sockaddr_in to
+      = { .sin_family = AF_INET, .sin_port = htons (port), .sin_addr = ip4 (dst) };
+  int r = connect (s, (struct sockaddr *)&to, sizeof to), e = errno;
+  if (r < 0 && e == EINPROGRESS)
+    {
+      struct pollfd p = { s, POLLOUT, 0 };
+      socklen_t len = sizeof e;
+      if (poll (&p, 1, timeout_ms) != 1)
+        e = ETIMEDOUT;
+      else
+        getsockopt (s, SOL_SOCKET, SO_ERROR, &e, &len);
+      r = e ? -1 : 0;
+    }
+  if (r < 0)
+    {
+      close (s);
+      return -e;
+    }
+  fcntl (s, F_SETFL, 0);
+  struct timeval tv = { 2, 0 };
+  setsockopt (s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return s;
+}
+
+/* One HTTP exchange: the client in ns asks dst:port, the server lsock answers with its
+ * local address; returns what the client read (newly allocated) or NULL. */
+static char *http_get (int ns, int lsock, const char *dst, uint16_t port, char *server_saw)
+{
+  int c = connect_from (ns, dst, port, 3000);
+  if (c < 0)
+    {
+      fprintf (stderr, "connect to %s:%u: %s\n", dst, port, strerror (-c));
+      return NULL;
+    }
+  const char req[] = "GET /v2/credentials/abc HTTP/1.0\r\n\r\n";
+  ck_assert_int_eq (write (c, req, sizeof req - 1), (ssize_t)sizeof req - 1);
+  int a = accept4 (lsock, NULL, NULL, SOCK_CLOEXEC);
+  ck_assert_int_ge (a, 0);
+  char buf[256] = "", resp[256], local[INET_ADDRSTRLEN], peer[INET_ADDRSTRLEN];
+  struct sockaddr_in la, pa;
+  socklen_t ll = sizeof la, pl = sizeof pa;
+  getsockname (a, (struct sockaddr *)&la, &ll);
+  getpeername (a, (struct sockaddr *)&pa, &pl);
+  inet_ntop (AF_INET, &la.sin_addr, local, sizeof local);
+  inet_ntop (AF_INET, &pa.sin_addr, peer, sizeof peer);
+  if (server_saw)
+    strcpy (server_saw, peer);
+  ck_assert_int_gt (read (a, buf, sizeof buf - 1), 0);
+  ck_assert_ptr_nonnull (strstr (buf, "GET /v2/credentials/abc"));
+  int n = snprintf (resp, sizeof resp, "HTTP/1.0 200 OK\r\n\r\nfrom %s", local);
+  ck_assert_int_eq (write (a, resp, (size_t)n), n);
+  close (a);
+  memset (buf, 0, sizeof buf);
+  ssize_t got = 0, k;
+  while ((k = read (c, buf + got, sizeof buf - 1 - (size_t)got)) > 0)
+    got += k;
+  close (c);
+  char *body = strstr (buf, "\r\n\r\n");
+  return body ? strdup (body + 4) : NULL;
+}
+
+static int cmp_str (const void *a, const void *b)
+{
+  return strcmp (*(char *const *)a, *(char *const *)b);
+}
+
+/* The namespace's link names, sorted, space-separated. */
+static char *link_names_alloc (int ns)
+{
+  net_nl *nl = ts_nl_open (ns);
+  char **names = NULL, *out = NULL;
+  size_t len = 0;
+  MUST (net_link_list (nl, &names, err));
+  size_t count = 0;
+  while (names[count])
+    count++;
+  qsort (names, count, sizeof *names, cmp_str);
+  FILE *f = open_memstream (&out, &len);
+  for (char **n = names; *n; n++)
+    {
+      fprintf (f, "%s%s", n == names ? "" : " ", *n);
+      free (*n);
+    }
+  fclose (f);
+  free (names);
+  net_nl_close (nl);
+  return out;
+}
+
+/* The sorted link names of ns, in a buffer reused by the next call. */
+static const char *link_names (int ns)
+{
+  static char buf[256];
+  char *s = link_names_alloc (ns);
+  snprintf (buf, sizeof buf, "%s", s);
+  free (s);
+  return buf;
+}
+
+/* ---- tests ---- */
+
+START_TEST (test_task_on_host_a_answers_host_b_from_its_moved_eni)
+{
+  struct vpc v;
+  vpc_build (&v);
+  char *before = host_a_snapshot ();
+  struct net_eni eni = eni_for (&v, "eth1", NULL, "10.0.1.50");
+  char *path = setup_task (&v, "t1", &eni);
+  ck_assert_int_eq (strncmp (path, env.run_dir, strlen (env.run_dir)), 0);
+  int t = task_ns ("t1");
+  ck_assert_str_eq (link_names (t), "berth-meta eth0 lo");
+  int l = listener (t, "0.0.0.0", 8080);
+  char seen[INET_ADDRSTRLEN];
+  char *body = http_get (v.b, l, "10.0.1.50", 8080, seen);
+  ck_assert_ptr_nonnull (body);
+  ck_assert_str_eq (body, "from 10.0.1.50");
+  ck_assert_str_eq (seen, "10.0.1.20");
+  free (body);
+  /* The ENI is gone from host A while the task has it. */
+  net_nl *h = ts_nl_open (v.a);
+  berr *e = NULL;
+  ck_assert_int_lt (net_link_index (h, "eth1", &e), 0);
+  berr_free (&e);
+  /* A second setup of a finished task changes nothing. */
+  char *again = setup_task (&v, "t1", &eni);
+  ck_assert_str_eq (again, path);
+  body = http_get (v.b, l, "10.0.1.50", 8080, NULL);
+  ck_assert_ptr_nonnull (body);
+  free (body);
+  close (l);
+  close (t);
+  MUST (net_awsvpc_teardown (&v.cfg, "t1", err));
+  MUST (net_awsvpc_teardown (&v.cfg, "t1", err));
+  char *after = settled_snapshot (before);
+  assert_same (before, after);
+  ck_assert_int_gt (net_link_index (h, "eth1", &e), 0);
+  net_nl_close (h);
+  free (before);
+  free (after);
+  free (path);
+  free (again);
+  vpc_close (&v);
+}
+END_TEST
+
+START_TEST (test_onprem_macvlan_on_host_nic_answers_host_b_and_is_deleted)
+{
+  struct vpc v;
+  vpc_build (&v);
+  char *before = host_a_snapshot ();
+  struct net_eni eni = eni_for (&v, NULL, "02:b0:00:00:00:51", "10.0.1.51");
+  char *path = setup_task (&v, "onprem", &eni);
+  int t = task_ns ("onprem");
+  net_nl *tn = ts_nl_open (t);
+  uint8_t mac[6];
+  MUST (net_link_get_mac (tn, must_index (tn, "eth0"), mac, err));
+  ck_assert_int_eq (mac[5], 0x51);
+  net_nl_close (tn);
+  int l = listener (t, "10.0.1.51", 9000);
+  char *body = http_get (v.b, l, "10.0.1.51", 9000, NULL);
+  ck_assert_ptr_nonnull (body);
+  ck_assert_str_eq (body, "from 10.0.1.51");
+  free (body);
+  close (l);
+  close (t);
+  MUST (net_awsvpc_teardown (&v.cfg, "onprem", err));
+  /* The same MAC again at once (a task restarted with its address), while the kernel may still
+   * be destroying the first namespace and its macvlan. */
+  free (path);
+  path = setup_task (&v, "onprem2", &eni);
+  t = task_ns ("onprem2");
+  l = listener (t, "10.0.1.51", 9000);
+  body = http_get (v.b, l, "10.0.1.51", 9000, NULL);
+  ck_assert_ptr_nonnull (body);
+  free (body);
+  close (l);
+  close (t);
+  MUST (net_awsvpc_teardown (&v.cfg, "onprem2", err));
+  char *after = settled_snapshot (before);
+  assert_same (before, after);
+  free (before);
+  free (after);
+  free (path);
+  vpc_close (&v);
+}
+END_TEST
+
+START_TEST (test_no_link_with_the_mac_and_no_parent_fails_cleanly)
+{
+  struct vpc v;
+  vpc_build (&v);
+  char *before = host_a_snapshot ();
+  v.cfg.parent = NULL;
+  struct net_eni eni = eni_for (&v, NULL, "02:b0:00:00:00:52", "10.0.1.52");
+  char *path = NULL;
+  berr *e = NULL;
+  ck_assert_int_lt (net_awsvpc_setup (&v.cfg, "nolink", &eni, v.taskdir, &path, &e), 0);
+  ck_assert_int_eq (berr_errno (e), ENODEV);
+  berr_free (&e);
+  ck_assert_ptr_null (path);
+  char *after = settled_snapshot (before);
+  assert_same (before, after);
+  free (before);
+  free (after);
+  vpc_close (&v);
+}
+END_TEST
+
+START_TEST (test_metadata_address_answers_each_task_and_only_tcp_80)
+{
+  struct vpc v;
+  vpc_build (&v);
+  char *before = host_a_snapshot ();
+  MUST (net_metadata_host_setup (v.a, err));
+  MUST (net_metadata_host_setup (v.a, err));
+  char *with_md = host_a_snapshot ();
+  struct net_eni e1 = eni_for (&v, "eth1", NULL, "10.0.1.50");
+  struct net_eni e2 = eni_for (&v, "eth2", NULL, "10.0.1.60");
+  free (setup_task (&v, "t1", &e1));
+  free (setup_task (&v, "t2", &e2));
+  int t1 = task_ns ("t1"), t2 = task_ns ("t2");
+  /* The agent's stand-in on host A: 169.254.170.2:80, and another port it must not expose. */
+  int md = listener (v.a, NET_METADATA_ADDR, 80), other = listener (v.a, NET_METADATA_ADDR, 8080);
+  char seen[INET_ADDRSTRLEN], seen2[INET_ADDRSTRLEN];
+  char *b1 = http_get (t1, md, NET_METADATA_ADDR, 80, seen);
+  char *b2 = http_get (t2, md, NET_METADATA_ADDR, 80, seen2);
+  ck_assert_ptr_nonnull (b1);
+  ck_assert_ptr_nonnull (b2);
+  ck_assert_str_eq (b1, "from " NET_METADATA_ADDR);
+  /* Each task arrives from its own metadata-link address: the agent can tell them apart. */
+  ck_assert_str_ne (seen, seen2);
+  ck_assert_int_eq (strncmp (seen, "169.254.172.", 12), 0);
+  ck_assert_int_lt (connect_from (t1, NET_METADATA_ADDR, 8080, 300), 0);
+  /* A bridge-mode task (a veth to host A, default route via it) reaches it too. */
+  int br = ts_netenv_ns (&env, "bridgetask");
+  net_nl *h = ts_nl_open (v.a), *bn = ts_nl_open (br);
+  MUST (net_link_add_veth (h, "vbr", "eth0", br, err));
+  must_addr_up (h, "vbr", "10.88.0.1", 24);
+  must_addr_up (bn, "eth0", "10.88.0.2", 24);
+  MUST (net_route_add_default (bn, ip4 ("10.88.0.1"), 0, err));
+  wait_running (h, "vbr");
+  wait_running (bn, "eth0");
+  char *b3 = http_get (br, md, NET_METADATA_ADDR, 80, NULL);
+  ck_assert_ptr_nonnull (b3);
+  MUST (net_block_imds (br, err));
+  MUST (net_block_imds (br, err));
+  ck_assert_int_eq (connect_from (br, NET_IMDS_ADDR, 80, 300), -EINVAL);
+  MUST (net_link_delete (h, must_index (h, "vbr"), err));
+  net_nl_close (bn);
+  net_nl_close (h);
+  close (br);
+  MUST (net_netns_delete (env.run_dir, "bridgetask", err));
+  free (b1);
+  free (b2);
+  free (b3);
+  close (md);
+  close (other);
+  close (t1);
+  close (t2);
+  MUST (net_awsvpc_teardown (&v.cfg, "t1", err));
+  MUST (net_awsvpc_teardown (&v.cfg, "t2", err));
+  char *after_tasks = settled_snapshot (with_md);
+  assert_same (with_md, after_tasks);
+  MUST (net_metadata_host_remove (v.a, err));
+  MUST (net_metadata_host_remove (v.a, err));
+  char *after = host_a_snapshot ();
+  /* The table itself stays (net_nft_ensure made it); everything else is as before. */
+  ck_assert_ptr_nonnull (strstr (after, "table ip berth"));
+  ck_assert_ptr_null (strstr (after, "meta_in"));
+  ck_assert_ptr_null (strstr (after, NET_METADATA_ADDR));
+  ck_assert_ptr_null (strstr (before, "table ip berth"));
+  free (before);
+  free (with_md);
+  free (after_tasks);
+  free (after);
+  vpc_close (&v);
+}
+END_TEST
+
+static int64_t now_ms (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+START_TEST (test_task_reaches_nothing_else_through_the_metadata_link)
+{
+  struct vpc v;
+  vpc_build (&v);
+  MUST (net_metadata_host_setup (v.a, err));
+  struct net_eni e1 = eni_for (&v, "eth1", NULL, "10.0.1.50");
+  struct net_eni e2 = eni_for (&v, "eth2", NULL, "10.0.1.60");
+  free (setup_task (&v, "t1", &e1));
+  free (setup_task (&v, "t2", &e2));
+  int t1 = task_ns ("t1"), t2 = task_ns ("t2");
+  /* Host A forwards (as a host running bridge tasks does): the drops below are Berth's rules. */
+  ts_sh_ok ("nsenter --net=%s/hostA sysctl -qw net.ipv4.ip_forward=1", env.run_dir);
+  /* Each task sees only its own links. */
+  ck_assert_str_eq (link_names (t1), "berth-meta eth0 lo");
+  ck_assert_str_eq (link_names (t2), "berth-meta eth0 lo");
+  /* 169.254.169.254 is a blackhole: connect fails at once. */
+  int64_t t0 = now_ms ();
+  ck_assert_int_eq (connect_from (t1, NET_IMDS_ADDR, 80, 2000), -EINVAL);
+  ck_assert_int_lt (now_ms () - t0, 200);
+  /* Host A's loopback services: 127.0.0.1 in the task is the task's own lo. */
+  int lo_srv = listener (v.a, "127.0.0.1", 7001);
+  ck_assert_int_eq (connect_from (t1, "127.0.0.1", 7001, 300), -ECONNREFUSED);
+  /* Host A's primary address: reachable the VPC way (out the ENI, like any neighbour)... */
+  int prim = listener (v.a, "0.0.0.0", 7002);
+  char *b = http_get (t1, prim, "10.0.1.10", 7002, NULL);
+  ck_assert_ptr_nonnull (b);
+  free (b);
+  /* ...but not through the metadata link, even when the task routes it there. */
+  net_nl *n1 = ts_nl_open (t1);
+  int m1 = must_index (n1, "berth-meta");
+  MUST (net_route_add_link (n1, ip4 ("10.0.1.10"), 32, m1, err));
+  ck_assert_int_lt (connect_from (t1, "10.0.1.10", 7002, 300), 0);
+  /* The other task's metadata-link address, through the metadata link: dropped at host A. */
+  struct sockaddr_in a2;
+  socklen_t l2 = sizeof a2;
+  int md = listener (v.a, NET_METADATA_ADDR, 80);
+  int c2 = connect_from (t2, NET_METADATA_ADDR, 80, 1000);
+  ck_assert_int_ge (c2, 0);
+  getsockname (c2, (struct sockaddr *)&a2, &l2);
+  char t2addr[INET_ADDRSTRLEN];
+  inet_ntop (AF_INET, &a2.sin_addr, t2addr, sizeof t2addr);
+  int t2srv = listener (t2, "0.0.0.0", 7003);
+  MUST (net_route_add_link (n1, a2.sin_addr, 32, m1, err));
+  ck_assert_int_lt (connect_from (t1, t2addr, 7003, 300), 0);
+  /* Not even one way (t2 has no route back, so TCP alone would prove little): a datagram. */
+  int u2 = sock_in (t2, SOCK_DGRAM), u1 = sock_in (t1, SOCK_DGRAM);
+  struct sockaddr_in ua = { .sin_family = AF_INET, .sin_port = htons (7004) };
+  ck_assert_int_eq (bind (u2, (struct sockaddr *)&ua, sizeof ua), 0);
+  ua.sin_addr = a2.sin_addr;
+  ck_assert_int_eq (sendto (u1, "x", 1, 0, (struct sockaddr *)&ua, sizeof ua), 1);
+  struct pollfd pu = { u2, POLLIN, 0 };
+  ck_assert_int_eq (poll (&pu, 1, 300), 0);
+  close (u1);
+  close (u2);
+  net_nl_close (n1);
+  close (c2);
+  close (t2srv);
+  close (md);
+  close (prim);
+  close (lo_srv);
+  close (t1);
+  close (t2);
+  MUST (net_awsvpc_teardown (&v.cfg, "t1", err));
+  MUST (net_awsvpc_teardown (&v.cfg, "t2", err));
+  MUST (net_metadata_host_remove (v.a, err));
+  vpc_close (&v);
+}
+END_TEST
+
+START_TEST (test_resolv_conf_and_hostname_written_from_the_eni)
+{
+  struct vpc v;
+  vpc_build (&v);
+  struct net_eni eni = eni_for (&v, "eth1", NULL, "10.0.1.50");
+  free (setup_task (&v, "t1", &eni));
+  char p[4200];
+  snprintf (p, sizeof p, "%s/resolv.conf", v.taskdir);
+  char *rc = ts_read_file (p);
+  ck_assert_str_eq (rc, "# written by Berth from the task's ENI\nnameserver 10.0.0.2\n"
+                        "nameserver 10.0.0.3\nsearch ec2.internal corp.example\n");
+  snprintf (p, sizeof p, "%s/hostname", v.taskdir);
+  char *hn = ts_read_file (p);
+  ck_assert_str_eq (hn, "ip-10-0-1-50.ec2.internal\n");
+  free (rc);
+  free (hn);
+  MUST (net_awsvpc_teardown (&v.cfg, "t1", err));
+  vpc_close (&v);
+}
+END_TEST
+
+START_TEST (test_failed_setup_leaves_nothing_and_a_retry_completes)
+{
+  struct vpc v;
+  vpc_build (&v);
+  char *before = host_a_snapshot ();
+  struct net_eni eni = eni_for (&v, "eth1", NULL, "10.0.1.50");
+  char *path = NULL, missing[4200];
+  berr *e = NULL;
+  /* It fails at the very end (the task directory is missing): everything made is undone. */
+  snprintf (missing, sizeof missing, "%s/nope", v.taskdir);
+  ck_assert_int_lt (net_awsvpc_setup (&v.cfg, "t1", &eni, missing, &path, &e), 0);
+  ck_assert_ptr_nonnull (strstr (e->msg, "nope"));
+  berr_free (&e);
+  char *after_fail = settled_snapshot (before);
+  assert_same (before, after_fail);
+  /* An interrupted setup (a record left incomplete, as by a crash): the next call redoes it. */
+  path = setup_task (&v, "t1", &eni);
+  char rec[4200];
+  snprintf (rec, sizeof rec, "%s/t1.awsvpc", v.state);
+  ts_sh_ok ("sed -i 's/complete 1/complete 0/' %s", rec);
+  free (path);
+  path = setup_task (&v, "t1", &eni);
+  int t = task_ns ("t1");
+  int l = listener (t, "0.0.0.0", 8080);
+  char *body = http_get (v.b, l, "10.0.1.50", 8080, NULL);
+  ck_assert_ptr_nonnull (body);
+  free (body);
+  close (l);
+  close (t);
+  MUST (net_awsvpc_teardown (&v.cfg, "t1", err));
+  char *after = settled_snapshot (before);
+  assert_same (before, after);
+  free (before);
+  free (after_fail);
+  free (after);
+  free (path);
+  vpc_close (&v);
+}
+END_TEST
+
+START_TEST (test_reconcile_after_restart_removes_dead_tasks_and_keeps_live_ones)
+{
+  struct vpc v;
+  vpc_build (&v);
+  MUST (net_metadata_host_setup (v.a, err));
+  char *before = host_a_snapshot ();
+  struct net_eni e1 = eni_for (&v, "eth1", NULL, "10.0.1.50");
+  struct net_eni e2 = eni_for (&v, "eth2", NULL, "10.0.1.60");
+  struct net_eni e3 = eni_for (&v, NULL, "02:b0:00:00:00:53", "10.0.1.53");
+  free (setup_task (&v, "live", &e1));
+  free (setup_task (&v, "gone", &e2));
+  free (setup_task (&v, "gonemv", &e3));
+  /* A stray host-side link of Berth's naming that no record accounts for. */
+  net_nl *h = ts_nl_open (v.a);
+  MUST (net_link_add_veth (h, "bmd0badf00d", "bmdpeer", -1, err));
+  /* "Restart": nothing in memory; only the records, pins and links remain. */
+  const char *live[] = { "live", NULL };
+  MUST (net_awsvpc_reconcile (&v.cfg, live, err));
+  berr *e = NULL;
+  ck_assert_int_lt (net_link_index (h, "bmd0badf00d", &e), 0);
+  berr_free (&e);
+  ck_assert_int_gt (net_link_index (h, "eth2", &e), 0); /* gone's ENI is back under its name */
+  ck_assert_int_lt (net_link_index (h, "eth1", &e), 0); /* live's is still in its task */
+  berr_free (&e);
+  net_nl_close (h);
+  int t = task_ns ("live");
+  int md = listener (v.a, NET_METADATA_ADDR, 80);
+  char *b = http_get (t, md, NET_METADATA_ADDR, 80, NULL);
+  ck_assert_ptr_nonnull (b);
+  free (b);
+  int l = listener (t, "0.0.0.0", 8080);
+  b = http_get (v.b, l, "10.0.1.50", 8080, NULL);
+  ck_assert_ptr_nonnull (b);
+  free (b);
+  close (l);
+  close (md);
+  close (t);
+  MUST (net_awsvpc_reconcile (&v.cfg, NULL, err));
+  char *after = settled_snapshot (before);
+  assert_same (before, after);
+  MUST (net_metadata_host_remove (v.a, err));
+  free (before);
+  free (after);
+  vpc_close (&v);
+}
+END_TEST
+
+static Suite *suite (void)
+{
+  Suite *s = suite_create ("awsvpc");
+  TCase *tc = tcase_create ("vpc");
+  tcase_add_unchecked_fixture (tc, make_base, sweep_base);
+  tcase_add_checked_fixture (tc, setup, teardown);
+  tcase_set_timeout (tc, 60);
+  tcase_add_test (tc, test_task_on_host_a_answers_host_b_from_its_moved_eni);
+  tcase_add_test (tc, test_onprem_macvlan_on_host_nic_answers_host_b_and_is_deleted);
+  tcase_add_test (tc, test_no_link_with_the_mac_and_no_parent_fails_cleanly);
+  tcase_add_test (tc, test_metadata_address_answers_each_task_and_only_tcp_80);
+  tcase_add_test (tc, test_task_reaches_nothing_else_through_the_metadata_link);
+  tcase_add_test (tc, test_resolv_conf_and_hostname_written_from_the_eni);
+  tcase_add_test (tc, test_failed_setup_leaves_nothing_and_a_retry_completes);
+  tcase_add_test (tc, test_reconcile_after_restart_removes_dead_tasks_and_keeps_live_ones);
+  suite_add_tcase (s, tc);
+  return s;
+}
+
+int main (void)
+{
+  return ts_run_suite (suite ());
+}
