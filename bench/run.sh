@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Benchmarks berth-runtime and berth-shim side by side with crun, runc and conmon and prints
-# ratios (bench/README.md). Usage: BUILD=build bench/run.sh   (as root; `make bench` does this)
+# Benchmarks berth-runtime and berth-shim side by side with crun, runc and conmon, and image
+# pulls against skopeo + umoci (bench/pull.sh), and prints ratios (bench/README.md).
+# Usage: BUILD=build bench/run.sh   (as root; `make bench` does this)
 set -euo pipefail
 
 : "${BUILD:=build}"
@@ -507,5 +508,9 @@ for rt in berth crun runc; do
   rss_list[$rt]=${nosec_rss[$rt]} status[$rt]=${nosec_status[$rt]}
 done
 print_rss
+echo
+
+# 4. Image pull (bench/pull.sh: its own registry, image and driver).
+BUILD=$BUILD "$src/pull.sh" || echo "   image pull: not measured (bench/pull.sh failed)"
 echo
 echo "raw numbers: $results"

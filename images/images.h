@@ -179,7 +179,8 @@ int img_docker_config_lookup (const char *json, size_t len, const char *registry
  * download it once), unpacks into that directory and commits it; commit makes it visible
  * atomically and durably (fsync, rename). A crash between stage and commit leaves nothing
  * visible. When every layer is present, image_commit records the image under its reference and
- * manifest digest. Functions return negative with *err on failure. */
+ * manifest digest. Functions return negative with *err on failure. The puller calls them from
+ * several threads at once (one per layer being fetched). */
 struct img_sink
 {
   void *cls;

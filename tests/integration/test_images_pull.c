@@ -102,7 +102,7 @@ static void env_open_with (struct env *e, const struct img_registry_opts *ro, in
 {
   berr *err = NULL;
   e->dir = ts_mkdtemp ("berth-pull-sink");
-  ts_dirsink_init (&e->sink, e->dir);
+  ck_assert_msg (ts_dirsink_init (&e->sink, e->dir, &err) == 0, "%s", err ? err->msg : "");
   ck_assert_msg (img_registry_new (ro, &e->reg, &err) == 0, "%s", err ? err->msg : "");
   struct img_puller_opts po = { .max_parallel = max_parallel };
   ck_assert_msg (img_puller_new (e->reg, &e->sink.sink, &po, &e->puller, &err) == 0, "%s",
