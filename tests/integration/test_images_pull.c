@@ -657,7 +657,7 @@ START_TEST (test_plain_http_only_for_registries_on_the_insecure_list)
   berr_free (&err);
   snprintf (first, sizeof first, "%s/%s.0", base_dir, name);
   char *got = ts_read_file (first);
-  ck_assert_msg (got == NULL || ((unsigned char)got[0] == 0x16 && !strstr (got, "GET ")),
+  ck_assert_msg (got && (unsigned char)got[0] == 0x16 && !strstr (got, "GET "),
                  "plain text sent to an unlisted registry: %.40s", got ? got : "");
   free (got);
   env_close (&e);

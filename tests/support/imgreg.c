@@ -259,36 +259,66 @@ static int write_all (int fd, const char *p, size_t n)
   return 0;
 }
 
-/* Copies both ways until the upstream side is done; responses at most rate bytes/s. */
-static void relay_pump (int c, int u, long rate)
+/* Bytes of the response left after this chunk: its Content-Length minus the body bytes seen
+ * (the headers arrive in the first chunk from docker-registry), or -1 when unknown. */
+static long long response_left (const char *buf, size_t n, long long left)
+{
+  if (left >= 0)
+    return left - (long long)n;
+  const char *end = memmem (buf, n, "\r\n\r\n", 4);
+  const char *cl = memmem (buf, n, "\nContent-Length:", 16);
+  if (end == NULL || cl == NULL || cl > end)
+    return -1;
+  long long len = strtoll (cl + 16, NULL, 10);
+  return len - (long long)(n - (size_t)(end + 4 - buf));
+}
+
+/* Copies both ways until either side is done; responses at most rate bytes/s. The "-" line is
+ * written before the last byte of the response goes out, so a request is never shown open
+ * after the client could have moved on. */
+static void relay_pump (int c, int u, long rate, const char *log_path, char *line)
 {
   struct pollfd fds[2] = { { .fd = c, .events = POLLIN }, { .fd = u, .events = POLLIN } };
   char buf[16384];
+  long long left = -1;
+  bool closed = false;
   for (;;)
     {
       if (poll (fds, 2, -1) < 0)
         {
           if (errno == EINTR)
             continue;
-          return;
+          break;
         }
       if (fds[0].revents)
         {
           ssize_t n = read (c, buf, sizeof buf);
-          if (n <= 0)
-            return; /* the client went away */
-          if (write_all (u, buf, (size_t)n) < 0)
-            return;
+          if (n <= 0 || write_all (u, buf, (size_t)n) < 0)
+            break; /* the client went away */
         }
       if (fds[1].revents)
         {
           ssize_t n
               = read (u, buf, rate > 0 && rate < (long)sizeof buf ? (size_t)rate : sizeof buf);
-          if (n <= 0 || write_all (c, buf, (size_t)n) < 0)
-            return;
+          if (n <= 0)
+            break;
           if (rate > 0)
             sleep_us ((long)((double)n * 1e6 / (double)rate));
+          left = response_left (buf, (size_t)n, left);
+          if (left == 0 && !closed)
+            {
+              line[0] = '-';
+              append_line (log_path, line);
+              closed = true;
+            }
+          if (write_all (c, buf, (size_t)n) < 0)
+            break;
         }
+    }
+  if (!closed)
+    {
+      line[0] = '-';
+      append_line (log_path, line);
     }
 }
 
@@ -311,9 +341,12 @@ static void relay_conn (int c, int target_port, long rate, const char *log_path)
   snprintf (line, sizeof line, "+ %.*s\n", len, first);
   append_line (log_path, line);
   if (write_all (u, first, (size_t)n) == 0)
-    relay_pump (c, u, rate);
-  line[0] = '-';
-  append_line (log_path, line);
+    relay_pump (c, u, rate, log_path, line);
+  else
+    {
+      line[0] = '-';
+      append_line (log_path, line);
+    }
   _exit (0);
 }
 

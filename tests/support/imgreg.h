@@ -32,9 +32,10 @@ void ts_reg_push (const char *layout, int port, const char *creds, const char *t
 /* SIGTERM to the process group of pid (fixtures run in their own group), then reaps pid. */
 void ts_reg_stop (pid_t pid);
 
-/* A relay on 127.0.0.1 to 127.0.0.1:target_port, one process per connection, that sends the
- * responses on at most bytes_per_s (0: unthrottled) and appends "+ <request line>" when a
- * request arrives and "- <request line>" when its connection ends to log_path. */
+/* A relay on 127.0.0.1 to 127.0.0.1:target_port, one process (and one request) per connection,
+ * that sends the responses on at most bytes_per_s (0: unthrottled) and appends to log_path
+ * "+ <request line>" when a request arrives and "- <request line>" just before the last byte
+ * of its response goes out (or when the connection ends without one). */
 pid_t ts_relay_start (int target_port, long bytes_per_s, const char *log_path, int *port);
 /* From a relay log: how many requests had a request line containing needle, and the most
  * of them that were open at once. */
