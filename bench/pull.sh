@@ -88,7 +88,7 @@ timed () {
   echo "$((ns / 1000000)) $rss"
 }
 
-declare -A ms=() rss=()
+declare -A ms=() rss=() split=()
 for rep in $(seq "$reps"); do
   # Interleaved, each into fresh empty directories, caches dropped by nobody (page cache warm
   # for both: the registry's files are read from memory in every run).
@@ -105,6 +105,7 @@ for rep in $(seq "$reps"); do
         "docker://$ref" "oci:$d/oci:v1")
       a_ms=$1 a_rss=$2
       set -- $(timed umoci unpack --image "$d/oci:v1" "$d/bundle")
+      split[skopeo]="${split[skopeo]:-} $a_ms" split[umoci]="${split[umoci]:-} $1"
       set -- $((a_ms + $1)) $((a_rss > $2 ? a_rss : $2))
       ;;
     esac
@@ -133,6 +134,9 @@ for who in berth berth-durable berth-serial peer; do
   printf '   %-32s %9s %8s %12s\n' "$label" "$m" "$(ratio "$m" "$peer_ms")" "$r"
   raw "pull.$who ms${ms[$who]} rss_kb${rss[$who]}"
 done
+echo "   peer median by step: skopeo copy $(echo "${split[skopeo]}" | median) ms, umoci unpack" \
+  "$(echo "${split[umoci]}" | median) ms"
+raw "pull.peer-steps skopeo_ms${split[skopeo]} umoci_ms${split[umoci]}"
 b=$(echo "${ms[berth]}" | median)
 r=$(ratio "$b" "$peer_ms")
 if awk -v r="$r" 'BEGIN { exit !(r <= 0.7) }'; then v=PASS; else v=FAIL; fi

@@ -384,6 +384,9 @@ START_TEST (test_pull_behaviours_when_the_registry_is_down)
   int lines = relay_lines (log);
   pull_ok (&e, ref, IMG_PULL_ONCE, &res);
   ck_assert (res.cached && res.config == NULL);
+  img_pull_result_clear (&res);
+  pull_ok (&e, ref, IMG_PULL_PREFER_CACHED, &res);
+  ck_assert (res.cached && res.config == NULL);
   ck_assert_int_eq (relay_lines (log), lines);
   img_pull_result_clear (&res);
   ts_reg_stop (relay);
