@@ -450,6 +450,54 @@ START_TEST (test_layers_are_fetched_in_parallel_up_to_the_limit)
 }
 END_TEST
 
+/* Every committed layer of the big image holds its whole file. */
+static int complete_big_layers (struct env *e)
+{
+  int n = 0;
+  for (int i = 1; i <= 4; i++)
+    {
+      char *out = NULL;
+      int status = 0;
+      char cmd[8192];
+      snprintf (cmd, sizeof cmd,
+                "for d in %s/layers/*; do [ -e $d/data/rand%d ] || continue; "
+                "cmp $d/data/rand%d %s/b%d/data/rand%d && echo complete; done",
+                e->dir, i, i, base_dir, i, i);
+      ck_assert_int_eq (ts_sh (cmd, &out, &status), 0);
+      ck_assert_msg (status == 0, "%s", out ? out : "");
+      n += out && strstr (out, "complete") != NULL;
+      free (out);
+    }
+  return n;
+}
+
+START_TEST (test_layer_cut_mid_stream_is_fetched_again_into_a_fresh_staging_dir)
+{
+  char log[4096];
+  snprintf (log, sizeof log, "%s/relay-cut.%d.log", base_dir, getpid ());
+  ts_sh_ok ("touch %s.cut", log);
+  int port = 0;
+  pid_t relay = ts_relay_start (plain_port, 0, log, &port);
+  struct env e;
+  env_open (&e, 1);
+  char *ref = ref_at (port, "test/big:big");
+  struct img_pull_result res;
+  pull_ok (&e, ref, IMG_PULL_DEFAULT, &res);
+  ts_reg_stop (relay);
+  ck_assert_uint_eq (res.layers_fetched, 4);
+  ck_assert_int_eq (e.sink.aborts, 1);
+  ck_assert_int_eq (e.sink.commits, 4);
+  ck_assert_int_eq (ts_dirsink_count (&e.sink, "staging"), 0);
+  ck_assert_int_eq (complete_big_layers (&e), 4);
+  int total = 0, max_open = 0;
+  ts_relay_count (log, "/blobs/sha256:", &total, &max_open);
+  ck_assert_int_eq (total, 6); /* config, 4 layers, and the cut one again */
+  img_pull_result_clear (&res);
+  free (ref);
+  env_close (&e);
+}
+END_TEST
+
 struct pull_thread
 {
   struct img_puller *p;
@@ -540,27 +588,6 @@ START_TEST (test_concurrent_pulls_of_two_tags_share_layers_through_the_sink_lock
   env_close (&e);
 }
 END_TEST
-
-/* Every committed layer of the big image holds its whole file. */
-static int complete_big_layers (struct env *e)
-{
-  int n = 0;
-  for (int i = 1; i <= 4; i++)
-    {
-      char *out = NULL;
-      int status = 0;
-      char cmd[8192];
-      snprintf (cmd, sizeof cmd,
-                "for d in %s/layers/*; do [ -e $d/data/rand%d ] || continue; "
-                "cmp $d/data/rand%d %s/b%d/data/rand%d && echo complete; done",
-                e->dir, i, i, base_dir, i, i);
-      ck_assert_int_eq (ts_sh (cmd, &out, &status), 0);
-      ck_assert_msg (status == 0, "%s", out ? out : "");
-      n += out && strstr (out, "complete") != NULL;
-      free (out);
-    }
-  return n;
-}
 
 static bool partly_pulled (void *arg)
 {
@@ -702,6 +729,7 @@ int main (void)
   tcase_add_test (tc, test_pull_of_missing_image_is_a_clear_error);
   tcase_add_test (tc, test_pull_behaviours_when_the_registry_is_down);
   tcase_add_test (tc, test_layers_are_fetched_in_parallel_up_to_the_limit);
+  tcase_add_test (tc, test_layer_cut_mid_stream_is_fetched_again_into_a_fresh_staging_dir);
   tcase_add_test (tc, test_concurrent_pulls_of_one_image_share_one_download);
   tcase_add_test (tc, test_concurrent_pulls_of_two_tags_share_layers_through_the_sink_lock);
   tcase_add_test (tc, test_pull_killed_mid_download_leaves_nothing_partial_and_pulls_again);

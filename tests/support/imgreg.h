@@ -35,7 +35,8 @@ void ts_reg_stop (pid_t pid);
 /* A relay on 127.0.0.1 to 127.0.0.1:target_port, one process (and one request) per connection,
  * that sends the responses on at most bytes_per_s (0: unthrottled) and appends to log_path
  * "+ <request line>" when a request arrives and "- <request line>" just before the last byte
- * of its response goes out (or when the connection ends without one). */
+ * of its response goes out (or when the connection ends without one). While log_path.cut
+ * exists, the next blob response longer than 64 KiB is cut there (and the file removed). */
 pid_t ts_relay_start (int target_port, long bytes_per_s, const char *log_path, int *port);
 /* From a relay log: how many requests had a request line containing needle, and the most
  * of them that were open at once. */
