@@ -711,6 +711,40 @@ START_TEST (test_plain_http_only_for_registries_on_the_insecure_list)
 }
 END_TEST
 
+START_TEST (test_pull_over_tls_is_verified_against_the_configured_ca_file)
+{
+  /* A registry on a non-loopback address (so https is required) in a private namespace. */
+  ck_assert_int_eq (unshare (CLONE_NEWNET), 0);
+  ts_sh_ok ("ip link set lo up && ip addr add 10.251.7.2/32 dev lo");
+  char name[64], layout[4096], ca[4096], ref[256];
+  snprintf (name, sizeof name, "tls.%d", getpid ());
+  pid_t reg = ts_reg_start_tls (base_dir, name, "10.251.7.2", 5443);
+  snprintf (layout, sizeof layout, "%s/uoci", base_dir);
+  ts_sh_ok ("skopeo --insecure-policy copy -q --dest-tls-verify=false oci:%s:wh "
+            "docker://10.251.7.2:5443/test/wh:wh",
+            layout);
+  snprintf (ca, sizeof ca, "%s/%s.crt", base_dir, name);
+  snprintf (ref, sizeof ref, "10.251.7.2:5443/test/wh:wh");
+  /* The system store alone does not know the certificate. */
+  struct env e;
+  env_open (&e, 0);
+  struct img_pull_result res;
+  berr *err = NULL;
+  ck_assert_int_eq (img_pull (e.puller, ref, NULL, &res, &err), -1);
+  ck_assert_msg (strstr (err->msg, "https://10.251.7.2:5443/") && strstr (err->msg, "certificate"),
+                 "%s", err->msg);
+  berr_free (&err);
+  env_close (&e);
+  struct img_registry_opts ro = { .retries = -1, .ca_file = ca };
+  env_open_with (&e, &ro, 0);
+  pull_ok (&e, ref, IMG_PULL_DEFAULT, &res);
+  ck_assert_uint_eq (res.layers_fetched, 3);
+  img_pull_result_clear (&res);
+  env_close (&e);
+  ts_reg_stop (reg);
+}
+END_TEST
+
 int main (void)
 {
   if (!ts_is_root ())
@@ -734,6 +768,7 @@ int main (void)
   tcase_add_test (tc, test_concurrent_pulls_of_two_tags_share_layers_through_the_sink_lock);
   tcase_add_test (tc, test_pull_killed_mid_download_leaves_nothing_partial_and_pulls_again);
   tcase_add_test (tc, test_plain_http_only_for_registries_on_the_insecure_list);
+  tcase_add_test (tc, test_pull_over_tls_is_verified_against_the_configured_ca_file);
   tcase_add_test (tc, test_pull_of_corrupted_blob_fails_and_commits_nothing);
   suite_add_tcase (s, tc);
   return ts_run_suite (s);

@@ -95,6 +95,26 @@ static pid_t fork_group (void)
   return pid;
 }
 
+/* Runs docker-registry on cfg (log in base/<name>.log) and waits until url answers. */
+static pid_t spawn_registry (const char *base, const char *name, const char *cfg, const char *url)
+{
+  pid_t pid = fork_group ();
+  if (pid == 0)
+    {
+      char log[4200];
+      snprintf (log, sizeof log, "%s/%s.log", base, name);
+      int fd = open (log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      dup2 (fd, 1);
+      dup2 (fd, 2);
+      execl ("/usr/bin/docker-registry", "docker-registry", "serve", cfg, (char *)NULL);
+      _exit (127);
+    }
+  ts_sh_ok ("for i in $(seq 100); do curl -ks -o /dev/null %s && exit 0; sleep 0.1; done; "
+            "exit 1",
+            url);
+  return pid;
+}
+
 pid_t ts_reg_start (const char *base, const char *name, int port, const char *auth, int issuer_port)
 {
   char cfg[4096];
@@ -113,21 +133,28 @@ pid_t ts_reg_start (const char *base, const char *name, int port, const char *au
              "    issuer: berth-issuer\n    rootcertbundle: %s/cert.pem\n",
              issuer_port, base);
   fclose (f);
-  pid_t pid = fork_group ();
-  if (pid == 0)
-    {
-      char log[4200];
-      snprintf (log, sizeof log, "%s/%s.log", base, name);
-      int fd = open (log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-      dup2 (fd, 1);
-      dup2 (fd, 2);
-      execl ("/usr/bin/docker-registry", "docker-registry", "serve", cfg, (char *)NULL);
-      _exit (127);
-    }
-  ts_sh_ok ("for i in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:%d/v2/ && exit 0; "
-            "sleep 0.1; done; exit 1",
-            port);
-  return pid;
+  char url[256];
+  snprintf (url, sizeof url, "http://127.0.0.1:%d/v2/", port);
+  return spawn_registry (base, name, cfg, url);
+}
+
+pid_t ts_reg_start_tls (const char *base, const char *name, const char *addr, int port)
+{
+  char cfg[4096], url[256];
+  ts_sh_ok ("cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout %s.key -out %s.crt "
+            "-days 2 -subj /CN=berth-registry -addext subjectAltName=IP:%s 2>/dev/null",
+            base, name, name, addr);
+  snprintf (cfg, sizeof cfg, "%s/%s.yml", base, name);
+  FILE *f = fopen (cfg, "we");
+  ck_assert_ptr_nonnull (f);
+  fprintf (f,
+           "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
+           "    rootdirectory: %s/store-%s\nhttp:\n  addr: %s:%d\n  tls:\n"
+           "    certificate: %s/%s.crt\n    key: %s/%s.key\n",
+           base, name, addr, port, base, name, base, name);
+  fclose (f);
+  snprintf (url, sizeof url, "https://%s:%d/v2/", addr, port);
+  return spawn_registry (base, name, cfg, url);
 }
 
 static int listen_loopback (int *port)

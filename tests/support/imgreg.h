@@ -21,6 +21,9 @@ void ts_reg_script (const char *base, const char *name, const char *text);
  * issuer_port, base/cert.pem). Returns once /v2/ answers. */
 pid_t ts_reg_start (const char *base, const char *name, int port, const char *auth,
                     int issuer_port);
+/* Like ts_reg_start (no auth) but over TLS on addr:port, with a self-signed certificate for
+ * IP addr made here: base/<name>.crt (the CA file to trust) and base/<name>.key. */
+pid_t ts_reg_start_tls (const char *base, const char *name, const char *addr, int port);
 /* The token issuer: answers every request with base/token-once.json (then removed) or
  * base/token.json and logs "<request line> basic=<0|1>" per request to base/issuer.log. */
 pid_t ts_reg_start_issuer (const char *base, int *port);
