@@ -5,6 +5,8 @@
 #include "lib/fs.h"
 #include "lib/log.h"
 
+#include <archive.h>
+#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -149,14 +151,25 @@ static void sleep_ms (long ms)
     ;
 }
 
-/* ---- one layer: registry -> pipe -> unpack ------------------------------------------------- */
+/* ---- one layer: registry -> pipe -> decompress -> pipe -> unpack -------------------------- */
 
-struct download
+static void block_sigpipe (void)
+{
+  /* When the next stage stops early it closes the read end: the write must fail with EPIPE,
+   * not kill the process. A SIGPIPE left pending on this thread goes away with it. */
+  sigset_t set;
+  sigemptyset (&set);
+  sigaddset (&set, SIGPIPE);
+  pthread_sigmask (SIG_BLOCK, &set, NULL);
+}
+
+/* One stage of a layer's pipeline, run on its own thread. */
+struct stage
 {
   struct img_registry *reg;
   const struct img_ref *ref;
   const char *digest;
-  int fd; /* write end of the pipe, closed by the download thread */
+  int in, out; /* in: read end (decompression only); out: write end; both closed by the stage */
   uint64_t size;
   int ret;
   berr *err;
@@ -164,60 +177,154 @@ struct download
 
 static void *download_main (void *arg)
 {
-  struct download *d = arg;
-  sigset_t pipe_set;
-  /* When unpacking stops early it closes the read end: the write must fail with EPIPE, not
-   * kill the process. A SIGPIPE left pending on this thread goes away with it. */
-  sigemptyset (&pipe_set);
-  sigaddset (&pipe_set, SIGPIPE);
-  pthread_sigmask (SIG_BLOCK, &pipe_set, NULL);
-  d->ret = img_registry_get_blob (d->reg, d->ref, d->digest, d->fd, &d->size, &d->err);
-  close (d->fd);
-  d->fd = -1;
+  struct stage *d = arg;
+  block_sigpipe ();
+  d->ret = img_registry_get_blob (d->reg, d->ref, d->digest, d->out, &d->size, &d->err);
+  close (d->out);
   return NULL;
 }
 
-/* Streams the blob of d into dir: one thread downloads into a pipe, this one unpacks from it.
- * The error that explains the failure wins: the download's unless the download only failed
- * because unpacking stopped reading (EPIPE). */
+static int write_all (int fd, const char *p, size_t n, berr **err)
+{
+  while (n > 0)
+    {
+      ssize_t w = write (fd, p, n);
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w < 0)
+        return berr_sys (err, "decompressed layer: write");
+      p += w;
+      n -= (size_t)w;
+    }
+  return 0;
+}
+
+/* Copies the decompressed stream of a to fd. libarchive's raw format with only the gzip and
+ * zstd filters: an uncompressed tar passes through as is. */
+static int inflate_copy (struct archive *a, int fd, uint64_t *bytes, berr **err)
+{
+  struct archive_entry *e;
+  int r = archive_read_next_header (a, &e);
+  if (r == ARCHIVE_EOF)
+    return 0;
+  for (; r >= ARCHIVE_WARN;)
+    {
+      const void *buf;
+      size_t len;
+      la_int64_t off;
+      r = archive_read_data_block (a, &buf, &len, &off);
+      if (r == ARCHIVE_EOF)
+        return 0;
+      if (r >= ARCHIVE_WARN && write_all (fd, buf, len, err) < 0)
+        return -1;
+      *bytes += r >= ARCHIVE_WARN ? len : 0;
+    }
+  return berr_make (err, EINVAL, "layer is not a valid gzip or zstd stream: %s",
+                    archive_error_string (a) ? archive_error_string (a) : "read error");
+}
+
+/* The decompression stage. After the end of the compressed stream the rest of its input is
+ * read, so the download completes and its digest covers every byte. */
+static void *inflate_main (void *arg)
+{
+  struct stage *x = arg;
+  block_sigpipe ();
+  struct archive *a = archive_read_new ();
+  if (a == NULL || archive_read_support_filter_gzip (a) != ARCHIVE_OK
+      || archive_read_support_filter_zstd (a) != ARCHIVE_OK
+      || archive_read_support_format_raw (a) != ARCHIVE_OK
+      || archive_read_open_fd (a, x->in, 1 << 16) != ARCHIVE_OK)
+    x->ret = berr_make (&x->err, EINVAL, "layer: %s",
+                        a && archive_error_string (a) ? archive_error_string (a)
+                                                      : "cannot read the stream");
+  else
+    x->ret = inflate_copy (a, x->out, &x->size, &x->err);
+  close (x->out);
+  char buf[65536];
+  while (x->ret == 0 && read (x->in, buf, sizeof buf) > 0)
+    ;
+  archive_read_free (a);
+  close (x->in);
+  return NULL;
+}
+
+/* The error that explains a failed pipeline: the earliest stage that failed for a reason of
+ * its own (not EPIPE, which only says that a later stage stopped reading). */
+static int pipeline_error (struct stage *d, struct stage *x, int ur, berr **unpack_err, berr **err)
+{
+  berr **order[]
+      = { d->ret < 0 ? &d->err : NULL, x->ret < 0 ? &x->err : NULL, ur < 0 ? unpack_err : NULL };
+  berr **pick = NULL;
+  for (size_t i = 0; i < 3 && pick == NULL; i++)
+    if (order[i] && (berr_errno (*order[i]) != EPIPE || i == 2))
+      pick = order[i];
+  for (size_t i = 0; i < 3 && pick == NULL; i++)
+    pick = order[i];
+  if (pick == NULL)
+    return 0;
+  *err = *pick;
+  *pick = NULL;
+  return -1;
+}
+
+static int start_stage (pthread_t *t, void *(*fn) (void *), struct stage *s, berr **err)
+{
+  int r = pthread_create (t, NULL, fn, s);
+  return r == 0 ? 0 : berr_sysn (err, r, "starting a layer thread");
+}
+
+/* Streams the blob of desc into dir through three threads: download (verifies the blob's
+ * digest and size), decompression, and this one unpacking (its digest is the diff_id). */
 static int stream_layer (struct img_puller *p, const struct img_ref *ref,
-                         const struct img_descriptor *desc, const char *dir,
+                         const struct img_descriptor *desc, const char *diff_id, const char *dir,
                          struct img_unpack_result *res, berr **err)
 {
-  int fds[2];
-  if (pipe2 (fds, O_CLOEXEC) < 0)
+  int a[2], b[2];
+  if (pipe2 (a, O_CLOEXEC) < 0)
     return berr_sys (err, "pipe");
-  (void)fcntl (fds[1], F_SETPIPE_SZ, PIPE_BYTES); /* fewer wakeups; the default size works too */
-  struct download d = { .reg = p->reg, .ref = ref, .digest = desc->digest, .fd = fds[1] };
-  pthread_t t;
-  int r = pthread_create (&t, NULL, download_main, &d);
-  if (r != 0)
+  if (pipe2 (b, O_CLOEXEC) < 0)
     {
-      close (fds[0]);
-      close (fds[1]);
-      return berr_sysn (err, r, "starting the download of %s", desc->digest);
+      close (a[0]);
+      close (a[1]);
+      return berr_sys (err, "pipe");
     }
-  berr *unpack_err = NULL;
-  int ur = img_layer_unpack (fds[0], dir, res, &unpack_err);
-  close (fds[0]);
-  pthread_join (t, NULL);
-  if (d.ret < 0 && !(ur < 0 && berr_errno (d.err) == EPIPE))
+  (void)fcntl (a[1], F_SETPIPE_SZ, PIPE_BYTES); /* fewer wakeups; the default size works too */
+  (void)fcntl (b[1], F_SETPIPE_SZ, PIPE_BYTES);
+  struct stage d = { .reg = p->reg, .ref = ref, .digest = desc->digest, .in = -1, .out = a[1] };
+  struct stage x = { .in = a[0], .out = b[1] };
+  pthread_t td, tx;
+  if (start_stage (&td, download_main, &d, err) < 0)
     {
-      berr_free (&unpack_err);
-      *err = d.err;
+      close (a[0]), close (a[1]), close (b[0]), close (b[1]);
       return -1;
     }
-  berr_free (&d.err);
-  if (ur < 0)
+  if (start_stage (&tx, inflate_main, &x, err) < 0)
     {
-      *err = unpack_err;
-      return berr_wrap (err, "layer %s", desc->digest);
+      close (a[0]), close (b[0]), close (b[1]); /* the download fails with EPIPE */
+      pthread_join (td, NULL);
+      berr_free (&d.err);
+      return -1;
     }
-  if (strcmp (res->blob_digest, desc->digest) != 0
-      || (desc->size >= 0 && res->blob_size != (uint64_t)desc->size))
-    return berr_make (err, EBADMSG,
-                      "layer %s: unpacked %s of %" PRIu64 " bytes, the manifest says %" PRId64,
-                      desc->digest, res->blob_digest, res->blob_size, desc->size);
+  berr *unpack_err = NULL;
+  int ur = img_layer_unpack (b[0], dir, res, &unpack_err);
+  close (b[0]);
+  pthread_join (tx, NULL);
+  pthread_join (td, NULL);
+  int ret = pipeline_error (&d, &x, ur, &unpack_err, err);
+  berr_free (&d.err);
+  berr_free (&x.err);
+  berr_free (&unpack_err);
+  if (ret < 0)
+    return berr_wrap (err, "layer %s", desc->digest);
+  if (desc->size >= 0 && d.size != (uint64_t)desc->size)
+    return berr_make (err, EBADMSG, "layer %s: %" PRIu64 " bytes, the manifest says %" PRId64,
+                      desc->digest, d.size, desc->size);
+  if (strcmp (res->blob_digest, diff_id) != 0)
+    return berr_make (err, EBADMSG, "layer %s: uncompressed content is %s, the config's diff_id %s",
+                      desc->digest, res->blob_digest, diff_id);
+  /* The sink gets the blob as the registry has it. */
+  snprintf (res->blob_digest, sizeof res->blob_digest, "%s", desc->digest);
+  res->blob_size = d.size;
   return 0;
 }
 
@@ -225,7 +332,8 @@ static int stream_layer (struct img_puller *p, const struct img_ref *ref,
  * puller is fetching is waited for, not fetched twice. An interrupted stream (EIO) is tried
  * again from a fresh staging directory. *fetched is set when this call downloaded it. */
 static int fetch_layer (struct img_puller *p, const struct img_ref *ref,
-                        const struct img_descriptor *desc, bool *fetched, berr **err)
+                        const struct img_descriptor *desc, const char *diff_id, bool *fetched,
+                        berr **err)
 {
   const struct img_sink *s = &p->sink;
   *fetched = false;
@@ -237,7 +345,7 @@ static int fetch_layer (struct img_puller *p, const struct img_ref *ref,
       if (r != 0)
         return r < 0 ? berr_wrap (err, "layer %s: staging", desc->digest) : 0;
       struct img_unpack_result res = { 0 };
-      if (stream_layer (p, ref, desc, dir, &res, err) == 0)
+      if (stream_layer (p, ref, desc, diff_id, dir, &res, err) == 0)
         {
           if (s->layer_commit (s->cls, lock, desc->digest, dir, &res, err) < 0)
             return berr_wrap (err, "layer %s: commit", desc->digest);
@@ -262,6 +370,7 @@ struct layer_jobs
   struct img_puller *p;
   const struct img_ref *ref;
   const struct img_descriptor *layers;
+  char **diff_ids;
   size_t n, next;
   pthread_mutex_t lock;
   bool failed;
@@ -285,7 +394,7 @@ static void *layer_worker (void *arg)
       bool fetched = false;
       int r = j->p->sink.layer_has (j->p->sink.cls, j->layers[i].digest, &e);
       if (r == 0)
-        r = fetch_layer (j->p, j->ref, &j->layers[i], &fetched, &e);
+        r = fetch_layer (j->p, j->ref, &j->layers[i], j->diff_ids[i], &fetched, &e);
       pthread_mutex_lock (&j->lock);
       if (r < 0 && !j->failed)
         {
@@ -301,9 +410,11 @@ static void *layer_worker (void *arg)
 }
 
 static int fetch_layers (struct img_puller *p, const struct img_ref *ref,
-                         const struct img_manifest *m, struct img_pull_result *out, berr **err)
+                         const struct img_manifest *m, char **diff_ids, struct img_pull_result *out,
+                         berr **err)
 {
-  struct layer_jobs j = { .p = p, .ref = ref, .layers = m->layers, .n = m->n_layers };
+  struct layer_jobs j
+      = { .p = p, .ref = ref, .layers = m->layers, .diff_ids = diff_ids, .n = m->n_layers };
   size_t n_threads = m->n_layers < (size_t)p->max_parallel ? m->n_layers : (size_t)p->max_parallel;
   pthread_t threads[MAX_PARALLEL];
   size_t started = 0;
@@ -328,9 +439,10 @@ static int fetch_layers (struct img_puller *p, const struct img_ref *ref,
  */
 
 /* Fetches the config blob (verified by the registry client) into memory and checks that it
- * parses and has one diff_id per layer. */
+ * parses and has one diff_id per layer; *cfg gets the parsed config. */
 static int fetch_config (struct img_puller *p, const struct img_ref *ref,
-                         const struct img_manifest *m, struct img_pull_result *out, berr **err)
+                         const struct img_manifest *m, struct img_pull_result *out,
+                         struct img_config **cfg, berr **err)
 {
   const struct img_descriptor *d = &m->config;
   if (d->size < 0 || d->size > (int64_t)MAX_CONFIG_BYTES)
@@ -348,13 +460,11 @@ static int fetch_config (struct img_puller *p, const struct img_ref *ref,
     return berr_sys (err, "config: lseek");
   if (bfs_read_fd (fd, "config", MAX_CONFIG_BYTES, &out->config, &out->config_len, err) < 0)
     return -1;
-  struct img_config *c = NULL;
-  if (img_config_parse (out->config, out->config_len, &c, err) < 0)
+  if (img_config_parse (out->config, out->config_len, cfg, err) < 0)
     return berr_wrap (err, "config %s", d->digest);
   size_t n = 0;
-  while (c->diff_ids && c->diff_ids[n])
+  while ((*cfg)->diff_ids && (*cfg)->diff_ids[n])
     n++;
-  img_config_free (c);
   if (n != m->n_layers)
     return berr_make (err, EBADMSG, "config %s: %zu diff_ids for %zu layers", d->digest, n,
                       m->n_layers);
@@ -369,9 +479,11 @@ static int fetch_image (struct img_puller *p, const struct img_ref *ref,
   struct img_fetched_manifest m;
   if (img_registry_resolve (p->reg, ref, &m, err) < 0)
     return -1;
-  int ret = fetch_config (p, ref, m.manifest, out, err);
+  struct img_config *cfg = NULL;
+  int ret = fetch_config (p, ref, m.manifest, out, &cfg, err);
   if (ret == 0)
-    ret = fetch_layers (p, ref, m.manifest, out, err);
+    ret = fetch_layers (p, ref, m.manifest, cfg->diff_ids, out, err);
+  img_config_free (cfg);
   if (ret == 0
       && p->sink.image_commit (p->sink.cls, out->ref, m.digest, m.body, m.len, out->config,
                                out->config_len, err)

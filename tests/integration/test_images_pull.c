@@ -42,6 +42,34 @@ static const char UMOCI_SH[]
       "  tar --numeric-owner -C b$i -cf b$i.tar .; umoci raw add-layer --image uoci:big b$i.tar;"
       " done\n";
 
+/* An OCI layout $1/hand written by hand: tag bad (a gzip layer whose config names another
+ * diff_id) and tag zst (a zstd layer). */
+static const char HAND_SH[]
+    = "set -e; cd $1; mkdir -p hand/blobs/sha256\n"
+      "put() { d=$(sha256sum \"$1\" | cut -d' ' -f1); cp \"$1\" hand/blobs/sha256/$d; echo $d; }\n"
+      "mk() { # tag, compressor, layer media type, content the config's diff_id hashes\n"
+      "  mkdir -p l-$1; echo $1 > l-$1/$1; tar --numeric-owner -C l-$1 -cf $1.tar .\n"
+      "  $2 < $1.tar > $1.blob; L=$(put $1.blob); LS=$(stat -c %s $1.blob)\n"
+      "  D=$(sha256sum $4 | cut -d' ' -f1)\n"
+      "  printf "
+      "'{\"architecture\":\"%s\",\"os\":\"linux\",\"rootfs\":{\"type\":\"layers\",\"diff_ids\":["
+      "\"sha256:%s\"]}}' $(dpkg --print-architecture) $D > $1.cfg\n"
+      "  C=$(put $1.cfg); CS=$(stat -c %s $1.cfg)\n"
+      "  printf "
+      "'{\"schemaVersion\":2,\"mediaType\":\"application/"
+      "vnd.oci.image.manifest.v1+json\",\"config\":{\"mediaType\":\"application/"
+      "vnd.oci.image.config.v1+json\",\"digest\":\"sha256:%s\",\"size\":%s},\"layers\":[{"
+      "\"mediaType\":\"%s\",\"digest\":\"sha256:%s\",\"size\":%s}]}' $C $CS $3 $L $LS > $1.man\n"
+      "  printf "
+      "'{\"mediaType\":\"application/"
+      "vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:%s\",\"size\":%s,\"annotations\":{"
+      "\"org.opencontainers.image.ref.name\":\"%s\"}}' $(put $1.man) $(stat -c %s $1.man) $1; }\n"
+      "echo other > other\n"
+      "B=$(mk bad \"gzip -n\" application/vnd.oci.image.layer.v1.tar+gzip other)\n"
+      "Z=$(mk zst \"zstd -q\" application/vnd.oci.image.layer.v1.tar+zstd zst.tar)\n"
+      "printf '{\"schemaVersion\":2,\"manifests\":[%s,%s]}' \"$B\" \"$Z\" > hand/index.json\n"
+      "echo '{\"imageLayoutVersion\":\"1.0.0\"}' > hand/oci-layout\n";
+
 static char *base_dir;
 static int plain_port, basic_port, bearer_port, issuer_port;
 static pid_t plain_pid, basic_pid, bearer_pid, issuer_pid;
@@ -60,6 +88,7 @@ static void suite_setup (void)
   ts_reg_script (base_dir, "layout.sh", TS_REG_BUSYBOX_LAYOUT_SH);
   ts_reg_script (base_dir, "umoci.sh", UMOCI_SH);
   ts_reg_script (base_dir, "token.sh", TS_REG_TOKEN_SH);
+  ts_reg_script (base_dir, "hand.sh", HAND_SH);
   ts_sh_ok ("htpasswd -Bbc %s/htpasswd alice s3cret", base_dir);
   plain_port = ts_free_port ();
   plain_pid = ts_reg_start (base_dir, "plain", plain_port, "none", 0);
@@ -75,6 +104,8 @@ static void suite_setup (void)
             plain_port, plain_port);
   push ("oci", plain_port, NULL, "multi", "test/busybox", true);
   push ("oci", plain_port, NULL, "small", "test/corrupt", false);
+  push ("hand", plain_port, NULL, "bad", "test/baddiff", false);
+  push ("hand", plain_port, NULL, "zst", "test/zst", false);
   push ("uoci", basic_port, "alice:s3cret", "wh", "test/busybox", false);
   push ("uoci", bearer_port, "alice:s3cret", "wh", "test/busybox", false);
 }
@@ -326,6 +357,43 @@ START_TEST (test_pull_of_corrupted_blob_fails_and_commits_nothing)
   ck_assert_int_eq (e.sink.aborts, 1);
   img_fetched_manifest_clear (&m);
   img_ref_clear (&r);
+  free (ref);
+  env_close (&e);
+}
+END_TEST
+
+START_TEST (test_layer_whose_content_differs_from_the_config_diff_id_is_rejected)
+{
+  struct env e;
+  env_open (&e, 0);
+  char *ref = ref_at (plain_port, "test/baddiff:bad");
+  struct img_pull_result res;
+  berr *err = NULL;
+  ck_assert_int_eq (img_pull (e.puller, ref, NULL, &res, &err), -1);
+  ck_assert_msg (strstr (err->msg, "uncompressed content is sha256:")
+                     && strstr (err->msg, "the config's diff_id sha256:"),
+                 "%s", err->msg);
+  ck_assert_int_eq (berr_errno (err), EBADMSG);
+  berr_free (&err);
+  ck_assert_int_eq (ts_dirsink_count (&e.sink, "layers"), 0);
+  ck_assert_int_eq (ts_dirsink_count (&e.sink, "staging"), 0);
+  ck_assert_int_eq (ts_dirsink_count (&e.sink, "images"), 0);
+  free (ref);
+  env_close (&e);
+}
+END_TEST
+
+START_TEST (test_pull_of_zstd_layer)
+{
+  struct env e;
+  env_open (&e, 0);
+  char *ref = ref_at (plain_port, "test/zst:zst");
+  struct img_pull_result res;
+  pull_ok (&e, ref, IMG_PULL_DEFAULT, &res);
+  struct img_manifest *m = stored_manifest (&e, ref);
+  ck_assert (layer_file_is (&e, m->layers[0].digest, "zst", "zst\n"));
+  img_manifest_free (m);
+  img_pull_result_clear (&res);
   free (ref);
   env_close (&e);
 }
@@ -761,6 +829,8 @@ int main (void)
   tcase_add_test (tc, test_pull_uses_repository_credentials_for_basic_auth);
   tcase_add_test (tc, test_pull_with_bearer_token_from_docker_config_credentials);
   tcase_add_test (tc, test_pull_of_missing_image_is_a_clear_error);
+  tcase_add_test (tc, test_pull_of_zstd_layer);
+  tcase_add_test (tc, test_layer_whose_content_differs_from_the_config_diff_id_is_rejected);
   tcase_add_test (tc, test_pull_behaviours_when_the_registry_is_down);
   tcase_add_test (tc, test_layers_are_fetched_in_parallel_up_to_the_limit);
   tcase_add_test (tc, test_layer_cut_mid_stream_is_fetched_again_into_a_fresh_staging_dir);
