@@ -79,16 +79,18 @@ skopeo --insecure-policy copy -q --dest-tls-verify=false oci:"$cache/oci:big" \
   "docker://127.0.0.1:$port/bench/big:v1"
 ref=127.0.0.1:$port/bench/big:v1
 
-# One timed run: prints "ms rss_kb" (runloop: posix_spawn + wait4, ru_maxrss).
+# One timed run: prints "ms rss_kb cpu_ms" (runloop: posix_spawn + wait4: wall time, ru_maxrss,
+# user+system time of the process tree).
 timed () {
-  local line ns rss
+  local line ns rss cpu
   line=$("$out/runloop" 1 "$@")
   ns=${line#*total_ns=}; ns=${ns%% *}
+  cpu=${line#*cpu_ns=}; cpu=${cpu%% *}
   rss=${line##*rss_kb=}
-  echo "$((ns / 1000000)) $rss"
+  echo "$((ns / 1000000)) $rss $((cpu / 1000000))"
 }
 
-declare -A ms=() rss=() split=()
+declare -A ms=() rss=() cpu=() split=()
 for rep in $(seq "$reps"); do
   # Interleaved, each into fresh empty directories, caches dropped by nobody (page cache warm
   # for both: the registry's files are read from memory in every run).
@@ -103,13 +105,13 @@ for rep in $(seq "$reps"); do
       mkdir -p "$d"
       set -- $(timed skopeo --insecure-policy copy -q --src-tls-verify=false \
         "docker://$ref" "oci:$d/oci:v1")
-      a_ms=$1 a_rss=$2
+      a_ms=$1 a_rss=$2 a_cpu=$3
       set -- $(timed umoci unpack --image "$d/oci:v1" "$d/bundle")
       split[skopeo]="${split[skopeo]:-} $a_ms" split[umoci]="${split[umoci]:-} $1"
-      set -- $((a_ms + $1)) $((a_rss > $2 ? a_rss : $2))
+      set -- $((a_ms + $1)) $((a_rss > $2 ? a_rss : $2)) $((a_cpu + $3))
       ;;
     esac
-    ms[$who]="${ms[$who]:-} $1" rss[$who]="${rss[$who]:-} $2"
+    ms[$who]="${ms[$who]:-} $1" rss[$who]="${rss[$who]:-} $2" cpu[$who]="${cpu[$who]:-} $3"
     rm -rf "$d"
   done
 done
@@ -118,21 +120,25 @@ median () { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{ v[NR] = $1 } END { pri
 ratio () { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
 peer_ms=$(echo "${ms[peer]}" | median)
+peer_cpu=$(echo "${cpu[peer]}" | median)
 echo "== 4. Image pull: 3-layer image of ${size_mb} MB from docker-registry on 127.0.0.1, $reps runs =="
 echo "   berth: img_pull into a fresh directory sink (bench/pull.c, 3 layers at once, streamed"
 echo "   into unpacking); peer: skopeo copy docker://... oci:DIR, then umoci unpack"
-printf '   %-32s %9s %8s %12s\n' puller "median ms" "x peer" "peak RSS KiB"
+printf '   %-32s %9s %7s %8s %7s %12s\n' puller "median ms" "x peer" "cpu ms" "x peer" \
+  "peak RSS KiB"
 for who in berth berth-durable berth-serial peer; do
   m=$(echo "${ms[$who]}" | median)
   r=$(echo "${rss[$who]}" | median)
+  c=$(echo "${cpu[$who]}" | median)
   case $who in
   berth) label="berth (commit = rename)" ;;
   berth-durable) label="berth (syncfs + fsync per layer)" ;;
   berth-serial) label="berth (one layer at a time)" ;;
   peer) label="skopeo copy + umoci unpack" ;;
   esac
-  printf '   %-32s %9s %8s %12s\n' "$label" "$m" "$(ratio "$m" "$peer_ms")" "$r"
-  raw "pull.$who ms${ms[$who]} rss_kb${rss[$who]}"
+  printf '   %-32s %9s %7s %8s %7s %12s\n' "$label" "$m" "$(ratio "$m" "$peer_ms")" "$c" \
+    "$(ratio "$c" "$peer_cpu")" "$r"
+  raw "pull.$who ms${ms[$who]} cpu_ms${cpu[$who]} rss_kb${rss[$who]}"
 done
 echo "   peer median by step: skopeo copy $(echo "${split[skopeo]}" | median) ms, umoci unpack" \
   "$(echo "${split[umoci]}" | median) ms"
