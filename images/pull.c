@@ -273,13 +273,8 @@ static int start_stage (pthread_t *t, void *(*fn) (void *), struct stage *s, ber
   return r == 0 ? 0 : berr_sysn (err, r, "starting a layer thread");
 }
 
-/* Streams the blob of desc into dir through three threads: download (verifies the blob's
- * digest and size), decompression, and this one unpacking (its digest is the diff_id). */
-static int stream_layer (struct img_puller *p, const struct img_ref *ref,
-                         const struct img_descriptor *desc, const char *diff_id, const char *dir,
-                         struct img_unpack_result *res, berr **err)
+static int open_pipes (int a[2], int b[2], berr **err)
 {
-  int a[2], b[2];
   if (pipe2 (a, O_CLOEXEC) < 0)
     return berr_sys (err, "pipe");
   if (pipe2 (b, O_CLOEXEC) < 0)
@@ -290,6 +285,34 @@ static int stream_layer (struct img_puller *p, const struct img_ref *ref,
     }
   (void)fcntl (a[1], F_SETPIPE_SZ, PIPE_BYTES); /* fewer wakeups; the default size works too */
   (void)fcntl (b[1], F_SETPIPE_SZ, PIPE_BYTES);
+  return 0;
+}
+
+/* The blob's size against the manifest and the unpacked stream's digest against the config's
+ * diff_id; then res describes the blob as the registry has it (the sink's key). */
+static int check_layer (const struct img_descriptor *desc, const char *diff_id, uint64_t size,
+                        struct img_unpack_result *res, berr **err)
+{
+  if (desc->size >= 0 && size != (uint64_t)desc->size)
+    return berr_make (err, EBADMSG, "layer %s: %" PRIu64 " bytes, the manifest says %" PRId64,
+                      desc->digest, size, desc->size);
+  if (strcmp (res->blob_digest, diff_id) != 0)
+    return berr_make (err, EBADMSG, "layer %s: uncompressed content is %s, the config's diff_id %s",
+                      desc->digest, res->blob_digest, diff_id);
+  snprintf (res->blob_digest, sizeof res->blob_digest, "%s", desc->digest);
+  res->blob_size = size;
+  return 0;
+}
+
+/* Streams the blob of desc into dir through three threads: download (verifies the blob's
+ * digest), decompression, and this one unpacking (its digest is the diff_id). */
+static int stream_layer (struct img_puller *p, const struct img_ref *ref,
+                         const struct img_descriptor *desc, const char *diff_id, const char *dir,
+                         struct img_unpack_result *res, berr **err)
+{
+  int a[2], b[2];
+  if (open_pipes (a, b, err) < 0)
+    return -1;
   struct stage d = { .reg = p->reg, .ref = ref, .digest = desc->digest, .in = -1, .out = a[1] };
   struct stage x = { .in = a[0], .out = b[1] };
   pthread_t td, tx;
@@ -316,16 +339,7 @@ static int stream_layer (struct img_puller *p, const struct img_ref *ref,
   berr_free (&unpack_err);
   if (ret < 0)
     return berr_wrap (err, "layer %s", desc->digest);
-  if (desc->size >= 0 && d.size != (uint64_t)desc->size)
-    return berr_make (err, EBADMSG, "layer %s: %" PRIu64 " bytes, the manifest says %" PRId64,
-                      desc->digest, d.size, desc->size);
-  if (strcmp (res->blob_digest, diff_id) != 0)
-    return berr_make (err, EBADMSG, "layer %s: uncompressed content is %s, the config's diff_id %s",
-                      desc->digest, res->blob_digest, diff_id);
-  /* The sink gets the blob as the registry has it. */
-  snprintf (res->blob_digest, sizeof res->blob_digest, "%s", desc->digest);
-  res->blob_size = d.size;
-  return 0;
+  return check_layer (desc, diff_id, d.size, res, err);
 }
 
 /* Stages, streams and commits one layer, taking the sink's per-layer lock so a layer another
