@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -726,6 +727,10 @@ START_TEST (test_plain_http_only_for_registries_on_the_insecure_list)
       snprintf (portstr, sizeof portstr, "%d", port);
       snprintf (out, sizeof out, "%s/%s", base_dir, name);
       signal (SIGTERM, SIG_DFL);
+      prctl (PR_SET_PDEATHSIG, SIGKILL); /* gone with the test, even a failing one */
+      int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
+      dup2 (null, 1);
+      dup2 (null, 2);
       execlp ("python3", "python3", "-c",
               "import socket,sys\n"
               "s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"

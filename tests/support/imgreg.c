@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -80,6 +81,20 @@ void ts_reg_script (const char *base, const char *name, const char *text)
   ts_sh_ok ("sh %s %s", path, base);
 }
 
+/* Dies with its parent and lets go of the test's output: a fixture left behind by a failing
+ * test must neither run on nor keep tests/run.sh waiting for the end of that output. */
+static void fixture_child (void)
+{
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+  int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null >= 0)
+    {
+      dup2 (null, 1);
+      dup2 (null, 2);
+      close (null);
+    }
+}
+
 /* Forks a child in its own process group (so ts_reg_stop reaches what it forks too). */
 static pid_t fork_group (void)
 {
@@ -89,6 +104,7 @@ static pid_t fork_group (void)
     {
       setpgid (0, 0);
       signal (SIGTERM, SIG_DFL); /* not Check's handler, which kills the whole group */
+      fixture_child ();
     }
   else
     setpgid (pid, pid);
@@ -397,6 +413,7 @@ pid_t ts_relay_start (int target_port, long bytes_per_s, const char *log_path, i
           pid_t h = fork ();
           if (h == 0)
             {
+              prctl (PR_SET_PDEATHSIG, SIGKILL);
               close (s);
               relay_conn (c, target_port, bytes_per_s, log_path);
             }
