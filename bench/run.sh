@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Benchmarks berth-runtime and berth-shim side by side with crun, runc and conmon and prints
-# ratios (bench/README.md). Usage: BUILD=build bench/run.sh   (as root; `make bench` does this)
+# Benchmarks berth-runtime and berth-shim side by side with crun, runc and conmon, and image
+# pulls against skopeo + umoci (bench/pull.sh), and prints ratios (bench/README.md).
+# Usage: BUILD=build bench/run.sh   (as root; `make bench` does this)
 set -euo pipefail
 
 : "${BUILD:=build}"
@@ -508,7 +509,11 @@ for rt in berth crun runc; do
 done
 print_rss
 echo
-echo "== awsvpc network setup + teardown per task (macvlan path): berth vs one iproute2 script per task =="
+
+# 4. Image pull (bench/pull.sh: its own registry, image and driver).
+BUILD=$BUILD "$src/pull.sh" || echo "   image pull: not measured (bench/pull.sh failed)"
+echo
+echo "== 5. awsvpc network setup + teardown per task (macvlan path): berth vs one iproute2 script per task =="
 echo "   ${BENCH_NET_TASKS:-200} tasks each, interleaved, in a throwaway network namespace (bench/net-awsvpc.sh)"
 BENCH_RESULTS=$results BUILD=$BUILD "$src/net-awsvpc.sh" ||
   echo "   not measured: bench/net-awsvpc.sh failed"

@@ -179,7 +179,8 @@ int img_docker_config_lookup (const char *json, size_t len, const char *registry
  * download it once), unpacks into that directory and commits it; commit makes it visible
  * atomically and durably (fsync, rename). A crash between stage and commit leaves nothing
  * visible. When every layer is present, image_commit records the image under its reference and
- * manifest digest. Functions return negative with *err on failure. */
+ * manifest digest. Functions return negative with *err on failure. The puller calls them from
+ * several threads at once (one per layer being fetched). */
 struct img_sink
 {
   void *cls;
@@ -204,5 +205,68 @@ struct img_sink
                        const char *manifest, size_t manifest_len, const char *config,
                        size_t config_len, berr **err);
 };
+
+/* ---- Pulling (images/pull.c) --------------------------------------------------------------- */
+
+/* ECS_IMAGE_PULL_BEHAVIOR (docs/images.md has the exact rules). */
+enum img_pull_behavior
+{
+  IMG_PULL_DEFAULT = 0,   /* pull; if the pull fails, use the stored image when there is one */
+  IMG_PULL_ALWAYS,        /* pull; a failed pull fails */
+  IMG_PULL_ONCE,          /* use the stored image; pull only when there is none */
+  IMG_PULL_PREFER_CACHED, /* the same rule here (every stored image came from Berth) */
+};
+
+/* "default", "always", "once", "prefer-cached"; anything else is an error naming the value. */
+int img_pull_behavior_parse (const char *s, enum img_pull_behavior *out, berr **err);
+
+/* Puller options; zero values take the defaults. */
+struct img_puller_opts
+{
+  const struct img_ref_defaults *defaults; /* reference defaults, may be NULL */
+  int max_parallel;                        /* layers fetched at once: default 3 */
+  int layer_attempts;                      /* tries per layer (interrupted streams): default 3 */
+};
+
+/* A puller shares one registry client and one sink between concurrent pulls, and makes
+ * concurrent pulls of the same reference in this process wait for one download. Thread-safe:
+ * img_pull may run from several threads at once. */
+struct img_puller;
+
+int img_puller_new (struct img_registry *r, const struct img_sink *sink,
+                    const struct img_puller_opts *opts, struct img_puller **out, berr **err);
+/* No pull may be running. */
+void img_puller_free (struct img_puller *p);
+
+/* What one pull did. */
+struct img_pull_opts
+{
+  enum img_pull_behavior behavior;
+  /* ECS repositoryCredentials for the reference's registry, may be NULL: they are given to the
+   * registry client (img_registry_set_credentials) before the pull. */
+  const char *username, *password;
+};
+
+struct img_pull_result
+{
+  char *ref;             /* canonical reference (img_ref_format), the sink's key */
+  char *manifest_digest; /* image manifest (for an index: the entry of this platform) */
+  char *config_digest;   /* NULL when the stored image was used */
+  char *config;          /* config JSON (verified), NULL when the stored image was used */
+  size_t config_len;
+  bool cached; /* the stored image was used, nothing was pulled */
+  bool shared; /* another pull of the same reference in this process did the work */
+  unsigned layers_fetched, layers_present;
+  char *pull_error; /* IMG_PULL_DEFAULT fell back to the stored image: why, else NULL */
+};
+
+/* Pulls ref_string (parsed with the puller's defaults) into the sink according to opts
+ * (NULL: default behaviour): resolves the manifest (an index to linux/<this arch>), fetches and
+ * verifies the config, fetches the missing layers in parallel, each streamed from the registry
+ * straight into img_layer_unpack in a staging directory and verified, commits each layer and
+ * then the image. */
+int img_pull (struct img_puller *p, const char *ref_string, const struct img_pull_opts *opts,
+              struct img_pull_result *out, berr **err);
+void img_pull_result_clear (struct img_pull_result *r);
 
 #endif

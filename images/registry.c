@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,8 @@ struct img_registry
   size_t n_creds;
   struct token *tokens;
   size_t n_tokens;
+  /* Guards creds and tokens: a pull fetches layers from several threads at once. */
+  pthread_mutex_t lock;
 };
 
 /* ---- small helpers --------------------------------------------------------------------- */
@@ -61,6 +64,15 @@ static void free_strv (char **v)
   for (size_t i = 0; v && v[i]; i++)
     free (v[i]);
   free (v);
+}
+
+static void cred_clear (struct cred *c)
+{
+  free (c->registry);
+  free (c->user);
+  if (c->password)
+    explicit_bzero (c->password, strlen (c->password));
+  free (c->password);
 }
 
 const char *img_host_arch (void)
@@ -175,6 +187,7 @@ int img_registry_new (const struct img_registry_opts *opts, struct img_registry 
   if (r == NULL)
     return berr_make (err, ENOMEM, "out of memory");
   r->o = opts ? *opts : none;
+  pthread_mutex_init (&r->lock, NULL);
   if (r->o.connect_timeout_s <= 0)
     r->o.connect_timeout_s = 30;
   if (r->o.low_speed_time_s <= 0)
@@ -214,13 +227,7 @@ void img_registry_free (struct img_registry *r)
   if (r == NULL)
     return;
   for (size_t i = 0; i < r->n_creds; i++)
-    {
-      free (r->creds[i].registry);
-      free (r->creds[i].user);
-      if (r->creds[i].password)
-        explicit_bzero (r->creds[i].password, strlen (r->creds[i].password));
-      free (r->creds[i].password);
-    }
+    cred_clear (&r->creds[i]);
   for (size_t i = 0; i < r->n_tokens; i++)
     {
       free (r->tokens[i].registry);
@@ -232,37 +239,62 @@ void img_registry_free (struct img_registry *r)
   free (r->ca_file);
   free_strv (r->insecure);
   free (r->docker_config);
+  pthread_mutex_destroy (&r->lock);
   free (r);
+}
+
+/* Replaces the registry's entry when there is one, so a pull per task with the task's
+ * repositoryCredentials does not grow the list. */
+static int set_credentials_locked (struct img_registry *r, const char *registry,
+                                   const char *username, const char *password, berr **err)
+{
+  struct cred n = { strdup (registry), strdup (username), strdup (password) };
+  if (!n.registry || !n.user || !n.password)
+    {
+      cred_clear (&n);
+      return berr_make (err, ENOMEM, "out of memory");
+    }
+  for (size_t i = 0; i < r->n_creds; i++)
+    if (strcmp (r->creds[i].registry, registry) == 0)
+      {
+        cred_clear (&r->creds[i]);
+        r->creds[i] = n;
+        return 0;
+      }
+  struct cred *c = reallocarray (r->creds, r->n_creds + 1, sizeof *c);
+  if (c == NULL)
+    {
+      cred_clear (&n);
+      return berr_make (err, ENOMEM, "out of memory");
+    }
+  r->creds = c;
+  r->creds[r->n_creds++] = n;
+  return 0;
 }
 
 int img_registry_set_credentials (struct img_registry *r, const char *registry,
                                   const char *username, const char *password, berr **err)
 {
-  struct cred *c = reallocarray (r->creds, r->n_creds + 1, sizeof *c);
-  if (c == NULL)
-    return berr_make (err, ENOMEM, "out of memory");
-  r->creds = c;
-  c = &r->creds[r->n_creds];
-  c->registry = strdup (registry);
-  c->user = strdup (username);
-  c->password = strdup (password);
-  r->n_creds++;
-  if (!c->registry || !c->user || !c->password)
-    return berr_make (err, ENOMEM, "out of memory");
-  return 0;
+  pthread_mutex_lock (&r->lock);
+  int ret = set_credentials_locked (r, registry, username, password, err);
+  pthread_mutex_unlock (&r->lock);
+  return ret;
 }
 
 /* Explicit credentials first, then the docker config. Returns 1 when found. */
 static int find_creds (struct img_registry *r, const char *registry, char **user, char **pass,
                        berr **err)
 {
+  pthread_mutex_lock (&r->lock);
   for (size_t i = r->n_creds; i-- > 0;)
     if (strcmp (r->creds[i].registry, registry) == 0)
       {
         *user = strdup (r->creds[i].user);
         *pass = strdup (r->creds[i].password);
+        pthread_mutex_unlock (&r->lock);
         return (*user && *pass) ? 1 : berr_make (err, ENOMEM, "out of memory");
       }
+  pthread_mutex_unlock (&r->lock);
   if (r->docker_config == NULL)
     return 0;
   return img_docker_config_lookup (r->docker_config, r->docker_config_len, registry, user, pass,
@@ -704,18 +736,27 @@ static int registry_error (struct xfer *x, const char *what, berr **err)
 
 /* ---- tokens ---------------------------------------------------------------------------------- */
 
-static struct token *token_find (struct img_registry *r, const char *registry, const char *scope)
+/* A copy of the cached, unexpired token (newly allocated), or NULL. A copy, because another
+ * thread may replace the cached one while this request is out. */
+static char *token_find (struct img_registry *r, const char *registry, const char *scope)
 {
   struct timespec now;
+  char *value = NULL;
   now_mono (&now);
+  pthread_mutex_lock (&r->lock);
   for (size_t i = 0; i < r->n_tokens; i++)
     if (strcmp (r->tokens[i].registry, registry) == 0 && strcmp (r->tokens[i].scope, scope) == 0)
-      return r->tokens[i].expires.tv_sec > now.tv_sec ? &r->tokens[i] : NULL;
-  return NULL;
+      {
+        if (r->tokens[i].expires.tv_sec > now.tv_sec && r->tokens[i].value)
+          value = strdup (r->tokens[i].value);
+        break;
+      }
+  pthread_mutex_unlock (&r->lock);
+  return value;
 }
 
-static int token_store (struct img_registry *r, const char *registry, const char *scope,
-                        const char *value, int64_t ttl, berr **err)
+static int token_store_locked (struct img_registry *r, const char *registry, const char *scope,
+                               const char *value, int64_t ttl, berr **err)
 {
   struct token *t = NULL;
   for (size_t i = 0; i < r->n_tokens && t == NULL; i++)
@@ -740,6 +781,15 @@ static int token_store (struct img_registry *r, const char *registry, const char
   if (!t->registry || !t->scope || !t->value)
     return berr_make (err, ENOMEM, "out of memory");
   return 0;
+}
+
+static int token_store (struct img_registry *r, const char *registry, const char *scope,
+                        const char *value, int64_t ttl, berr **err)
+{
+  pthread_mutex_lock (&r->lock);
+  int ret = token_store_locked (r, registry, scope, value, ttl, err);
+  pthread_mutex_unlock (&r->lock);
+  return ret;
 }
 
 static char *token_url (CURL *esc, const struct img_auth_challenge *ch, const char *scope)
@@ -894,12 +944,15 @@ static int request_loop (struct img_registry *r, const struct img_ref *ref, stru
     start = lseek (x->fd, 0, SEEK_CUR);
   for (int attempt = 0;;)
     {
-      const struct token *t = token_find (r, ref->registry, a->scope);
-      x->bearer = t ? t->value : NULL;
+      _cleanup_free_ char *bearer = token_find (r, ref->registry, a->scope);
+      x->bearer = bearer;
       x->user = a->use_basic ? a->user : NULL;
       x->pass = a->use_basic ? a->pass : NULL;
       bool transient = false;
       int ret = http_perform (r, x, &transient, err);
+      x->bearer = NULL;
+      if (bearer)
+        explicit_bzero (bearer, strlen (bearer));
       if (ret < 0 && !(transient && attempt < r->o.retries))
         return -1;
       if (ret == 0 && x->status == 401)

@@ -1,6 +1,7 @@
 /* The registry client against Debian's docker-registry on 127.0.0.1 (plain and htpasswd basic
  * auth), populated with skopeo from a busybox-static OCI layout the test writes (root). */
 #include "images/images.h"
+#include "tests/support/imgreg.h"
 #include "tests/support/support.h"
 
 #include <arpa/inet.h>
@@ -18,206 +19,32 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* Set up once by the parent (unchecked fixture): a layout, three registries (plain, htpasswd,
- * bearer tokens from an issuer this test serves), pushed images. */
+/* Set up once by the parent (unchecked fixture, tests/support/imgreg.h): a layout, three
+ * registries (plain, htpasswd, bearer tokens from an issuer this test serves), pushed images. */
 static char *base_dir;
 static int plain_port, basic_port, bearer_port, issuer_port;
 static pid_t plain_pid, basic_pid, bearer_pid, issuer_pid;
 
-/* Builds an OCI layout in $1/oci: tag v1 (this arch), tag multi (an index for arm64 and this
- * arch), tag small (a one-file layer used by the corruption test). Prints nothing. */
-static const char LAYOUT_SH[]
-    = "set -e; B=$1; HOST=$(dpkg --print-architecture); cd $B\n"
-      "mkdir -p rootfs/bin small oci/blobs/sha256\n"
-      "cp /bin/busybox rootfs/bin/busybox\n"
-      "echo hello > small/hello\n"
-      "tar --numeric-owner -C rootfs -cf - . | gzip -n > layer.tgz\n"
-      "tar --numeric-owner -C small -cf - . | gzip -n > small.tgz\n"
-      "put() { d=$(sha256sum \"$1\" | cut -d' ' -f1); cp \"$1\" oci/blobs/sha256/$d; echo $d; }\n"
-      "M=application/vnd.oci.image.manifest.v1+json\n"
-      "mk() { # arch layerfile -> manifest digest:size\n"
-      "  L=$(put $2); LS=$(stat -c %s $2); D=$(gzip -dc $2 | sha256sum | cut -d' ' -f1)\n"
-      "  printf '{\"architecture\":\"%s\",\"os\":\"linux\",\"config\":{\"Cmd\":[\"/bin/sh\"]},"
-      "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"sha256:%s\"]}}' $1 $D > cfg.json\n"
-      "  C=$(put cfg.json); CS=$(stat -c %s cfg.json)\n"
-      "  printf '{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":{\"mediaType\":"
-      "\"application/vnd.oci.image.config.v1+json\",\"digest\":\"sha256:%s\",\"size\":%s},"
-      "\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\","
-      "\"digest\":\"sha256:%s\",\"size\":%s}]}' $M $C $CS $L $LS > man.json\n"
-      "  echo $(put man.json):$(stat -c %s man.json); }\n"
-      "H=$(mk $HOST layer.tgz); O=$(mk arm64v8x layer.tgz); S=$(mk $HOST small.tgz)\n"
-      "ent() { printf '{\"mediaType\":\"%s\",\"digest\":\"sha256:%s\",\"size\":%s%s}' $1 "
-      "${2%:*} ${2#*:} \"$3\"; }\n"
-      "printf '{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\","
-      "\"manifests\":[%s,%s]}' \"$(ent $M $O ',\"platform\":{\"os\":\"linux\",\"architecture\":"
-      "\"arm64\",\"variant\":\"v8\"}')\" \"$(ent $M $H ',\"platform\":{\"os\":\"linux\","
-      "\"architecture\":\"'$HOST'\"}')\" > idx.json\n"
-      "I=$(put idx.json):$(stat -c %s idx.json)\n"
-      "n() { printf ',\"annotations\":{\"org.opencontainers.image.ref.name\":\"%s\"}' $1; }\n"
-      "printf '{\"schemaVersion\":2,\"manifests\":[%s,%s,%s]}' \"$(ent $M $H \"$(n v1)\")\" "
-      "\"$(ent application/vnd.oci.image.index.v1+json $I \"$(n multi)\")\" "
-      "\"$(ent $M $S \"$(n small)\")\" > oci/index.json\n"
-      "echo '{\"imageLayoutVersion\":\"1.0.0\"}' > oci/oci-layout\n"
-      "echo ${H%:*} > host.digest; echo ${S%:*} > small.digest\n";
-
-/* A self-signed key pair for the issuer and one JWT (RS256, kid in libtrust's format: base32 of
- * the first 240 bits of the SHA-256 of the DER public key, in groups of 4) allowing pull and
- * push of test/busybox, written as a token response to $1/token.json. */
-static const char TOKEN_SH[]
-    = "set -e; cd $1\n"
-      "openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 2 "
-      "-subj /CN=berth-issuer 2>/dev/null\n"
-      "kid=$(openssl x509 -in cert.pem -pubkey -noout | openssl pkey -pubin -outform DER | "
-      "openssl dgst -sha256 -binary | head -c 30 | base32 | tr -d = | "
-      "sed 's/.\\{4\\}/&:/g; s/:$//')\n"
-      "u() { base64 -w0 | tr '+/' '-_' | tr -d =; }\n"
-      "h=$(printf '{\"alg\":\"RS256\",\"typ\":\"JWT\",\"kid\":\"%s\"}' $kid | u)\n"
-      "n=$(date +%s)\n"
-      "c=$(printf '{\"iss\":\"berth-issuer\",\"sub\":\"alice\",\"aud\":\"berth-test\","
-      "\"exp\":%d,\"nbf\":%d,\"iat\":%d,\"jti\":\"j1\",\"access\":[{\"type\":"
-      "\"repository\",\"name\":\"test/busybox\",\"actions\":[\"pull\",\"push\"]}]}' "
-      "$((n+3600)) $((n-60)) $((n-60)) | u)\n"
-      "sig=$(printf %s.%s $h $c | openssl dgst -sha256 -sign key.pem -binary | u)\n"
-      "printf '{\"token\":\"%s.%s.%s\",\"expires_in\":300}' $h $c $sig > token.json\n";
-
-/* Writes a registry config (auth: "none", "basic" or "bearer") and starts docker-registry on it;
- * waits until /v2/ answers. */
-static pid_t start_registry (const char *name, int port, const char *auth)
-{
-  char cfg[4096];
-  snprintf (cfg, sizeof cfg, "%s/%s.yml", base_dir, name);
-  FILE *f = fopen (cfg, "we");
-  ck_assert_ptr_nonnull (f);
-  fprintf (f,
-           "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
-           "    rootdirectory: %s/store-%s\nhttp:\n  addr: 127.0.0.1:%d\n",
-           base_dir, name, port);
-  if (strcmp (auth, "basic") == 0)
-    fprintf (f, "auth:\n  htpasswd:\n    realm: berth-test\n    path: %s/htpasswd\n", base_dir);
-  if (strcmp (auth, "bearer") == 0)
-    fprintf (f,
-             "auth:\n  token:\n    realm: http://127.0.0.1:%d/token\n    service: berth-test\n"
-             "    issuer: berth-issuer\n    rootcertbundle: %s/cert.pem\n",
-             issuer_port, base_dir);
-  fclose (f);
-  pid_t pid = fork ();
-  ck_assert_int_ge (pid, 0);
-  if (pid == 0)
-    {
-      char log[4200];
-      snprintf (log, sizeof log, "%s/%s.log", base_dir, name);
-      int fd = open (log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-      dup2 (fd, 1);
-      dup2 (fd, 2);
-      execl ("/usr/bin/docker-registry", "docker-registry", "serve", cfg, (char *)NULL);
-      _exit (127);
-    }
-  ts_sh_ok ("for i in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:%d/v2/ && exit 0; "
-            "sleep 0.1; done; exit 1",
-            port);
-  return pid;
-}
-
-/* The token issuer: answers every request with token-once.json (then removed) or token.json,
- * and logs "<request line> basic=<0|1>" per request to issuer.log. */
-static void issuer_main (int ls)
-{
-  for (;;)
-    {
-      int c = accept4 (ls, NULL, NULL, SOCK_CLOEXEC);
-      if (c < 0)
-        continue;
-      char req[8192], path[4096];
-      size_t n = 0;
-      while (n < sizeof req - 1)
-        {
-          ssize_t r = read (c, req + n, sizeof req - 1 - n);
-          if (r <= 0)
-            break;
-          n += (size_t)r;
-          req[n] = 0;
-          if (strstr (req, "\r\n\r\n"))
-            break;
-        }
-      req[n] = 0;
-      snprintf (path, sizeof path, "%s/token-once.json", base_dir);
-      char *body = ts_read_file (path);
-      if (body)
-        unlink (path);
-      else
-        {
-          snprintf (path, sizeof path, "%s/token.json", base_dir);
-          body = ts_read_file (path);
-        }
-      snprintf (path, sizeof path, "%s/issuer.log", base_dir);
-      FILE *log = fopen (path, "ae");
-      if (log)
-        {
-          fprintf (log, "%.*s basic=%d\n", (int)strcspn (req, "\r\n"), req,
-                   strcasestr (req, "\nAuthorization: Basic ") != NULL);
-          fclose (log);
-        }
-      dprintf (c,
-               "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-               "Connection: close\r\n\r\n%s",
-               body ? strlen (body) : 0, body ? body : "");
-      free (body);
-      close (c);
-    }
-}
-
-static void start_issuer (void)
-{
-  int s = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
-  socklen_t len = sizeof a;
-  ck_assert_int_ge (s, 0);
-  ck_assert_int_eq (bind (s, (struct sockaddr *)&a, sizeof a), 0);
-  ck_assert_int_eq (listen (s, 16), 0);
-  ck_assert_int_eq (getsockname (s, (struct sockaddr *)&a, &len), 0);
-  issuer_port = ntohs (a.sin_port);
-  issuer_pid = fork ();
-  ck_assert_int_ge (issuer_pid, 0);
-  if (issuer_pid == 0)
-    {
-      signal (SIGTERM, SIG_DFL); /* not Check's handler, which kills the whole group */
-      issuer_main (s);
-    }
-  close (s);
-}
-
 static void push (int port, const char *creds, const char *tag, const char *repo, bool all)
 {
-  ts_sh_ok ("skopeo --insecure-policy copy -q %s --dest-tls-verify=false %s%s oci:%s/oci:%s "
-            "docker://127.0.0.1:%d/%s:%s",
-            all ? "--all" : "", creds ? "--dest-creds " : "", creds ? creds : "", base_dir, tag,
-            port, repo, tag);
+  char layout[4096];
+  snprintf (layout, sizeof layout, "%s/oci", base_dir);
+  ts_reg_push (layout, port, creds, tag, repo, all);
 }
 
 static void suite_setup (void)
 {
   base_dir = ts_mkdtemp ("berth-registry");
-  char script[4096];
-  snprintf (script, sizeof script, "%s/layout.sh", base_dir);
-  FILE *f = fopen (script, "we");
-  ck_assert_ptr_nonnull (f);
-  fputs (LAYOUT_SH, f);
-  fclose (f);
-  ts_sh_ok ("sh %s %s", script, base_dir);
-  snprintf (script, sizeof script, "%s/token.sh", base_dir);
-  f = fopen (script, "we");
-  ck_assert_ptr_nonnull (f);
-  fputs (TOKEN_SH, f);
-  fclose (f);
-  ts_sh_ok ("sh %s %s", script, base_dir);
+  ts_reg_script (base_dir, "layout.sh", TS_REG_BUSYBOX_LAYOUT_SH);
+  ts_reg_script (base_dir, "token.sh", TS_REG_TOKEN_SH);
   ts_sh_ok ("htpasswd -Bbc %s/htpasswd alice s3cret", base_dir);
   plain_port = ts_free_port ();
-  plain_pid = start_registry ("plain", plain_port, "none");
+  plain_pid = ts_reg_start (base_dir, "plain", plain_port, "none", 0);
   basic_port = ts_free_port ();
-  basic_pid = start_registry ("basic", basic_port, "basic");
-  start_issuer ();
+  basic_pid = ts_reg_start (base_dir, "basic", basic_port, "basic", 0);
+  issuer_pid = ts_reg_start_issuer (base_dir, &issuer_port);
   bearer_port = ts_free_port ();
-  bearer_pid = start_registry ("bearer", bearer_port, "bearer");
+  bearer_pid = ts_reg_start (base_dir, "bearer", bearer_port, "bearer", issuer_port);
   push (plain_port, NULL, "v1", "test/busybox", false);
   push (plain_port, NULL, "multi", "test/busybox", true);
   push (plain_port, NULL, "small", "test/corrupt", false);
@@ -229,11 +56,7 @@ static void suite_teardown (void)
 {
   pid_t pids[] = { plain_pid, basic_pid, bearer_pid, issuer_pid };
   for (size_t i = 0; i < 4; i++)
-    if (pids[i] > 0)
-      {
-        kill (pids[i], SIGTERM);
-        waitpid (pids[i], NULL, 0);
-      }
+    ts_reg_stop (pids[i]);
   if (base_dir)
     ts_rmtree (base_dir);
 }
@@ -498,14 +321,7 @@ END_TEST
 
 static int issuer_requests (void)
 {
-  char p[4096];
-  snprintf (p, sizeof p, "%s/issuer.log", base_dir);
-  char *log = ts_read_file (p);
-  int n = 0;
-  for (char *c = log; c && *c; c++)
-    n += *c == '\n';
-  free (log);
-  return n;
+  return ts_reg_issuer_requests (base_dir);
 }
 
 static char *issuer_last_request (void)
