@@ -517,6 +517,16 @@ int net_link_set_mtu (net_nl *nl, int ifindex, unsigned mtu, berr **err)
   return nl_talk (nl, r.nlh, NULL, NULL, what, err);
 }
 
+int net_link_set_mac (net_nl *nl, int ifindex, const uint8_t mac[6], berr **err)
+{
+  struct nl_req r;
+  link_req (&r, RTM_NEWLINK, 0, ifindex);
+  mnl_attr_put (r.nlh, IFLA_ADDRESS, 6, mac);
+  char what[64];
+  snprintf (what, sizeof what, "set the hardware address of link %d", ifindex);
+  return nl_talk (nl, r.nlh, NULL, NULL, what, err);
+}
+
 int net_link_set_master (net_nl *nl, int ifindex, int master_ifindex, berr **err)
 {
   struct nl_req r;
