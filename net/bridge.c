@@ -264,6 +264,8 @@ void net_bridge_endpoint_clear (struct net_bridge_endpoint *ep)
   memset (ep, 0, sizeof *ep);
 }
 
+static int endpoint_teardown (net_bridge *br, const char *key, bool sync, berr **err);
+
 /* The endpoint's pinned namespace, created unless it is there already; returns an fd of it. */
 static int ensure_netns (net_bridge *br, const char *key, berr **err)
 {
@@ -308,6 +310,28 @@ static int ensure_veth (net_bridge *br, const char *key, net_nl *cnl, int ctr_fd
   if (net_link_set_master (br->nl, hi, br->ifindex, err) < 0
       || net_link_set_up (br->nl, hi, true, err) < 0)
     return -1;
+  return hi;
+}
+
+/* A veth end carries packets only once the kernel's link watcher saw its carrier: it activates
+ * the queueing discipline (before that, packets are dropped) and tells the bridge to forward for
+ * the port. The watcher is a worker that runs after eth0 came up (at most once a second for
+ * non-urgent events), so without waiting a container's first connection would stall for a TCP
+ * retransmit. The bridge itself gets carrier with its first forwarding port, through the same
+ * watcher (non-urgent: up to a second later), and until then it drops what the host sends
+ * to containers. The watcher does all of this under the RTNL lock in the same step as setting
+ * IFF_LOWER_UP, so seeing the flag on both ends means they work. Waits up to 2 s, then logs and
+ * goes on. */
+static int wait_carrier (net_nl *nl, int ifindex, const char *key, berr **err)
+{
+  for (int i = 0; i < 4000; i++)
+    {
+      int up = net_link_oper_up (nl, ifindex, err);
+      if (up != 0)
+        return up < 0 ? -1 : 0;
+      usleep (500);
+    }
+  blog_warn ("bridge endpoint %s: link %d has no carrier after 2 s", key, ifindex);
   return 0;
 }
 
@@ -319,7 +343,7 @@ static int configure_eth0 (net_bridge *br, net_nl *cnl, struct in_addr addr, ber
       || net_link_set_up (cnl, ci, true, err) < 0
       || ok_if_exists (net_route_add_default (cnl, br->gateway, ci, err), err) < 0)
     return -1;
-  return 0;
+  return ci;
 }
 
 static int publish (net_bridge *br, const char *key, const struct net_port_mapping *ports, size_t n,
@@ -355,11 +379,15 @@ static int endpoint_setup (net_bridge *br, const char *key, const struct net_por
   net_nl *cnl = NULL;
   if (net_nl_open (ctr_fd, &cnl, err) < 0)
     return -1;
-  int r = ensure_veth (br, key, cnl, ctr_fd, err);
-  if (r == 0)
-    r = configure_eth0 (br, cnl, out->addr, err);
+  int hi = ensure_veth (br, key, cnl, ctr_fd, err);
+  int ci = hi < 0 ? -1 : configure_eth0 (br, cnl, out->addr, err);
+  /* Ports are published while the link watcher runs in its own worker. */
+  int r = ci < 0 || publish (br, key, ports, n, out, err) < 0
+                  || wait_carrier (br->nl, hi, key, err) < 0 || wait_carrier (cnl, ci, key, err) < 0
+              ? -1
+              : 0;
   net_nl_close (cnl);
-  if (r < 0 || publish (br, key, ports, n, out, err) < 0)
+  if (r < 0)
     return -1;
   if ((out->netns_path = net_netns_path (br->run_dir, key)) == NULL)
     return berr_make (err, ENOMEM, "out of memory");
@@ -376,33 +404,52 @@ int net_bridge_setup (net_bridge *br, const char *key, const struct net_port_map
     return 0;
   /* A failed setup (a port conflict, most likely) is a task failure that leaves nothing. */
   berr *terr = NULL;
-  if (net_bridge_teardown (br, key, &terr) < 0)
+  if (endpoint_teardown (br, key, true, &terr) < 0)
     blog_berr (&terr);
   net_bridge_endpoint_clear (out);
   return berr_wrap (err, "set up bridge network for `%s`", key);
 }
 
-int net_bridge_teardown (net_bridge *br, const char *key, berr **err)
+static int remove_host_veth (net_bridge *br, const char *key, berr **err)
 {
   char host[IFNAMSIZ];
+  net_bridge_veth_name (key, host);
+  int hi = ok_if_gone (net_link_index (br->nl, host, err), err);
+  if (hi > 0)
+    hi = ok_if_gone (net_link_delete (br->nl, hi, err), err);
+  return hi < 0 ? -1 : 0;
+}
+
+static bool pinned (net_bridge *br, const char *key)
+{
+  berr *e = NULL;
+  int fd = net_netns_open (br->run_dir, key, &e);
+  berr_free (&e);
+  if (fd >= 0)
+    close (fd);
+  return fd >= 0;
+}
+
+/* The veth pair dies with the endpoint's namespace: once the pin is gone and the containers'
+ * processes have exited, the kernel unregisters eth0 and with it the host end, in its namespace
+ * cleanup worker, which shares one set of RCU waits among every namespace dying meanwhile. An
+ * explicit delete pays those waits inline (30 ms here, more than all the rest of a task). So the
+ * host end is deleted here only when sync asks for a teardown finished on return (rollback of a
+ * failed setup, reconcile), or when no pin is left to take it away. */
+static int endpoint_teardown (net_bridge *br, const char *key, bool sync, berr **err)
+{
   if (!net_netns_name_valid (key))
     return berr_make (err, EINVAL, "bridge endpoint: invalid key `%.70s`", key ? key : "");
-  net_bridge_veth_name (key, host);
-  berr *e = NULL;
-  int hi = net_link_index (br->nl, host, &e);
-  if (hi < 0 && berr_errno (e) != ENODEV)
-    {
-      berr_free (err);
-      *err = e;
-      return berr_wrap (err, "tear down bridge network for `%s`", key);
-    }
-  berr_free (&e);
-  /* Deleting the host end deletes eth0 with it, and the namespace dies with its pin. */
   if (net_nft_ports_remove (br->nft, key, err) < 0
-      || (hi > 0 && ok_if_gone (net_link_delete (br->nl, hi, err), err) < 0)
+      || ((sync || !pinned (br, key)) && remove_host_veth (br, key, err) < 0)
       || net_netns_delete (br->run_dir, key, err) < 0 || net_ipam_release (br->ipam, key, err) < 0)
     return berr_wrap (err, "tear down bridge network for `%s`", key);
   return 0;
+}
+
+int net_bridge_teardown (net_bridge *br, const char *key, berr **err)
+{
+  return endpoint_teardown (br, key, false, err);
 }
 
 /* ---- reconcile ---- */
@@ -509,7 +556,7 @@ int net_bridge_reconcile (net_bridge *br, const char *const *live, size_t n_live
   int r = dead_keys (br, &l, live, n_live, &dead, &n, err);
   net_nft_listing_clear (&l);
   for (size_t i = 0; r == 0 && i < n; i++)
-    r = net_bridge_teardown (br, dead[i], err);
+    r = endpoint_teardown (br, dead[i], true, err);
   for (size_t i = 0; dead != NULL && i < n; i++)
     free (dead[i]);
   free (dead);

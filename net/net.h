@@ -32,6 +32,9 @@ int net_link_index (net_nl *nl, const char *name, berr **err);
 int net_link_find_by_mac (net_nl *nl, const uint8_t mac[6], char name[IFNAMSIZ], berr **err);
 /* The hardware address of a link. */
 int net_link_get_mac (net_nl *nl, int ifindex, uint8_t mac[6], berr **err);
+/* 1 when the link is operationally up (IFF_LOWER_UP: carrier, as the kernel's link watcher last
+ * saw it, which it updates asynchronously after a change), else 0. */
+int net_link_oper_up (net_nl *nl, int ifindex, berr **err);
 /* Names of every link, newly allocated NULL-terminated (free each, then the array). */
 int net_link_list (net_nl *nl, char ***names, berr **err);
 
@@ -281,8 +284,11 @@ struct net_port_range net_bridge_dynamic_range (const net_bridge *br);
  * port; on any failure everything this endpoint had is removed again. */
 int net_bridge_setup (net_bridge *br, const char *key, const struct net_port_mapping *ports,
                       size_t n_ports, struct net_bridge_endpoint *out, berr **err);
-/* Removes exactly what setup made for key (ports, veth, namespace pin, address), in the reverse
- * order so an interrupted teardown leaves the IPAM record for reconcile. Nothing is fine. */
+/* Removes exactly what setup made for key: its published ports and its namespace pin now, its
+ * address last (so an interrupted teardown leaves the IPAM record for reconcile). The veth pair
+ * goes with the namespace, which the kernel frees once the containers' processes are gone too:
+ * the host end disappears shortly after return, not before (docs/networking.md). A key with
+ * nothing set up is fine. */
 int net_bridge_teardown (net_bridge *br, const char *key, berr **err);
 /* After an agent restart: tears down every endpoint found (IPAM allocations, published ports,
  * Berth veths) whose key is not in live[0..n_live), leaving live ones intact. Returns how many

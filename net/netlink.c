@@ -347,6 +347,28 @@ int net_link_index (net_nl *nl, const char *name, berr **err)
   return found;
 }
 
+static int flags_cb (const struct nlmsghdr *nlh, void *data)
+{
+  if (nlh->nlmsg_type == RTM_NEWLINK)
+    *(unsigned *)data = ((const struct ifinfomsg *)mnl_nlmsg_get_payload (nlh))->ifi_flags;
+  return MNL_CB_OK;
+}
+
+/* IFF_LOWER_UP of <linux/if.h>, which cannot be included next to <net/if.h>. */
+#define LINK_LOWER_UP 0x10000u
+
+int net_link_oper_up (net_nl *nl, int ifindex, berr **err)
+{
+  struct nl_req r;
+  link_req (&r, RTM_GETLINK, 0, ifindex);
+  unsigned flags = 0;
+  char what[64];
+  snprintf (what, sizeof what, "get the state of link %d", ifindex);
+  if (nl_talk (nl, r.nlh, flags_cb, &flags, what, err) < 0)
+    return -1;
+  return (flags & LINK_LOWER_UP) != 0;
+}
+
 int net_link_find_by_mac (net_nl *nl, const uint8_t mac[6], char name[IFNAMSIZ], berr **err)
 {
   struct link_walk w = { .mac = mac };

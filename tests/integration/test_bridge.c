@@ -94,6 +94,14 @@ static void world_build (struct world *w)
   MUST (net_addr_add (c, must_index (c, "eth0"), ip4 ("10.99.0.2"), 24, err));
   MUST (net_link_set_up (c, must_index (c, "eth0"), true, err));
   MUST (net_route_add_default (c, ip4 ("10.99.0.1"), 0, err));
+  /* Settle the test's own link before any snapshot: carrier as the link watcher sees it, and no
+   * IPv6 link-local address going through duplicate detection. */
+  ts_sh_ok ("nsenter --net=%s/host sysctl -qw net.ipv6.conf.vl.disable_ipv6=1", env.run_dir);
+  for (int i = 0; i < 400
+                  && (net_link_oper_up (h, must_index (h, "vl"), NULL) != 1
+                      || net_link_oper_up (c, must_index (c, "eth0"), NULL) != 1);
+       i++)
+    usleep (5000);
   net_nl_close (h);
   net_nl_close (c);
   ck_assert_int_ge (asprintf (&w->ipam_path, "%s/ipam", env.tmp), 0);
@@ -185,13 +193,14 @@ static char *host_snapshot (const struct world *w)
 {
   char *out = NULL, *cmd = NULL;
   int status;
-  ck_assert_int_ge (asprintf (&cmd,
-                              "nsenter --net=%s/host sh -c 'ip -o link show | sed -E "
-                              "\"s/,LOWER_UP//; s/ state [A-Z]+//\"; ip -o addr show; "
-                              "ip route show | sed \"s/ linkdown//\"; nft list ruleset'; "
-                              "ls %s; cat %s 2>/dev/null | grep ^alloc || true",
-                              env.run_dir, env.run_dir, w->ipam_path),
-                    0);
+  ck_assert_int_ge (
+      asprintf (&cmd,
+                "nsenter --net=%s/host sh -c 'ip -o link show | sed -E "
+                "\"s/NO-CARRIER,//; s/,LOWER_UP//; s/ state [A-Z]+//\"; ip -o addr show; "
+                "ip route show | sed \"s/ linkdown//\"; nft list ruleset'; "
+                "ls %s; cat %s 2>/dev/null | grep ^alloc || true",
+                env.run_dir, env.run_dir, w->ipam_path),
+      0);
   ck_assert_int_eq (ts_sh (cmd, &out, &status), 0);
   ck_assert_int_eq (ts_exit_code (status), 0);
   free (cmd);
@@ -216,6 +225,23 @@ static void assert_same (const char *before, const char *after)
   ck_assert_int_ge (asprintf (&cmd, "diff %s %s", a, b), 0);
   ts_sh (cmd, &out, &status);
   ck_abort_msg ("host namespace changed:\n%.3000s", out ? out : "");
+}
+
+/* Polls the host snapshot until it equals before (the veth pair of a torn-down endpoint goes with
+ * its namespace, in the kernel's cleanup worker), for up to 5 s; then fails with the diff. */
+static void assert_becomes_same (const struct world *w, const char *before)
+{
+  char *after = NULL;
+  for (int i = 0; i < 100; i++)
+    {
+      free (after);
+      after = host_snapshot (w);
+      if (strcmp (before, after) == 0)
+        break;
+      usleep (50 * 1000);
+    }
+  assert_same (before, after);
+  free (after);
 }
 
 static struct net_port_mapping tcp (uint16_t cport, uint16_t hport)
@@ -364,12 +390,14 @@ START_TEST (test_teardown_leaves_the_host_namespace_exactly_as_before)
   ck_assert_str_ne (before, during);
   MUST (net_bridge_teardown (w.br, "t4.a", err));
   MUST (net_bridge_teardown (w.br, "t4.b", err));
-  char *after = host_snapshot (&w);
-  assert_same (before, after);
+  assert_becomes_same (&w, before);
+  /* Set up again right after (a retry while the old pair may still be dying), torn down again. */
+  MUST (net_bridge_setup (w.br, "t4.a", p, 3, &e2, err));
+  MUST (net_bridge_teardown (w.br, "t4.a", err));
+  assert_becomes_same (&w, before);
   /* Removing the bridge too leaves only the table's empty chains. */
   MUST (net_bridge_remove (w.br, err));
-  free (after);
-  after = host_snapshot (&w);
+  char *after = host_snapshot (&w);
   ck_assert_msg (strstr (after, "berth0") == NULL && strstr (after, "masquerade") == NULL, "%s",
                  after);
   free (before);
@@ -377,6 +405,34 @@ START_TEST (test_teardown_leaves_the_host_namespace_exactly_as_before)
   free (after);
   net_bridge_endpoint_clear (&e1);
   net_bridge_endpoint_clear (&e2);
+  world_free (&w);
+}
+END_TEST
+
+START_TEST (test_a_pair_kept_alive_by_a_straggler_is_swept_by_reconcile)
+{
+  struct world w;
+  world_build (&w);
+  char *before = host_snapshot (&w);
+  struct net_bridge_endpoint ep;
+  MUST (net_bridge_setup (w.br, "t7.a", NULL, 0, &ep, err));
+  /* A process that outlived its container still holds the namespace. */
+  int held = ctr_ns ("t7.a");
+  MUST (net_bridge_teardown (w.br, "t7.a", err));
+  char veth[IFNAMSIZ];
+  net_bridge_veth_name ("t7.a", veth);
+  net_nl *h = ts_nl_open (w.host);
+  usleep (200 * 1000);
+  ck_assert_int_gt (must_index (h, veth), 0);
+  berr *e = NULL;
+  ck_assert_int_eq (net_bridge_reconcile (w.br, NULL, 0, &e), 0);
+  ck_assert_int_lt (net_link_index (h, veth, &e), 0);
+  berr_free (&e);
+  close (held);
+  net_nl_close (h);
+  assert_becomes_same (&w, before);
+  free (before);
+  net_bridge_endpoint_clear (&ep);
   world_free (&w);
 }
 END_TEST
@@ -509,6 +565,7 @@ int main (void)
   tcase_add_test (tc, test_egress_is_masqueraded_to_the_host_address);
   tcase_add_test (tc, test_static_port_conflict_fails_naming_the_port_and_leaves_nothing);
   tcase_add_test (tc, test_teardown_leaves_the_host_namespace_exactly_as_before);
+  tcase_add_test (tc, test_a_pair_kept_alive_by_a_straggler_is_swept_by_reconcile);
   tcase_add_test (tc, test_reconcile_after_restart_removes_gone_endpoints_and_keeps_live_ones);
   tcase_add_test (tc, test_container_reaches_a_metadata_address_local_to_the_host);
   tcase_add_test (tc, test_bad_keys_and_configuration_are_refused);

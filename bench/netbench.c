@@ -1,0 +1,135 @@
+/* Bridge network setup + teardown per task: Berth's net_bridge_setup/teardown against the same
+ * steps run by a shell script of ip and nft commands, interleaved task by task in the namespace
+ * this runs in (bench/net.sh makes it a throwaway one). Usage:
+ *   netbench TASKS WORKDIR SCRIPT RESULTS */
+#include "net/net.h"
+
+#include <errno.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+
+extern char **environ;
+
+static double now_ms (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void die_berr (berr *e)
+{
+  fprintf (stderr, "netbench: %s\n", e->msg);
+  exit (1);
+}
+
+/* One Berth task: a container namespace with eth0 on the bridge, an address, a default route and
+ * one published TCP port, then all of it removed again. */
+static double berth_task (net_bridge *br, int i)
+{
+  char key[32];
+  snprintf (key, sizeof key, "bench%d", i);
+  struct net_port_mapping m = { IPPROTO_TCP, 80, (uint16_t)(20000 + i) };
+  struct net_bridge_endpoint ep;
+  berr *e = NULL;
+  double t0 = now_ms ();
+  if (net_bridge_setup (br, key, &m, 1, &ep, &e) < 0 || net_bridge_teardown (br, key, &e) < 0)
+    die_berr (e);
+  double t = now_ms () - t0;
+  net_bridge_endpoint_clear (&ep);
+  return t;
+}
+
+/* The same task as `sh SCRIPT i`, spawned and waited for. */
+static double script_task (const char *script, int i)
+{
+  char arg[16];
+  snprintf (arg, sizeof arg, "%d", i);
+  char *argv[] = { "sh", (char *)script, arg, NULL };
+  pid_t pid;
+  int status;
+  double t0 = now_ms ();
+  int r = posix_spawn (&pid, "/bin/sh", NULL, NULL, argv, environ);
+  if (r != 0 || waitpid (pid, &status, 0) < 0 || !WIFEXITED (status) || WEXITSTATUS (status))
+    {
+      fprintf (stderr, "netbench: script task %d failed\n", i);
+      exit (1);
+    }
+  return now_ms () - t0;
+}
+
+static int cmp_double (const void *a, const void *b)
+{
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Median and p99 (nearest rank) of v[0..n), which gets sorted. */
+static void stats (double *v, int n, double *median, double *p99)
+{
+  qsort (v, (size_t)n, sizeof *v, cmp_double);
+  *median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+  int k = (99 * n + 99) / 100;
+  *p99 = v[k > 0 ? k - 1 : 0];
+}
+
+int main (int argc, char **argv)
+{
+  if (argc != 5)
+    {
+      fprintf (stderr, "usage: netbench TASKS WORKDIR SCRIPT RESULTS\n");
+      return 2;
+    }
+  int n = atoi (argv[1]);
+  if (n < 1 || n > 10000)
+    return 2;
+  char ipam[4096], run_dir[4096];
+  snprintf (ipam, sizeof ipam, "%s/ipam", argv[2]);
+  snprintf (run_dir, sizeof run_dir, "%s/netns", argv[2]);
+  struct net_bridge_config cfg = { .ipam_path = ipam, .run_dir = run_dir, .host_netns_fd = -1 };
+  net_bridge *br = NULL;
+  berr *e = NULL;
+  if (net_bridge_open (&cfg, &br, &e) < 0)
+    die_berr (e);
+  /* Warm caches (binaries, libraries, the kernel's slabs) for both, untimed. */
+  for (int i = 0; i < 5; i++)
+    {
+      berth_task (br, n + i);
+      script_task (argv[3], n + i);
+    }
+  double *b = calloc ((size_t)n, sizeof *b), *s = calloc ((size_t)n, sizeof *s);
+  if (b == NULL || s == NULL)
+    return 1;
+  /* Alternate task by task, so a burst of load on the machine falls on both alike. */
+  for (int i = 0; i < n; i++)
+    {
+      b[i] = berth_task (br, i);
+      s[i] = script_task (argv[3], i);
+    }
+  net_bridge_close (br);
+  FILE *raw = fopen (argv[4], "ae");
+  for (int i = 0; raw != NULL && i < n; i++)
+    fprintf (raw, "net.bridge.task%d berth_ms %.3f script_ms %.3f\n", i + 1, b[i], s[i]);
+  double bm, bp, sm, sp;
+  stats (b, n, &bm, &bp);
+  stats (s, n, &sm, &sp);
+  if (raw != NULL)
+    {
+      fprintf (raw, "net.bridge.berth median_ms %.3f p99_ms %.3f\n", bm, bp);
+      fprintf (raw, "net.bridge.script median_ms %.3f p99_ms %.3f\n", sm, sp);
+      fclose (raw);
+    }
+  printf ("   %-34s %10s %10s\n", "per task (setup + teardown)", "median ms", "p99 ms");
+  printf ("   %-34s %10.2f %10.2f\n", "berth (net_bridge_setup/teardown)", bm, bp);
+  printf ("   %-34s %10.2f %10.2f\n", "ip + nft commands, one sh script", sm, sp);
+  printf ("   %-34s %10.2f %10.2f\n", "ratio berth / script", bm / sm, bp / sp);
+  printf ("   verdict: %s - berth median %.2f x the script (target <= 0.3 x)\n",
+          bm / sm <= 0.3 ? "PASS" : "MISS", bm / sm);
+  free (b);
+  free (s);
+  return 0;
+}
