@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Benchmarks berth-runtime and berth-shim side by side with crun, runc and conmon and prints
-# ratios (bench/README.md). Usage: BUILD=build bench/run.sh   (as root; `make bench` does this)
+# Benchmarks berth-runtime and berth-shim side by side with crun, runc and conmon, and Berth's
+# bridge networking against ip/nft commands, and prints ratios (bench/README.md).
+# Usage: BUILD=build bench/run.sh   (as root; `make bench` does this)
 set -euo pipefail
 
 : "${BUILD:=build}"
@@ -507,5 +508,12 @@ for rt in berth crun runc; do
   rss_list[$rt]=${nosec_rss[$rt]} status[$rt]=${nosec_status[$rt]}
 done
 print_rss
+echo
+
+echo "== 4. Bridge network setup + teardown per task: berth vs ip and nft commands =="
+if ! BUILD=$BUILD BENCH_RESULTS=$results "$src/net.sh" 2>"$work/logs/net.err"; then
+  echo "   not measured: $(tail -n 1 "$work/logs/net.err" | cut -c1-100)"
+  raw "net.bridge.status failed"
+fi
 echo
 echo "raw numbers: $results"

@@ -4,6 +4,7 @@
 #include "net/net.h"
 
 #include "lib/cleanup.h"
+#include "lib/fs.h"
 #include "lib/log.h"
 
 #include <arpa/inet.h>
@@ -186,8 +187,6 @@ static int bridge_init (net_bridge *br, const struct net_bridge_config *cfg, ber
   if (!net_nft_bridge_valid (name) || strlen (name) >= IFNAMSIZ || is_berth_veth (name))
     return berr_make (err, EINVAL, "invalid bridge name `%.40s`", name);
   snprintf (br->name, sizeof br->name, "%s", name);
-  if (cfg->ipam_path == NULL)
-    return berr_make (err, EINVAL, "no IPAM state file configured");
   if (net_nft_subnet_canon (cfg->subnet ? cfg->subnet : NET_BRIDGE_DEFAULT_SUBNET, br->subnet, err)
           < 0
       || resolve_range (br, cfg, err) < 0)
@@ -196,7 +195,9 @@ static int bridge_init (net_bridge *br, const struct net_bridge_config *cfg, ber
     return berr_sys (err, "strdup");
   if (cfg->host_netns_fd >= 0 && (br->host_fd = fcntl (cfg->host_netns_fd, F_DUPFD_CLOEXEC, 3)) < 0)
     return berr_sys (err, "dup netns fd");
-  if (net_ipam_open (cfg->ipam_path, br->subnet, NULL, &br->ipam, err) < 0)
+  const char *ipam = cfg->ipam_path ? cfg->ipam_path : NET_BRIDGE_DEFAULT_IPAM;
+  if ((!cfg->ipam_path && bfs_mkdirs ("/run/berth", 0755, err) < 0)
+      || net_ipam_open (ipam, br->subnet, NULL, &br->ipam, err) < 0)
     return -1;
   br->gateway = net_ipam_gateway (br->ipam);
   br->prefixlen = net_ipam_prefixlen (br->ipam);

@@ -230,12 +230,15 @@ typedef struct net_bridge net_bridge;
 
 #define NET_BRIDGE_DEFAULT_NAME "berth0"
 #define NET_BRIDGE_DEFAULT_SUBNET "172.30.232.0/22"
+/* On /run like the namespace pins: the allocations describe kernel objects a reboot wipes, so
+ * their record must go with them, and must survive an agent restart (docs/networking.md). */
+#define NET_BRIDGE_DEFAULT_IPAM "/run/berth/bridge-ipam"
 
 struct net_bridge_config
 {
   const char *name;      /* the bridge link; NULL: NET_BRIDGE_DEFAULT_NAME */
   const char *subnet;    /* "a.b.c.d/len"; NULL: NET_BRIDGE_DEFAULT_SUBNET; gateway = first host */
-  const char *ipam_path; /* the IPAM state file (required; durable storage) */
+  const char *ipam_path; /* the IPAM state file; NULL: NET_BRIDGE_DEFAULT_IPAM */
   const char *run_dir;   /* where endpoints' namespaces are pinned; NULL: NET_DEFAULT_NETNS_DIR */
   int host_netns_fd;     /* the namespace the bridge lives in; < 0: the caller's */
   struct net_port_range dynamic; /* hostPort 0 range; {0, 0}: net_port_range_default */
