@@ -314,25 +314,35 @@ static int ensure_veth (net_bridge *br, const char *key, net_nl *cnl, int ctr_fd
   return hi;
 }
 
-/* A veth end carries packets only once the kernel's link watcher saw its carrier: it activates
- * the queueing discipline (before that, packets are dropped) and tells the bridge to forward for
- * the port. The watcher is a worker that runs after eth0 came up (at most once a second for
- * non-urgent events), so without waiting a container's first connection would stall for a TCP
- * retransmit. The bridge itself gets carrier with its first forwarding port, through the same
- * watcher (non-urgent: up to a second later), and until then it drops what the host sends
- * to containers. The watcher does all of this under the RTNL lock in the same step as setting
- * IFF_LOWER_UP, so seeing the flag on both ends means they work. Waits up to 2 s, then logs and
- * goes on. */
-static int wait_carrier (net_nl *nl, int ifindex, const char *key, berr **err)
+/* A link carries packets only once the kernel's link watcher processed its carrier: it activates
+ * the queueing discipline (until then packets are dropped) and, for a bridge port, makes the
+ * bridge forward for it. The watcher runs in a worker after eth0 came up, so without waiting a
+ * container's first connection could stall for a TCP retransmit. The bridge itself loses carrier
+ * with its last port and regains it with the next one through the same watcher; its flag is only
+ * updated when the watcher processes the change, so a stale "up" is told apart by asking for the
+ * carrier as well (net_link_oper_up). Waits up to 2 s, then logs and goes on. */
+static int wait_carrier (net_nl *nl, int ifindex, bool port, const char *key, berr **err)
 {
   for (int i = 0; i < 4000; i++)
     {
-      int up = net_link_oper_up (nl, ifindex, err);
+      int up = port ? net_link_port_forwarding (nl, ifindex, err)
+                    : net_link_oper_up (nl, ifindex, err);
       if (up != 0)
         return up < 0 ? -1 : 0;
       usleep (500);
     }
   blog_warn ("bridge endpoint %s: link %d has no carrier after 2 s", key, ifindex);
+  return 0;
+}
+
+/* Both veth ends carry packets, the bridge forwards for the port, and the bridge itself has
+ * carrier (it loses it with its last port). */
+static int wait_ready (net_bridge *br, net_nl *cnl, int hi, int ci, const char *key, berr **err)
+{
+  if (wait_carrier (br->nl, hi, false, key, err) < 0 || wait_carrier (cnl, ci, false, key, err) < 0
+      || wait_carrier (br->nl, hi, true, key, err) < 0
+      || wait_carrier (br->nl, br->ifindex, false, key, err) < 0)
+    return -1;
   return 0;
 }
 
@@ -384,7 +394,7 @@ static int endpoint_setup (net_bridge *br, const char *key, const struct net_por
   int ci = hi < 0 ? -1 : configure_eth0 (br, cnl, out->addr, err);
   /* Ports are published while the link watcher runs in its own worker. */
   int r = ci < 0 || publish (br, key, ports, n, out, err) < 0
-                  || wait_carrier (br->nl, hi, key, err) < 0 || wait_carrier (cnl, ci, key, err) < 0
+                  || wait_ready (br, cnl, hi, ci, key, err) < 0
               ? -1
               : 0;
   net_nl_close (cnl);

@@ -32,9 +32,11 @@ int net_link_index (net_nl *nl, const char *name, berr **err);
 int net_link_find_by_mac (net_nl *nl, const uint8_t mac[6], char name[IFNAMSIZ], berr **err);
 /* The hardware address of a link. */
 int net_link_get_mac (net_nl *nl, int ifindex, uint8_t mac[6], berr **err);
-/* 1 when the link is operationally up (IFF_LOWER_UP: carrier, as the kernel's link watcher last
- * saw it, which it updates asynchronously after a change), else 0. */
+/* 1 when the link has carrier now and the kernel's link watcher has processed it (IFF_LOWER_UP,
+ * set asynchronously after the change; only then does the link pass packets), else 0. */
 int net_link_oper_up (net_nl *nl, int ifindex, berr **err);
+/* 1 when ifindex is a bridge port in the forwarding state, else 0. */
+int net_link_port_forwarding (net_nl *nl, int ifindex, berr **err);
 /* Names of every link, newly allocated NULL-terminated (free each, then the array). */
 int net_link_list (net_nl *nl, char ***names, berr **err);
 

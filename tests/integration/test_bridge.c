@@ -392,6 +392,7 @@ START_TEST (test_teardown_leaves_the_host_namespace_exactly_as_before)
   MUST (net_bridge_teardown (w.br, "t4.b", err));
   assert_becomes_same (&w, before);
   /* Set up again right after (a retry while the old pair may still be dying), torn down again. */
+  net_bridge_endpoint_clear (&e2);
   MUST (net_bridge_setup (w.br, "t4.a", p, 3, &e2, err));
   MUST (net_bridge_teardown (w.br, "t4.a", err));
   assert_becomes_same (&w, before);
