@@ -226,8 +226,9 @@ int net_port_range_default (const struct net_port_range *kernel, struct net_port
  * own, pinned as <run_dir>/<key>, with one veth: the host end on Berth's bridge, the other end
  * eth0 in the container's namespace with an address from the bridge's IPAM (owner: the key) and
  * a default route via the bridge; its published ports are rules of Berth's nft table (owner: the
- * key). Keys follow net_netns_name_valid (e.g. "<task id>.<container index>"). Defaults, port
- * allocation, host access and reconcile in docs/networking.md. */
+ * key). Keys follow net_netns_name_valid (e.g. "<task id>.<container index>"). A handle is used
+ * by one thread at a time. Defaults, port allocation, host access and reconcile in
+ * docs/networking.md. */
 typedef struct net_bridge net_bridge;
 
 #define NET_BRIDGE_DEFAULT_NAME "berth0"
@@ -243,7 +244,8 @@ struct net_bridge_config
   const char *ipam_path; /* the IPAM state file; NULL: NET_BRIDGE_DEFAULT_IPAM */
   const char *run_dir;   /* where endpoints' namespaces are pinned; NULL: NET_DEFAULT_NETNS_DIR */
   int host_netns_fd;     /* the namespace the bridge lives in; < 0: the caller's */
-  struct net_port_range dynamic; /* hostPort 0 range; {0, 0}: net_port_range_default */
+  struct net_port_range dynamic; /* hostPort 0 range; {0, 0}: net_port_range_default of the
+                                    caller's namespace's ephemeral range */
 };
 
 /* hostPort 0 asks for a dynamic port. proto is IPPROTO_TCP or IPPROTO_UDP. */
