@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Benchmarks berth-runtime and berth-shim side by side with crun, runc and conmon, and image
-# pulls against skopeo + umoci (bench/pull.sh), and prints ratios (bench/README.md).
+# Benchmarks berth-runtime and berth-shim side by side with crun, runc and conmon, image pulls
+# against skopeo + umoci, and Berth's bridge and awsvpc networking against ip/nft commands, and
+# prints ratios (bench/README.md).
 # Usage: BUILD=build bench/run.sh   (as root; `make bench` does this)
 set -euo pipefail
 
@@ -517,5 +518,11 @@ echo "== 5. awsvpc network setup + teardown per task (macvlan path): berth vs on
 echo "   ${BENCH_NET_TASKS:-200} tasks each, interleaved, in a throwaway network namespace (bench/net-awsvpc.sh)"
 BENCH_RESULTS=$results BUILD=$BUILD "$src/net-awsvpc.sh" ||
   echo "   not measured: bench/net-awsvpc.sh failed"
+echo
+echo "== 6. Bridge network setup + teardown per task: berth vs ip and nft commands =="
+if ! BUILD=$BUILD BENCH_RESULTS=$results "$src/net.sh" 2>"$work/logs/net.err"; then
+  echo "   not measured: $(tail -n 1 "$work/logs/net.err" | cut -c1-100)"
+  raw "net.bridge.status failed"
+fi
 echo
 echo "raw numbers: $results"

@@ -240,3 +240,8 @@ unsigned net_ipam_prefixlen (const net_ipam *ipam)
 {
   return ipam->st.prefixlen;
 }
+
+const char *net_ipam_owner_at (const net_ipam *ipam, size_t i)
+{
+  return i < ipam->st.n ? ipam->st.v[i].owner : NULL;
+}

@@ -32,6 +32,11 @@ int net_link_index (net_nl *nl, const char *name, berr **err);
 int net_link_find_by_mac (net_nl *nl, const uint8_t mac[6], char name[IFNAMSIZ], berr **err);
 /* The hardware address of a link. */
 int net_link_get_mac (net_nl *nl, int ifindex, uint8_t mac[6], berr **err);
+/* 1 when the link has carrier now and the kernel's link watcher has processed it (IFF_LOWER_UP,
+ * set asynchronously after the change; only then does the link pass packets), else 0. */
+int net_link_oper_up (net_nl *nl, int ifindex, berr **err);
+/* 1 when ifindex is a bridge port in the forwarding state, else 0. */
+int net_link_port_forwarding (net_nl *nl, int ifindex, berr **err);
 /* Names of every link, newly allocated NULL-terminated (free each, then the array). */
 int net_link_list (net_nl *nl, char ***names, berr **err);
 
@@ -47,6 +52,8 @@ int net_link_set_up (net_nl *nl, int ifindex, bool up, berr **err);
 /* The kernel only renames a link that is down. */
 int net_link_rename (net_nl *nl, int ifindex, const char *name, berr **err);
 int net_link_set_mtu (net_nl *nl, int ifindex, unsigned mtu, berr **err);
+/* Sets the hardware address (a bridge given one keeps it as ports come and go). */
+int net_link_set_mac (net_nl *nl, int ifindex, const uint8_t mac[6], berr **err);
 /* Enslaves ifindex to the bridge master_ifindex; 0 releases it. */
 int net_link_set_master (net_nl *nl, int ifindex, int master_ifindex, berr **err);
 /* Moves ifindex into netns_fd and, when new_name is not NULL, renames it there in the same
@@ -103,6 +110,9 @@ int net_ipam_lookup (const net_ipam *ipam, const char *owner, struct in_addr *ou
 size_t net_ipam_count (const net_ipam *ipam);
 struct in_addr net_ipam_gateway (const net_ipam *ipam);
 unsigned net_ipam_prefixlen (const net_ipam *ipam);
+/* The owner of allocation i (0 <= i < net_ipam_count), valid until the next change: for
+ * reconcile, which releases the allocations of owners that are gone. */
+const char *net_ipam_owner_at (const net_ipam *ipam, size_t i);
 
 /* ---- task network modes (net/mode.c) --------------------------------------------------------*/
 enum net_mode
@@ -309,5 +319,88 @@ int net_metadata_host_setup (int host_netns_fd, berr **err);
 int net_metadata_host_remove (int host_netns_fd, berr **err);
 /* A blackhole route for 169.254.169.254 in the namespace netns_fd. Idempotent. */
 int net_block_imds (int netns_fd, berr **err);
+
+/* ---- bridge mode (net/bridge.c) --------------------------------------------------------------
+ * ECS bridge mode: each container (an "endpoint", named by a key) gets a network namespace of its
+ * own, pinned as <run_dir>/<key>, with one veth: the host end on Berth's bridge, the other end
+ * eth0 in the container's namespace with an address from the bridge's IPAM (owner: the key) and
+ * a default route via the bridge; its published ports are rules of Berth's nft table (owner: the
+ * key). Keys follow net_netns_name_valid (e.g. "<task id>.<container index>"). A handle is used
+ * by one thread at a time. Defaults, port allocation, host access and reconcile in
+ * docs/networking.md. */
+typedef struct net_bridge net_bridge;
+
+#define NET_BRIDGE_DEFAULT_NAME "berth0"
+#define NET_BRIDGE_DEFAULT_SUBNET "172.30.232.0/22"
+/* On /run like the namespace pins: the allocations describe kernel objects a reboot wipes, so
+ * their record must go with them, and must survive an agent restart (docs/networking.md). */
+#define NET_BRIDGE_DEFAULT_IPAM "/run/berth/bridge-ipam"
+
+struct net_bridge_config
+{
+  const char *name;      /* the bridge link; NULL: NET_BRIDGE_DEFAULT_NAME */
+  const char *subnet;    /* "a.b.c.d/len"; NULL: NET_BRIDGE_DEFAULT_SUBNET; gateway = first host */
+  const char *ipam_path; /* the IPAM state file; NULL: NET_BRIDGE_DEFAULT_IPAM */
+  const char *run_dir;   /* where endpoints' namespaces are pinned; NULL: NET_DEFAULT_NETNS_DIR */
+  int host_netns_fd;     /* the namespace the bridge lives in; < 0: the caller's */
+  struct net_port_range dynamic; /* hostPort 0 range; {0, 0}: net_port_range_default of the
+                                    caller's namespace's ephemeral range */
+};
+
+/* hostPort 0 asks for a dynamic port. proto is IPPROTO_TCP or IPPROTO_UDP. */
+struct net_port_mapping
+{
+  int proto;
+  uint16_t container_port;
+  uint16_t host_port;
+};
+
+/* One of the task's networkBindings. */
+struct net_port_binding
+{
+  int proto;
+  uint16_t container_port;
+  uint16_t host_port;
+  char bind_ip[INET_ADDRSTRLEN]; /* "0.0.0.0": every address of the host */
+};
+
+struct net_bridge_endpoint
+{
+  char *netns_path; /* for the containers' OCI spec */
+  struct in_addr addr;
+  struct net_port_binding *bindings; /* in the order of the mappings */
+  size_t n_bindings;
+};
+void net_bridge_endpoint_clear (struct net_bridge_endpoint *ep);
+
+/* Makes (idempotently) the bridge with the gateway address, turns on ip_forward in the host
+ * namespace, ensures Berth's nft table and the subnet's masquerade, and opens the IPAM. */
+int net_bridge_open (const struct net_bridge_config *cfg, net_bridge **out, berr **err);
+/* Frees the handle only: the bridge and every endpoint stay. */
+void net_bridge_close (net_bridge *br);
+/* Deletes the bridge link and the subnet's masquerade (endpoints should be torn down first). */
+int net_bridge_remove (net_bridge *br, berr **err);
+/* The gateway (the bridge's address) and the dynamic port range in use. */
+struct in_addr net_bridge_gateway (const net_bridge *br);
+struct net_port_range net_bridge_dynamic_range (const net_bridge *br);
+
+/* Sets up endpoint key with ports published; *out gets the namespace path, the address and the
+ * bindings (dynamic ports chosen). Idempotent: a set-up endpoint gets the same result again. A
+ * static host port held by another endpoint or bound by a host socket is EADDRINUSE naming the
+ * port; on any failure everything this endpoint had is removed again. */
+int net_bridge_setup (net_bridge *br, const char *key, const struct net_port_mapping *ports,
+                      size_t n_ports, struct net_bridge_endpoint *out, berr **err);
+/* Removes exactly what setup made for key: its published ports and its namespace pin now, its
+ * address last (so an interrupted teardown leaves the IPAM record for reconcile). The veth pair
+ * goes with the namespace, which the kernel frees once the containers' processes are gone too:
+ * the host end disappears shortly after return, not before (docs/networking.md). A key with
+ * nothing set up is fine. */
+int net_bridge_teardown (net_bridge *br, const char *key, berr **err);
+/* After an agent restart: tears down every endpoint found (IPAM allocations, published ports,
+ * Berth veths) whose key is not in live[0..n_live), leaving live ones intact. Returns how many
+ * endpoints were removed. */
+int net_bridge_reconcile (net_bridge *br, const char *const *live, size_t n_live, berr **err);
+/* The host end's name for key: "bv" and 13 base32 digits of a 64-bit hash of the key. */
+void net_bridge_veth_name (const char *key, char name[IFNAMSIZ]);
 
 #endif

@@ -347,6 +347,83 @@ int net_link_index (net_nl *nl, const char *name, berr **err)
   return found;
 }
 
+/* IFF_LOWER_UP of <linux/if.h>, which cannot be included next to <net/if.h>. */
+#define LINK_LOWER_UP 0x10000u
+/* BR_STATE_FORWARDING of <linux/if_bridge.h> (which pulls in <linux/if.h> too). */
+#define LINK_BR_STATE_FORWARDING 3
+
+/* 1 when the link has carrier now (IFLA_CARRIER) and the link watcher has seen it (IFF_LOWER_UP,
+ * which it sets when it processes the change); stays 0 on a link without either. */
+static int carrier_cb (const struct nlmsghdr *nlh, void *data)
+{
+  if (nlh->nlmsg_type != RTM_NEWLINK)
+    return MNL_CB_OK;
+  const struct ifinfomsg *ifi = mnl_nlmsg_get_payload (nlh);
+  const struct nlattr *attr;
+  bool carrier = false;
+  mnl_attr_for_each (attr, nlh, sizeof *ifi)
+  {
+    if (mnl_attr_get_type (attr) == IFLA_CARRIER && mnl_attr_validate (attr, MNL_TYPE_U8) == 0)
+      carrier = mnl_attr_get_u8 (attr) != 0;
+  }
+  *(int *)data = carrier && (ifi->ifi_flags & LINK_LOWER_UP);
+  return MNL_CB_OK;
+}
+
+int net_link_oper_up (net_nl *nl, int ifindex, berr **err)
+{
+  struct nl_req r;
+  link_req (&r, RTM_GETLINK, 0, ifindex);
+  int up = 0;
+  char what[64];
+  snprintf (what, sizeof what, "get the state of link %d", ifindex);
+  if (nl_talk (nl, r.nlh, carrier_cb, &up, what, err) < 0)
+    return -1;
+  return up;
+}
+
+/* The spanning tree state of one bridge port, from the AF_BRIDGE link dump (IFLA_PROTINFO). */
+struct port_walk
+{
+  int ifindex;
+  int state; /* -1: not seen */
+};
+
+static int port_state_cb (const struct nlmsghdr *nlh, void *data)
+{
+  struct port_walk *w = data;
+  const struct ifinfomsg *ifi = mnl_nlmsg_get_payload (nlh);
+  if (nlh->nlmsg_type != RTM_NEWLINK || ifi->ifi_index != w->ifindex)
+    return MNL_CB_OK;
+  const struct nlattr *attr, *inner;
+  mnl_attr_for_each (attr, nlh, sizeof *ifi)
+  {
+    if ((mnl_attr_get_type (attr) & NLA_TYPE_MASK) != IFLA_PROTINFO
+        || mnl_attr_validate (attr, MNL_TYPE_NESTED) < 0)
+      continue;
+    mnl_attr_for_each_nested (inner, attr)
+    {
+      if (mnl_attr_get_type (inner) == IFLA_BRPORT_STATE
+          && mnl_attr_validate (inner, MNL_TYPE_U8) == 0)
+        w->state = mnl_attr_get_u8 (inner);
+    }
+  }
+  return MNL_CB_OK;
+}
+
+int net_link_port_forwarding (net_nl *nl, int ifindex, berr **err)
+{
+  struct nl_req r;
+  struct ifinfomsg *ifi = link_req (&r, RTM_GETLINK, NLM_F_DUMP, 0);
+  ifi->ifi_family = AF_BRIDGE;
+  struct port_walk w = { ifindex, -1 };
+  char what[64];
+  snprintf (what, sizeof what, "get the bridge port state of link %d", ifindex);
+  if (nl_talk (nl, r.nlh, port_state_cb, &w, what, err) < 0)
+    return -1;
+  return w.state == LINK_BR_STATE_FORWARDING;
+}
+
 int net_link_find_by_mac (net_nl *nl, const uint8_t mac[6], char name[IFNAMSIZ], berr **err)
 {
   struct link_walk w = { .mac = mac };
@@ -541,6 +618,16 @@ int net_link_set_mtu (net_nl *nl, int ifindex, unsigned mtu, berr **err)
   mnl_attr_put_u32 (r.nlh, IFLA_MTU, mtu);
   char what[64];
   snprintf (what, sizeof what, "set mtu %u on link %d", mtu, ifindex);
+  return nl_talk (nl, r.nlh, NULL, NULL, what, err);
+}
+
+int net_link_set_mac (net_nl *nl, int ifindex, const uint8_t mac[6], berr **err)
+{
+  struct nl_req r;
+  link_req (&r, RTM_NEWLINK, 0, ifindex);
+  mnl_attr_put (r.nlh, IFLA_ADDRESS, 6, mac);
+  char what[64];
+  snprintf (what, sizeof what, "set the hardware address of link %d", ifindex);
   return nl_talk (nl, r.nlh, NULL, NULL, what, err);
 }
 
