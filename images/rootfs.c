@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +43,7 @@ int st_containers_using (struct img_store *s, const char *digest, unsigned *n, b
   struct dirent *e;
   while ((e = readdir (d)) != NULL)
     {
-      char path[ID_MAX + 16], buf[80] = "";
+      char path[NAME_MAX + 16], buf[80] = "";
       if (e->d_name[0] == '.' || strlen (e->d_name) > ID_MAX)
         continue;
       snprintf (path, sizeof path, "%s/image", e->d_name);

@@ -60,6 +60,14 @@ static void import_file (const char *name, const char *ref, struct img_import_re
 }
 
 /* Whether <root>/<dir>/<name> exists. */
+/* Fails unless the file holds exactly want. */
+static void file_is (const char *path, const char *want)
+{
+  char *got = ts_read_file (path);
+  ck_assert_msg (got && strcmp (got, want) == 0, "`%s` holds `%s`", path, got ? got : "(none)");
+  free (got);
+}
+
 static bool path_exists (const char *dir, const char *name)
 {
   char path[1024];
@@ -245,7 +253,7 @@ START_TEST (test_read_only_rootfs_refuses_writes)
   struct img_rootfs_opts o = { .read_only = true };
   ok (img_rootfs_create (st, "test/busybox:v1", id, &o, &path, &err), &err);
   snprintf (file, sizeof file, "%s/etc/marker", path);
-  ck_assert_str_eq (ts_read_file (file), "base\n");
+  file_is (file, "base\n");
   snprintf (file, sizeof file, "%s/new", path);
   ck_assert_int_eq (open (file, O_WRONLY | O_CREAT | O_CLOEXEC, 0644), -1);
   ck_assert_int_eq (errno, EROFS);
@@ -342,7 +350,7 @@ START_TEST (test_rootfs_of_many_layers_mounts_with_the_new_mount_api)
   char *path = NULL, file[600];
   ok (img_rootfs_create (st, "many:1", "many", NULL, &path, &err), &err);
   snprintf (file, sizeof file, "%s/f", path);
-  ck_assert_str_eq (ts_read_file (file), "69\n"); /* the top layer wins */
+  file_is (file, "69\n"); /* the top layer wins */
   snprintf (file, sizeof file, "%s/l0", path);
   ck_assert_int_eq (access (file, F_OK), 0); /* the bottom one is there too */
   snprintf (file, sizeof file, "%s/new", path);
