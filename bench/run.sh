@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Benchmarks berth-runtime and berth-shim side by side with crun, runc and conmon and prints
-# ratios (bench/README.md). Usage: BUILD=build bench/run.sh   (as root; `make bench` does this)
+# Benchmarks berth-runtime and berth-shim side by side with crun, runc and conmon, and the image
+# store's root filesystems against mount(8), and prints ratios (bench/README.md).
+# Usage: BUILD=build bench/run.sh   (as root; `make bench` does this)
 set -euo pipefail
 
 : "${BUILD:=build}"
@@ -507,5 +508,10 @@ for rt in berth crun runc; do
   rss_list[$rt]=${nosec_rss[$rt]} status[$rt]=${nosec_status[$rt]}
 done
 print_rss
+echo
+
+echo "== 4. Root filesystem ready for a cached image (overlay mounted) =="
+BUILD=$BUILD "$src/rootfs.sh" "$results" 2>"$work/logs/rootfs.err" ||
+  echo "   failed: $(tail -n 1 "$work/logs/rootfs.err")"
 echo
 echo "raw numbers: $results"

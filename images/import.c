@@ -428,9 +428,8 @@ static int record (struct import *im, const char *ref, const char *digest, const
 static char *docker_manifest (const char *config_digest, size_t config_len, char **digests,
                               uint64_t *sizes)
 {
-  cJSON *j = cJSON_CreateObject (), *layers = cJSON_AddArrayToObject (j, "layers");
-  cJSON *c = cJSON_AddObjectToObject (j, "config");
-  _cleanup_json_ cJSON *owned = j;
+  _cleanup_json_ cJSON *j = cJSON_CreateObject ();
+  cJSON *layers = cJSON_AddArrayToObject (j, "layers"), *c = cJSON_AddObjectToObject (j, "config");
   if (j == NULL || layers == NULL || c == NULL || !cJSON_AddNumberToObject (j, "schemaVersion", 2)
       || !cJSON_AddStringToObject (j, "mediaType",
                                    "application/vnd.docker.distribution.manifest.v2+json")

@@ -163,6 +163,24 @@ static int mount_overlay (struct img_store *s, char **layers, const char *dir, b
   return r;
 }
 
+/* containers/<id>/image, written in place in the new directory (nobody reads it before the
+ * store lock is released, and a torn record can only belong to a root filesystem that was never
+ * mounted), then fsync of the file and both directories: one journal commit on ext4, where a
+ * write-and-rename would cost a second one for the rename. */
+static int write_use_record (struct img_store *s, const char *id, const char *digest, berr **err)
+{
+  _cleanup_close_ int dfd = openat (s->containers_fd, id, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0)
+    return berr_sys (err, "open `%s/%s`", ST_CONTAINERS, id);
+  _cleanup_close_ int fd
+      = openat (dfd, "image", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  size_t len = strlen (digest);
+  if (fd < 0 || write (fd, digest, len) != (ssize_t)len || fsync (fd) < 0 || fsync (dfd) < 0
+      || fsync (s->containers_fd) < 0)
+    return berr_sys (err, "write `%s/%s/image`", ST_CONTAINERS, id);
+  return 0;
+}
+
 static int read_record (struct img_store *s, const char *digest, struct img_store_image **im,
                         berr **err)
 {
@@ -191,10 +209,7 @@ static int record_use (struct img_store *s, const char *name, const char *id,
     return -1;
   if (mkdirat (s->containers_fd, id, 0700) < 0)
     return berr_sys (err, "create `%s/%s`", ST_CONTAINERS, id);
-  char path[ID_MAX + 16];
-  snprintf (path, sizeof path, "%s/image", id);
-  if (bfs_write_atomic (s->containers_fd, path, digest, strlen (digest), 0600, err) < 0
-      || (fsync (s->containers_fd) < 0 && berr_sys (err, "sync `%s`", ST_CONTAINERS)))
+  if (write_use_record (s, id, digest, err) < 0)
     {
       bfs_remove_tree (s->containers_fd, id, NULL);
       return -1;

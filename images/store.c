@@ -446,8 +446,7 @@ static int write_ref (struct img_store *s, const char *ref, const char *digest, 
   char file[80];
   if (ref_file_name (ref, file, err) < 0)
     return -1;
-  cJSON *j = cJSON_CreateObject ();
-  _cleanup_json_ cJSON *owned = j;
+  _cleanup_json_ cJSON *j = cJSON_CreateObject ();
   if (j == NULL || !cJSON_AddStringToObject (j, "ref", ref)
       || !cJSON_AddStringToObject (j, "digest", digest))
     return oom (err);
@@ -698,8 +697,7 @@ static int verify_image (struct img_store *s, struct image_docs *d, uint64_t *si
 
 static int image_record_json (const struct image_docs *d, uint64_t size, char **out, berr **err)
 {
-  cJSON *j = cJSON_CreateObject ();
-  _cleanup_json_ cJSON *owned = j;
+  _cleanup_json_ cJSON *j = cJSON_CreateObject ();
   cJSON *layers = cJSON_AddArrayToObject (j, "layers");
   char now[BCLOCK_RFC3339_LEN];
   bclock_rfc3339 (bclock_real_ns (), now);
