@@ -43,17 +43,11 @@ int st_containers_using (struct img_store *s, const char *digest, unsigned *n, b
   struct dirent *e;
   while ((e = readdir (d)) != NULL)
     {
-      char path[NAME_MAX + 16], buf[80] = "";
+      char path[NAME_MAX + 96];
       if (e->d_name[0] == '.' || strlen (e->d_name) > ID_MAX)
         continue;
-      snprintf (path, sizeof path, "%s/image", e->d_name);
-      _cleanup_close_ int fd = openat (dirfd (d), path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-      ssize_t len = fd >= 0 ? read (fd, buf, sizeof buf - 1) : -1;
-      if (len > 0)
-        buf[len] = 0;
-      /* A directory whose record cannot be read is being created or removed right now; the
-       * create path holds the store lock until its record is complete, so this is a removal. */
-      if (len > 0 && strcmp (buf, digest) == 0)
+      snprintf (path, sizeof path, "%s/image-%s", e->d_name, st_hex (digest));
+      if (faccessat (dirfd (d), path, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
         (*n)++;
     }
   closedir (d);
@@ -163,21 +157,20 @@ static int mount_overlay (struct img_store *s, char **layers, const char *dir, b
   return r;
 }
 
-/* containers/<id>/image, written in place in the new directory (nobody reads it before the
- * store lock is released, and a torn record can only belong to a root filesystem that was never
- * mounted), then fsync of the file and both directories: one journal commit on ext4, where a
- * write-and-rename would cost a second one for the rename. */
+/* The in-use record is a name, containers/<id>/image-<hex>: an empty file, so it is pure
+ * metadata and cannot be torn or left empty by a crash (a record with content could be, on
+ * delayed allocation). fsync of both directories makes it durable before the mount. */
 static int write_use_record (struct img_store *s, const char *id, const char *digest, berr **err)
 {
   _cleanup_close_ int dfd = openat (s->containers_fd, id, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0)
     return berr_sys (err, "open `%s/%s`", ST_CONTAINERS, id);
+  char name[96];
+  snprintf (name, sizeof name, "image-%s", st_hex (digest));
   _cleanup_close_ int fd
-      = openat (dfd, "image", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-  size_t len = strlen (digest);
-  if (fd < 0 || write (fd, digest, len) != (ssize_t)len || fsync (fd) < 0 || fsync (dfd) < 0
-      || fsync (s->containers_fd) < 0)
-    return berr_sys (err, "write `%s/%s/image`", ST_CONTAINERS, id);
+      = openat (dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0 || fsync (dfd) < 0 || fsync (s->containers_fd) < 0)
+    return berr_sys (err, "record `%s/%s/%s`", ST_CONTAINERS, id, name);
   return 0;
 }
 
@@ -194,7 +187,7 @@ static int read_record (struct img_store *s, const char *digest, struct img_stor
 }
 
 /* Under the shared store lock (so cleanup, which takes it exclusively, sees either no image or
- * the record): resolves the image and writes containers/<id>/image durably. */
+ * the record): resolves the image and records durably that container id uses it. */
 static int record_use (struct img_store *s, const char *name, const char *id,
                        struct img_store_image **im, berr **err)
 {

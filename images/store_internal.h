@@ -11,7 +11,7 @@
 #define ST_REFS "refs"             /* <sha256 of ref>.json: {"ref","digest"} */
 #define ST_LOCKS "locks"           /* <hex>.lock: per-layer flock files */
 #define ST_STAGING "staging"       /* work in progress; removed at open when abandoned */
-#define ST_CONTAINERS "containers" /* <id>/{image,upper,work,merged}: root filesystems */
+#define ST_CONTAINERS "containers" /* <id>/{image-<hex>,upper,work,merged}: root filesystems */
 #define ST_STORE_LOCK "store.lock" /* shared by writers, exclusive for remove and GC */
 
 struct img_store

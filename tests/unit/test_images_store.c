@@ -480,10 +480,11 @@ END_TEST
 /* Marks an image as used by a container the way rootfs.c records it (no mount needed here). */
 static void fake_container (const char *id, const char *digest)
 {
-  char path[512];
+  char path[512], name[96];
   snprintf (path, sizeof path, "%s/containers/%s", root, id);
   ck_assert_int_eq (mkdir (path, 0700), 0);
-  write_in (path, "image", digest);
+  snprintf (name, sizeof name, "image-%s", digest + 7);
+  write_in (path, name, "");
 }
 
 START_TEST (test_remove_keeps_shared_layers_and_refuses_images_in_use)
