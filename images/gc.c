@@ -30,12 +30,11 @@ static int oom (berr **err)
 /* Reads a directory's entry names (skipping dot files) into a NULL-terminated vector. */
 static int dir_names (int dirfd, const char *what, char ***out, berr **err)
 {
-  _cleanup_close_ int dfd = fcntl (dirfd, F_DUPFD_CLOEXEC, 3);
+  _cleanup_close_ int dfd = openat (dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   DIR *d = dfd >= 0 ? fdopendir (dfd) : NULL;
   if (d == NULL)
     return berr_sys (err, "read `%s`", what);
   dfd = -1;
-  rewinddir (d);
   struct dirent *e;
   int r = 0;
   *out = NULL;

@@ -33,12 +33,11 @@ static bool valid_id (const char *id)
 
 int st_containers_using (struct img_store *s, const char *digest, unsigned *n, berr **err)
 {
-  _cleanup_close_ int dfd = fcntl (s->containers_fd, F_DUPFD_CLOEXEC, 3);
+  _cleanup_close_ int dfd = openat (s->containers_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   DIR *d = dfd >= 0 ? fdopendir (dfd) : NULL;
   if (d == NULL)
     return berr_sys (err, "read `%s`", ST_CONTAINERS);
   dfd = -1;
-  rewinddir (d);
   *n = 0;
   struct dirent *e;
   while ((e = readdir (d)) != NULL)

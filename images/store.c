@@ -107,7 +107,7 @@ static void remove_stage_entry (struct img_store *s, const char *name)
 /* Removes what crashed processes left in staging/, leaving work other processes still hold. */
 static int clean_staging (struct img_store *s, berr **err)
 {
-  _cleanup_close_ int dfd = fcntl (s->staging_fd, F_DUPFD_CLOEXEC, 3);
+  _cleanup_close_ int dfd = openat (s->staging_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   DIR *d = dfd >= 0 ? fdopendir (dfd) : NULL;
   if (d == NULL)
     return berr_sys (err, "read `%s`", ST_STAGING);
@@ -265,7 +265,7 @@ static int sink_layer_stage (void *cls, const char *digest, char **dir, void **l
 /* Disk bytes (allocated blocks) of a tree, without following symlinks or leaving the mount. */
 static int tree_bytes (int dir, uint64_t *total, int depth)
 {
-  _cleanup_close_ int fd = fcntl (dir, F_DUPFD_CLOEXEC, 3);
+  _cleanup_close_ int fd = openat (dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   DIR *d = fd >= 0 ? fdopendir (fd) : NULL;
   if (d == NULL)
     return -1;
@@ -520,12 +520,11 @@ int img_store_record_parse (const char *json, size_t len, struct img_store_image
 /* Every reference naming digest, from refs/. */
 static int refs_of (struct img_store *s, const char *digest, char ***out, berr **err)
 {
-  _cleanup_close_ int dfd = fcntl (s->refs_fd, F_DUPFD_CLOEXEC, 3);
+  _cleanup_close_ int dfd = openat (s->refs_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   DIR *d = dfd >= 0 ? fdopendir (dfd) : NULL;
   if (d == NULL)
     return berr_sys (err, "read `%s`", ST_REFS);
   dfd = -1;
-  rewinddir (d);
   struct dirent *e;
   int r = 0;
   while (r == 0 && (e = readdir (d)) != NULL)
@@ -594,12 +593,11 @@ static int by_newest (const void *a, const void *b)
 
 int img_store_list (struct img_store *s, struct img_store_image ***out, size_t *n, berr **err)
 {
-  _cleanup_close_ int dfd = fcntl (s->images_fd, F_DUPFD_CLOEXEC, 3);
+  _cleanup_close_ int dfd = openat (s->images_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   DIR *d = dfd >= 0 ? fdopendir (dfd) : NULL;
   if (d == NULL)
     return berr_sys (err, "read `%s`", ST_IMAGES);
   dfd = -1;
-  rewinddir (d);
   struct img_store_image **v = NULL;
   size_t count = 0;
   struct dirent *e;
