@@ -105,9 +105,8 @@ static int delete_layer (struct img_store *s, const char *digest, berr **err)
       return -1;
     }
   _cleanup_free_ char *tmp = NULL;
-  if (asprintf (&tmp, "%s/%s/%s-XXXXXX", s->root, ST_STAGING, st_hex (digest)) < 0
-      || mkdtemp (tmp) == NULL)
-    return berr_sys (err, "create a staging directory");
+  if (st_stage_dir (s, st_hex (digest), &tmp, err) < 0)
+    return -1;
   if (renameat (s->layers_fd, st_hex (digest), AT_FDCWD, tmp) < 0)
     {
       int saved = errno;
@@ -188,6 +187,25 @@ static int remove_refs_to (struct img_store *s, const char *digest, berr **err)
   return 0;
 }
 
+/* images/<hex> leaves in one rename into staging/ and is removed there (or, after a crash, by
+ * the next open). */
+static int remove_record (struct img_store *s, const char *digest, berr **err)
+{
+  char prefix[32];
+  snprintf (prefix, sizeof prefix, "img-del-%.16s", st_hex (digest));
+  _cleanup_free_ char *tmp = NULL;
+  if (st_stage_dir (s, prefix, &tmp, err) < 0)
+    return -1;
+  if (renameat (s->images_fd, st_hex (digest), AT_FDCWD, tmp) < 0)
+    {
+      berr_sys (err, "move image %s out", digest);
+      rmdir (tmp);
+      return -1;
+    }
+  bfs_remove_tree (AT_FDCWD, tmp, NULL);
+  return 0;
+}
+
 /* Removes an image and its layers no other image uses; *layers_removed counts them. */
 static int remove_image (struct img_store *s, const char *digest, unsigned *layers_removed,
                          berr **err)
@@ -200,20 +218,9 @@ static int remove_image (struct img_store *s, const char *digest, unsigned *laye
   if (bfs_read_all (s->images_fd, path, 1 << 20, &buf, &len, err) < 0
       || img_store_record_parse (buf, len, &im, err) < 0)
     return berr_wrap (err, "remove image %s", digest);
-  _cleanup_free_ char *tmp = NULL;
   int r = remove_refs_to (s, digest, err);
-  if (r == 0
-      && (asprintf (&tmp, "%s/%s/img-del-%.16s-XXXXXX", s->root, ST_STAGING, st_hex (digest)) < 0
-          || mkdtemp (tmp) == NULL))
-    r = berr_sys (err, "create a staging directory");
-  /* The record leaves images/ in one rename; its staging copy is removed at once, or by the
-   * next open after a crash. */
-  if (r == 0 && renameat (s->images_fd, st_hex (digest), AT_FDCWD, tmp) < 0)
-    r = berr_sys (err, "move image %s out", digest);
   if (r == 0)
-    bfs_remove_tree (AT_FDCWD, tmp, NULL);
-  else if (tmp && tmp[strlen (tmp) - 1] != 'X')
-    rmdir (tmp);
+    r = remove_record (s, digest, err);
   if (r == 0)
     r = prune_layers (s, im->layers, INT64_MAX, layers_removed, err);
   img_store_image_free (im);

@@ -629,8 +629,8 @@ static bool has_member (const struct import *im, const char *name)
 static int import_run (struct import *im, int fd, const char *ref, berr **err)
 {
   _cleanup_free_ char *dir = NULL;
-  if (asprintf (&dir, "%s/%s/import-XXXXXX", im->s->root, ST_STAGING) < 0 || mkdtemp (dir) == NULL)
-    return berr_sys (err, "create a staging directory");
+  if (st_stage_dir (im->s, "import", &dir, err) < 0)
+    return -1;
   im->dir_fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   int r = im->dir_fd < 0 ? berr_sys (err, "open `%s`", dir) : read_members (im, fd, err);
   if (r == 0 && has_member (im, "manifest.json"))

@@ -226,6 +226,35 @@ static int sink_layer_has (void *cls, const char *digest, berr **err)
   return layer_present (cls, digest);
 }
 
+int st_stage_dir (struct img_store *s, const char *prefix, char **path, berr **err)
+{
+  _cleanup_free_ char *p = NULL;
+  if (asprintf (&p, "%s/%s/%s-XXXXXX", s->root, ST_STAGING, prefix) < 0)
+    return berr_make (err, ENOMEM, "out of memory");
+  if (mkdtemp (p) == NULL)
+    return berr_sys (err, "create a directory in `%s/%s`", s->root, ST_STAGING);
+  *path = steal_ptr (&p);
+  return 0;
+}
+
+/* staging/<hex>-XXXXXX (*stage) with an empty root/ in it (*dir), both newly allocated. */
+static int make_stage (struct img_store *s, const char *digest, char **stage, char **dir,
+                       berr **err)
+{
+  _cleanup_free_ char *full = NULL, *root = NULL;
+  if (st_stage_dir (s, st_hex (digest), &full, err) < 0)
+    return -1;
+  if (asprintf (&root, "%s/root", full) < 0 || mkdir (root, 0755) < 0)
+    {
+      berr_sys (err, "create `%s/root`", full);
+      bfs_remove_tree (AT_FDCWD, full, NULL);
+      return -1;
+    }
+  *stage = steal_ptr (&full);
+  *dir = steal_ptr (&root);
+  return 0;
+}
+
 static int sink_layer_stage (void *cls, const char *digest, char **dir, void **lock, berr **err)
 {
   struct img_store *s = cls;
@@ -245,19 +274,11 @@ static int sink_layer_stage (void *cls, const char *digest, char **dir, void **l
       layer_lock_release (lk);
       return 1;
     }
-  char name[96];
-  snprintf (name, sizeof name, "%s/%s-XXXXXX", ST_STAGING, st_hex (digest));
-  _cleanup_free_ char *full = NULL;
-  if (asprintf (&full, "%s/%s", s->root, name) < 0 || mkdtemp (full) == NULL
-      || asprintf (dir, "%s/root", full) < 0 || mkdir (*dir, 0755) < 0)
+  if (make_stage (s, digest, &lk->stage, dir, err) < 0)
     {
-      berr_sys (err, "create a staging directory for layer %s", digest);
-      if (full && full[strlen (full) - 1] != 'X')
-        bfs_remove_tree (AT_FDCWD, full, NULL);
       layer_lock_release (lk);
-      return -1;
+      return berr_wrap (err, "layer %s", digest);
     }
-  lk->stage = steal_ptr (&full);
   *lock = lk;
   return 0;
 }
@@ -717,11 +738,11 @@ static int write_image_dir (struct img_store *s, const struct image_docs *d, con
   _cleanup_close_ int slk = st_staging_lock (s, LOCK_SH, err);
   if (slk < 0)
     return -1;
-  char name[96];
-  snprintf (name, sizeof name, "img-%.16s-XXXXXX", st_hex (d->digest));
+  char prefix[32];
+  snprintf (prefix, sizeof prefix, "img-%.16s", st_hex (d->digest));
   _cleanup_free_ char *full = NULL;
-  if (asprintf (&full, "%s/%s/%s", s->root, ST_STAGING, name) < 0 || mkdtemp (full) == NULL)
-    return berr_sys (err, "create a staging directory");
+  if (st_stage_dir (s, prefix, &full, err) < 0)
+    return -1;
   _cleanup_close_ int fd = open (full, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   int r = fd < 0 ? berr_sys (err, "open `%s`", full) : 0;
   if (r == 0

@@ -40,6 +40,9 @@ int st_layer_lock (struct img_store *s, const char *digest, bool nonblock, berr 
  * locks/staging.lock, so open can tell abandoned work (no holder) from work in progress. */
 int st_staging_lock (struct img_store *s, int how, berr **err);
 
+/* A new directory staging/<prefix>-XXXXXX (absolute path, newly allocated). */
+int st_stage_dir (struct img_store *s, const char *prefix, char **path, berr **err);
+
 /* The canonical form of a reference (img_ref_format of its parse), newly allocated. */
 int st_canonical_ref (const char *name, char **out, berr **err);
 
