@@ -194,7 +194,8 @@ static int remove_record (struct img_store *s, const char *digest, berr **err)
   char prefix[32];
   snprintf (prefix, sizeof prefix, "img-del-%.16s", st_hex (digest));
   _cleanup_free_ char *tmp = NULL;
-  if (st_stage_dir (s, prefix, &tmp, err) < 0)
+  _cleanup_close_ int slk = st_staging_lock (s, LOCK_SH, err);
+  if (slk < 0 || st_stage_dir (s, prefix, &tmp, err) < 0)
     return -1;
   if (renameat (s->images_fd, st_hex (digest), AT_FDCWD, tmp) < 0)
     {
