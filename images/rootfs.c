@@ -158,8 +158,12 @@ static int mount_overlay (struct img_store *s, char **layers, const char *dir, b
 
 /* The in-use record is a name, containers/<id>/image-<hex>: an empty file, so it is pure
  * metadata and cannot be torn or left empty by a crash (a record with content could be, on
- * delayed allocation). fsync of both directories makes it durable before the mount. */
-static int write_use_record (struct img_store *s, const char *id, const char *digest, berr **err)
+ * delayed allocation). It is created before the container's upper directory and mount, and a
+ * journaling filesystem commits metadata operations in order, so whenever a root filesystem
+ * exists after a crash its record does too (docs/images.md). With sync, fsync of both
+ * directories also makes it durable before this returns. */
+static int write_use_record (struct img_store *s, const char *id, const char *digest, bool sync,
+                             berr **err)
 {
   _cleanup_close_ int dfd = openat (s->containers_fd, id, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0)
@@ -168,7 +172,7 @@ static int write_use_record (struct img_store *s, const char *id, const char *di
   snprintf (name, sizeof name, "image-%s", st_hex (digest));
   _cleanup_close_ int fd
       = openat (dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0 || fsync (dfd) < 0 || fsync (s->containers_fd) < 0)
+  if (fd < 0 || (sync && (fsync (dfd) < 0 || fsync (s->containers_fd) < 0)))
     return berr_sys (err, "record `%s/%s/%s`", ST_CONTAINERS, id, name);
   return 0;
 }
@@ -186,8 +190,8 @@ static int read_record (struct img_store *s, const char *digest, struct img_stor
 }
 
 /* Under the shared store lock (so cleanup, which takes it exclusively, sees either no image or
- * the record): resolves the image and records durably that container id uses it. */
-static int record_use (struct img_store *s, const char *name, const char *id,
+ * the record): resolves the image and records that container id uses it. */
+static int record_use (struct img_store *s, const char *name, const char *id, bool sync,
                        struct img_store_image **im, berr **err)
 {
   _cleanup_close_ int lk = st_store_lock (s, LOCK_SH, err);
@@ -201,7 +205,7 @@ static int record_use (struct img_store *s, const char *name, const char *id,
     return -1;
   if (mkdirat (s->containers_fd, id, 0700) < 0)
     return berr_sys (err, "create `%s/%s`", ST_CONTAINERS, id);
-  if (write_use_record (s, id, digest, err) < 0)
+  if (write_use_record (s, id, digest, sync, err) < 0)
     {
       bfs_remove_tree (s->containers_fd, id, NULL);
       return -1;
@@ -239,7 +243,7 @@ int img_rootfs_create (struct img_store *s, const char *name, const char *id,
     return berr_make (err, EINVAL, "container id `%.140s` is not valid", id ? id : "(null)");
   bool ro = opts && opts->read_only;
   struct img_store_image *im = NULL;
-  if (record_use (s, name, id, &im, err) < 0)
+  if (record_use (s, name, id, opts && opts->sync, &im, err) < 0)
     return berr_wrap (err, "root filesystem for `%s`", id);
   _cleanup_free_ char *dir = NULL;
   _cleanup_close_ int dfd = openat (s->containers_fd, id, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -374,7 +374,8 @@ START_TEST (test_image_in_use_is_kept_by_cleanup_across_a_restart)
   import_file ("oci.tar", "example.com/team/busybox:v1", &res);
   berr *err = NULL;
   char *path = NULL;
-  ok (img_rootfs_create (st, "example.com/team/busybox:v1", "keep", NULL, &path, &err), &err);
+  struct img_rootfs_opts o = { .sync = true };
+  ok (img_rootfs_create (st, "example.com/team/busybox:v1", "keep", &o, &path, &err), &err);
   /* A restart: the store is reopened; only the on-disk record says the image is in use. */
   img_store_close (st);
   ok (img_store_open (root, &st, &err), &err);
