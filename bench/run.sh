@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks berth-runtime and berth-shim side by side with crun, runc and conmon, image pulls
-# against skopeo + umoci, and Berth's bridge and awsvpc networking against ip/nft commands, and
-# prints ratios (bench/README.md).
+# against skopeo + umoci, the store's root filesystems against mount(8), and Berth's bridge and
+# awsvpc networking against ip/nft commands, and prints ratios (bench/README.md).
 # Usage: BUILD=build bench/run.sh   (as root; `make bench` does this)
 set -euo pipefail
 
@@ -524,5 +524,9 @@ if ! BUILD=$BUILD BENCH_RESULTS=$results "$src/net.sh" 2>"$work/logs/net.err"; t
   echo "   not measured: $(tail -n 1 "$work/logs/net.err" | cut -c1-100)"
   raw "net.bridge.status failed"
 fi
+echo
+echo "== 7. Root filesystem ready for a cached image (overlay mounted) =="
+BUILD=$BUILD "$src/rootfs.sh" "$results" 2>"$work/logs/rootfs.err" ||
+  echo "   failed: $(tail -n 1 "$work/logs/rootfs.err")"
 echo
 echo "raw numbers: $results"

@@ -269,4 +269,155 @@ int img_pull (struct img_puller *p, const char *ref_string, const struct img_pul
               struct img_pull_result *out, berr **err);
 void img_pull_result_clear (struct img_pull_result *r);
 
+/* ---- The image store (images/store.c) ------------------------------------------------------ */
+
+/* A content-addressed store rooted at a directory (e.g. /var/lib/berth/images): layers stored
+ * once by compressed blob digest and shared between images, images by reference and manifest
+ * digest, root filesystems per container. Safe to use from several threads (each call opens
+ * what it locks) and several processes at once. Layout and locking: docs/images.md. */
+struct img_store;
+
+/* Opens (creating if needed) the store at root and removes work a crashed process left in its
+ * staging directory. */
+int img_store_open (const char *root, struct img_store **out, berr **err);
+void img_store_close (struct img_store *s);
+/* Fills *out with the store's implementation of the puller's sink; out->cls is s. */
+void img_store_sink (struct img_store *s, struct img_sink *out);
+
+struct img_store_image
+{
+  char *digest;         /* manifest digest */
+  char *config_digest;  /* the config blob's digest (the image ID) */
+  char **refs;          /* references naming it (img_ref_format form), NULL-terminated */
+  char **layers;        /* layer blob digests, bottom layer first, NULL-terminated */
+  uint64_t size;        /* disk bytes of its layers (shared layers count in every image) */
+  int64_t created_ns;   /* realtime when it was stored (pulled or imported) */
+  int64_t last_used_ns; /* realtime of the last root filesystem made from it, else created */
+  unsigned containers;  /* root filesystems that use it now */
+};
+
+/* name is a manifest digest (sha256:...) or a reference as users write it. Returns 1 and *out
+ * (free with img_store_image_free) when stored, 0 when not. */
+int img_store_lookup (struct img_store *s, const char *name, struct img_store_image **out,
+                      berr **err);
+/* Every stored image, newest first; *out is a newly allocated array of *n images. */
+int img_store_list (struct img_store *s, struct img_store_image ***out, size_t *n, berr **err);
+void img_store_image_free (struct img_store_image *im);
+void img_store_images_free (struct img_store_image **v, size_t n);
+/* Removes a reference (and the image when no reference is left) or, given a digest, the image
+ * with all its references; then its layers that no other image uses. Fails with EBUSY when the
+ * image would go while a container uses it, ENOENT when there is no such image. */
+int img_store_remove (struct img_store *s, const char *name, berr **err);
+/* The parsed image config (Entrypoint, Cmd, Env, WorkingDir, User, ExposedPorts, StopSignal,
+ * Healthcheck) of a stored image, for the agent to merge with the task definition. */
+int img_store_config (struct img_store *s, const char *name, struct img_config **out, berr **err);
+
+/* Parses an image record (images/<hex>/image.json) into *out; refs, last_used_ns and
+ * containers are left empty (they live elsewhere). Exposed for the fuzz target. */
+int img_store_record_parse (const char *json, size_t len, struct img_store_image **out, berr **err);
+
+/* ---- Root filesystems (images/rootfs.c) ---------------------------------------------------- */
+
+struct img_rootfs_opts
+{
+  bool read_only; /* lower layers only, mounted read-only: no upper directory at all */
+  bool sync;      /* fsync the in-use record before mounting (one journal commit: 0.4-8 ms on
+                   * a busy disk); without it the record is ordered before the container's
+                   * directories, which is enough for cleanup (docs/images.md) */
+};
+
+/* Mounts an overlay of image name's layers for container id (letters, digits, `_.-`, at most
+ * 128) at a new directory whose path is returned in *path (newly allocated), with the
+ * container's upper and work directories beside it. Records on disk, before mounting, that
+ * the container uses the image, so no cleanup removes the image until img_rootfs_remove, even
+ * across restarts. EEXIST when id already has a root filesystem. */
+int img_rootfs_create (struct img_store *s, const char *name, const char *id,
+                       const struct img_rootfs_opts *opts, char **path, berr **err);
+/* Unmounts and removes container id's root filesystem (upper directory included) and its use of
+ * the image. A missing one is not an error. */
+int img_rootfs_remove (struct img_store *s, const char *id, berr **err);
+
+/* ---- Import from tarballs (images/import.c) ------------------------------------------------ */
+
+struct img_import_result
+{
+  char **digests; /* manifest digests of the imported images, NULL-terminated */
+  char **refs;    /* references recorded, NULL-terminated */
+};
+
+/* Imports every image of a `docker save` archive (manifest.json, layer tars) or an OCI image
+ * layout tarball (oci-layout, index.json, blobs/sha256/...) read from fd, verifying every digest,
+ * through the same stage/commit path as pulls. Images are recorded under the names the archive
+ * gives (RepoTags; org.opencontainers.image.ref.name when it is a full reference) and, when ref
+ * is not NULL, the first image also under ref. */
+int img_store_import (struct img_store *s, int fd, const char *ref, struct img_import_result *res,
+                      berr **err);
+void img_import_result_clear (struct img_import_result *res);
+
+/* One image of a docker-archive manifest.json. */
+struct img_archive_image
+{
+  char *config;     /* member name of the config */
+  char **repo_tags; /* NULL-terminated, may be empty */
+  char **layers;    /* member names of the layer tars, bottom first */
+};
+
+/* Parses a docker-archive manifest.json (untrusted): *out is a newly allocated array of *n. */
+int img_docker_archive_parse (const char *json, size_t len, struct img_archive_image **out,
+                              size_t *n, berr **err);
+void img_archive_images_free (struct img_archive_image *v, size_t n);
+
+/* One manifest of an OCI layout's index.json: its descriptor and ref.name annotation. */
+struct img_layout_entry
+{
+  struct img_descriptor desc;
+  char *ref_name; /* org.opencontainers.image.ref.name, may be NULL */
+};
+
+/* Parses an OCI layout's oci-layout file (imageLayoutVersion must be 1.x). */
+int img_oci_layout_check (const char *json, size_t len, berr **err);
+/* Parses an OCI layout's index.json (untrusted) into *n entries. */
+int img_oci_index_parse (const char *json, size_t len, struct img_layout_entry **out, size_t *n,
+                         berr **err);
+void img_layout_entries_free (struct img_layout_entry *v, size_t n);
+
+/* ---- Cleanup (images/gc.c) ----------------------------------------------------------------- */
+
+/* Disk usage of the filesystem holding path (bytes). */
+typedef int (*img_disk_usage_fn) (void *cls, const char *path, uint64_t *used, uint64_t *total,
+                                  berr **err);
+
+/* One cleanup cycle's parameters; the agent fills them from its config and calls img_store_gc
+ * every ECS_IMAGE_CLEANUP_INTERVAL. Zero fields take the defaults. */
+struct img_gc_params
+{
+  unsigned high_pct;            /* start deleting at this disk usage: default 85 */
+  unsigned low_pct;             /* ... and stop at this one: default 80 */
+  int64_t min_age_s;            /* ECS_IMAGE_MINIMUM_CLEANUP_AGE: default 3600; <0 for 0 */
+  unsigned max_delete;          /* ECS_NUM_IMAGES_DELETE_PER_CYCLE for the age pass: default 5 */
+  bool disk_only;               /* skip the age pass (only the watermarks) */
+  int64_t grace_s;              /* images and unreferenced layers stored less than this ago stay,
+                                 * whatever the disk (a pull's container is about to use them):
+                                 * default 600; <0 for 0 */
+  int64_t now_ns;               /* realtime "now": default the clock (tests set it) */
+  img_disk_usage_fn disk_usage; /* default statvfs of the store root */
+  void *disk_usage_cls;
+};
+
+struct img_gc_result
+{
+  unsigned images_removed, layers_removed;
+  uint64_t used_before, used_after, total; /* bytes, from disk_usage */
+};
+
+/* statvfs-based usage (the default disk_usage). */
+int img_disk_usage_statvfs (void *cls, const char *path, uint64_t *used, uint64_t *total,
+                            berr **err);
+/* One cleanup cycle, least-recently-used first, never an image a container uses: the age pass
+ * removes up to max_delete images stored and last used more than min_age_s ago; then, while
+ * disk usage is at or above high_pct, images are removed until it is below low_pct. Layers no
+ * image references are removed. */
+int img_store_gc (struct img_store *s, const struct img_gc_params *p, struct img_gc_result *res,
+                  berr **err);
+
 #endif
