@@ -26,6 +26,10 @@ typedef struct cp_sched_instance
   const cJSON *attributes;        /* ECS Attribute array [{name, value?}], incl. ecs.* ones */
   const char *const *task_groups; /* group of each task PENDING/RUNNING on it */
   size_t n_tasks;
+  /* Only for the cluster query language's subjects of the same names (all optional): */
+  int64_t registered_at;     /* registeredAt, Unix seconds (0: unknown) */
+  const char *agent_version; /* agentVersion, e.g. "1.2.0" (NULL: unknown) */
+  bool agent_disconnected;   /* agentConnected == false */
 } cp_sched_instance;
 
 /* What one copy of the task needs, and how to choose. */
@@ -61,5 +65,9 @@ int cp_sched_validate (const cJSON *strategy, const cJSON *constraints, cp_fault
  * (invalid strategy or constraint). */
 int cp_sched_place (const cp_sched_instance *instances, size_t n, const cp_sched_task *task,
                     int count, int *choices, cp_sched_failure *failures, cp_fault *fault);
+
+/* The value of the instance's attribute name ("" for an attribute without a value), or NULL
+ * when it has none. */
+const char *cp_sched_attribute (const cp_sched_instance *inst, const char *name);
 
 #endif
