@@ -56,6 +56,19 @@ typedef struct cql_value
   bool is_num;
 } cql_value;
 
+/* Regular expressions are the slow part of an evaluation, and the values they see repeat from
+ * instance to instance (instance types, zones): results are remembered per value for the life
+ * of the parsed expression, which is one placement call. */
+#define MEMO_SLOTS 32
+#define MEMO_KEY 48
+
+typedef struct cql_memo
+{
+  uint64_t hash;
+  bool used, result;
+  char key[MEMO_KEY];
+} cql_memo;
+
 typedef struct cql_node
 {
   enum cql_kind kind;
@@ -67,6 +80,9 @@ typedef struct cql_node
   size_t n_values;
   regex_t re;
   bool has_re;
+  cql_memo *memo; /* MEMO_SLOTS entries, with the regex */
+  int *hint;      /* SUBJ_ATTRIBUTE: where the last instance had it */
+  bool any_num;   /* some value is a number: only then is the instance's value parsed */
 } cql_node;
 
 struct cp_cql
@@ -246,6 +262,7 @@ static int add_value (cql_parser *p, cql_node *node)
     }
   else
     v->is_num = parse_number (s, &v->num);
+  node->any_num |= v->is_num;
   return 0;
 }
 
@@ -287,8 +304,11 @@ static int parse_subject (cql_parser *p, cql_node *node)
   if (n > 10 && strncmp (s, "attribute:", 10) == 0)
     {
       node->subject = SUBJ_ATTRIBUTE;
-      if ((node->attr = strndup (s + 10, n - 10)) == NULL)
+      node->attr = strndup (s + 10, n - 10);
+      node->hint = malloc (sizeof *node->hint);
+      if (node->attr == NULL || node->hint == NULL)
         return cp_fail_oom (p->fault);
+      *node->hint = -1;
       p->pos += n;
       return 0;
     }
@@ -359,6 +379,8 @@ static int compile_regex (cql_parser *p, cql_node *node, size_t at)
       return cql_error (p, "invalid regular expression");
     }
   node->has_re = true;
+  if ((node->memo = calloc (MEMO_SLOTS, sizeof *node->memo)) == NULL)
+    return cp_fail_oom (p->fault);
   return 0;
 }
 
@@ -497,6 +519,8 @@ void cp_cql_free (cp_cql *q)
       free (node->attr);
       if (node->has_re)
         regfree (&node->re);
+      free (node->memo);
+      free (node->hint);
     }
   free (q->nodes);
   free (q);
@@ -537,6 +561,29 @@ static int value_cmp (const cql_node *node, const char *s, double num, bool is_n
   return strcmp (s, v->s);
 }
 
+static uint64_t hash_str (const char *s)
+{
+  uint64_t h = 1469598103934665603ULL;
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+  return h;
+}
+
+static bool regex_match (const cql_node *node, const char *s)
+{
+  size_t len = strlen (s);
+  if (len >= MEMO_KEY)
+    return regexec (&node->re, s, 0, NULL, 0) == 0;
+  uint64_t h = hash_str (s);
+  cql_memo *m = &node->memo[h % MEMO_SLOTS];
+  if (m->used && m->hash == h && strcmp (m->key, s) == 0)
+    return m->result;
+  m->used = true, m->hash = h;
+  memcpy (m->key, s, len + 1);
+  m->result = regexec (&node->re, s, 0, NULL, 0) == 0;
+  return m->result;
+}
+
 /* The positive operators on one present value; negations are handled by the caller. */
 static bool test_value (const cql_node *node, enum cql_op op, const char *s, double num,
                         bool is_num)
@@ -545,7 +592,7 @@ static bool test_value (const cql_node *node, enum cql_op op, const char *s, dou
   switch (op)
     {
     case OP_MATCH:
-      return regexec (&node->re, s, 0, NULL, 0) == 0;
+      return regex_match (node, s);
     case OP_IN:
       for (size_t i = 0; i < node->n_values; i++)
         if (value_cmp (node, s, num, is_num, &node->values[i]) == 0)
@@ -615,7 +662,7 @@ static bool eval_cmp (const cql_node *node, const cp_sched_instance *inst, const
     case SUBJ_TASK_GROUP:
       return any_group (node, op, inst, placed_group) != negate;
     case SUBJ_ATTRIBUTE:
-      present = (s = cp_sched_attribute (inst, node->attr)) != NULL;
+      present = (s = cp_sched_attribute_hint (inst, node->attr, node->hint)) != NULL;
       break;
     case SUBJ_EC2_INSTANCE_ID:
       present = (s = inst->ec2_instance_id) != NULL;
@@ -641,7 +688,7 @@ static bool eval_cmp (const cql_node *node, const cp_sched_instance *inst, const
     r = false;
   else
     {
-      if (!is_num)
+      if (!is_num && node->any_num)
         is_num = parse_number (s, &num);
       r = test_value (node, op, s, num, is_num);
     }

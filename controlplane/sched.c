@@ -35,6 +35,7 @@ typedef struct plan
   int n_cql;
   bool distinct;
   bool cql_uses_group;
+  bool needs_group_load; /* spread or distinctInstance: count the group's tasks */
 } plan;
 
 /* Why an instance cannot take a copy, in the order checked: a later stage means the instance
@@ -83,19 +84,57 @@ typedef struct sched_state
   uint64_t rng;
 } sched_state;
 
-const char *cp_sched_attribute (const cp_sched_instance *inst, const char *name)
+/* Placement looks up attributes of every instance on every call: walk the members directly and
+ * compare first characters before calling strcmp (several times faster than
+ * cJSON_GetObjectItemCaseSensitive here). */
+static const cJSON *member (const cJSON *obj, const char *key)
+{
+  for (const cJSON *m = obj->child; m; m = m->next)
+    if (m->string && m->string[0] == key[0] && strcmp (m->string, key) == 0)
+      return m;
+  return NULL;
+}
+
+static const char *attribute_match (const cJSON *a, const char *name)
+{
+  const cJSON *n = member (a, "name");
+  if (n == NULL || !cJSON_IsString (n) || n->valuestring[0] != name[0]
+      || strcmp (n->valuestring, name) != 0)
+    return NULL;
+  const cJSON *v = member (a, "value");
+  return v && cJSON_IsString (v) ? v->valuestring : "";
+}
+
+const char *cp_sched_attribute_hint (const cp_sched_instance *inst, const char *name, int *hint)
 {
   const cJSON *a;
+  const char *v;
+  int k = 0;
+  /* Agents register their attributes in the same order: try where the last instance had it. */
+  if (hint && *hint >= 0 && inst->attributes)
+    {
+      for (a = inst->attributes->child; a && k < *hint; a = a->next)
+        k++;
+      if (a && (v = attribute_match (a, name)) != NULL)
+        return v;
+    }
+  k = 0;
   cJSON_ArrayForEach (a, inst->attributes)
   {
-    const cJSON *n = cJSON_GetObjectItemCaseSensitive (a, "name");
-    if (cJSON_IsString (n) && strcmp (n->valuestring, name) == 0)
+    if ((v = attribute_match (a, name)) != NULL)
       {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive (a, "value");
-        return cJSON_IsString (v) ? v->valuestring : "";
+        if (hint)
+          *hint = k;
+        return v;
       }
+    k++;
   }
   return NULL;
+}
+
+const char *cp_sched_attribute (const cp_sched_instance *inst, const char *name)
+{
+  return cp_sched_attribute_hint (inst, name, NULL);
 }
 
 static void plan_free (plan *p)
@@ -203,6 +242,10 @@ static int plan_build (const cJSON *strategy, const cJSON *constraints, plan *p,
         return -1;
       }
   }
+  for (int s = 0; s < p->n_strats; s++)
+    if (p->strats[s].kind == STRAT_SPREAD_INSTANCE || p->strats[s].kind == STRAT_SPREAD_ATTRIBUTE)
+      p->needs_group_load = true;
+  p->needs_group_load |= p->distinct;
   /* RunTask without a strategy places randomly. */
   if (p->n_strats == 0)
     p->strats[p->n_strats++].kind = STRAT_RANDOM;
@@ -261,10 +304,10 @@ static int spread_buckets (sched_state *st, strat *s, cp_fault *fault)
       free (keys), free (ids);
       return cp_fail_oom (fault);
     }
-  int n_buckets = 1; /* bucket 0: no such attribute */
+  int n_buckets = 1, hint = -1; /* bucket 0: no such attribute */
   for (size_t i = 0; i < st->n; i++)
     {
-      const char *v = cp_sched_attribute (&st->inst[i], s->attr);
+      const char *v = cp_sched_attribute_hint (&st->inst[i], s->attr, &hint);
       int b = 0;
       if (v)
         {
@@ -296,9 +339,14 @@ static int state_init (sched_state *st, cp_fault *fault)
   for (size_t i = 0; i < st->n; i++)
     {
       const cp_sched_instance *in = &st->inst[i];
-      for (size_t j = 0; t->group && j < in->n_tasks; j++)
-        if (in->task_groups[j] && strcmp (in->task_groups[j], t->group) == 0)
-          st->group_load[i]++;
+      /* Counting means a look at every task in the cluster: only when a strategy or constraint
+       * needs it. */
+      for (size_t j = 0; st->plan->needs_group_load && t->group && j < in->n_tasks; j++)
+        {
+          const char *g = in->task_groups[j];
+          if (g == t->group || (g && strcmp (g, t->group) == 0))
+            st->group_load[i]++;
+        }
       if (ports_conflict (t->ports_tcp, t->n_ports_tcp, in->ports_tcp, in->n_ports_tcp))
         st->flags[i] |= F_TCP_CONFLICT;
       if (ports_conflict (t->ports_udp, t->n_ports_udp, in->ports_udp, in->n_ports_udp))

@@ -69,5 +69,8 @@ int cp_sched_place (const cp_sched_instance *instances, size_t n, const cp_sched
 /* The value of the instance's attribute name ("" for an attribute without a value), or NULL
  * when it has none. */
 const char *cp_sched_attribute (const cp_sched_instance *inst, const char *name);
+/* The same, first trying the position *hint (agents list attributes in the same order), and
+ * setting *hint to where it was found: for looking one name up on many instances. */
+const char *cp_sched_attribute_hint (const cp_sched_instance *inst, const char *name, int *hint);
 
 #endif
