@@ -365,8 +365,45 @@ static bool op_allowed (enum cql_subject subject, enum cql_op op)
     }
 }
 
+/* glibc's regcomp copies a group once per repetition count (x{3} is xxx, x+ is xx*), so
+ * nested bounds such as ((a{99}){99}){99} or a run of pluses take minutes and gigabytes, and
+ * back-references make matching exponential. Refuses both: the product of all the copies
+ * (the count of each {m,n}, 2 for each +) must stay within 1000, a bound over any nesting. */
+static bool regex_too_costly (const char *pat)
+{
+  unsigned long product = 1;
+  for (const char *c = pat; *c; c++)
+    {
+      if (c[0] == '\\' && c[1] >= '1' && c[1] <= '9')
+        return true;
+      if (c[0] == '\\' && c[1])
+        {
+          c++;
+          continue;
+        }
+      if (*c == '+' && (product *= 2) > 1000)
+        return true;
+      if (*c != '{')
+        continue;
+      char *end;
+      unsigned long m = strtoul (c + 1, &end, 10), n = m;
+      if (*end == ',' && isdigit ((unsigned char)end[1]))
+        n = strtoul (end + 1, &end, 10);
+      n = n > m ? n : m;
+      if (n > 1000 || (product *= n ? n : 1) > 1000)
+        return true;
+    }
+  return false;
+}
+
 static int compile_regex (cql_parser *p, cql_node *node, size_t at)
 {
+  if (regex_too_costly (node->values[0].s))
+    {
+      p->pos = at;
+      return cql_error (p, "regular expression too costly (back-references, or repetition "
+                           "counts multiplying past 1000)");
+    }
   char *anchored = NULL;
   /* ECS matches the whole value: anchor the pattern. */
   if (asprintf (&anchored, "^(%s)$", node->values[0].s) < 0)

@@ -191,6 +191,9 @@ START_TEST (test_cql_syntax_errors_name_the_position)
   expect_error ("attribute:a in [x,]", "position 19: expected a value");
   expect_error ("attribute:a == 'open", "position 16: unterminated");
   expect_error ("attribute:a =~ '(x'", "position 16: invalid regular expression");
+  expect_error ("attribute:a =~ ((a{99}){99}){99}", "position 16: regular expression too costly");
+  expect_error ("attribute:a =~ (a)\\1", "too costly");
+  expect_error ("attribute:a =~ a++++++++++", "too costly");
   expect_error ("registeredAt > yesterday", "position 16: registeredAt takes a date");
   expect_error ("agentConnected > 1", "position 16: operator not valid");
   expect_error ("task:group >= a", "position 12: operator not valid");
