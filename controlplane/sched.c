@@ -69,6 +69,7 @@ enum
   F_UDP_CONFLICT = 2,
   F_CQL_KNOWN = 4,
   F_CQL_OK = 8,
+  F_REFUSED = 16, /* refused by a constraint for the copy being placed */
 };
 
 typedef struct sched_state
@@ -80,7 +81,8 @@ typedef struct sched_state
   int *placed;         /* copies placed on each instance by this call */
   int64_t *group_load; /* tasks of the task's group already on each instance */
   uint8_t *flags;
-  int *cand;
+  int *cand; /* instances with room for the copy, not yet refused by a constraint */
+  int *tie;  /* the best of cand under the strategies */
   uint64_t rng;
 } sched_state;
 
@@ -334,7 +336,8 @@ static int state_init (sched_state *st, cp_fault *fault)
   st->group_load = calloc (st->n + 1, sizeof *st->group_load);
   st->flags = calloc (st->n + 1, sizeof *st->flags);
   st->cand = calloc (st->n + 1, sizeof *st->cand);
-  if (!st->placed || !st->group_load || !st->flags || !st->cand)
+  st->tie = calloc (st->n + 1, sizeof *st->tie);
+  if (!st->placed || !st->group_load || !st->flags || !st->cand || !st->tie)
     return cp_fail_oom (fault);
   for (size_t i = 0; i < st->n; i++)
     {
@@ -365,6 +368,7 @@ static void state_free (sched_state *st)
   free (st->group_load);
   free (st->flags);
   free (st->cand);
+  free (st->tie);
 }
 
 static bool constraints_hold (sched_state *st, size_t i)
@@ -385,8 +389,9 @@ static bool constraints_hold (sched_state *st, size_t i)
   return st->flags[i] & F_CQL_OK;
 }
 
-/* How far instance i gets for one more copy (STAGE_OK: it can take it). */
-static enum stage check (sched_state *st, size_t i)
+/* How far instance i gets on resources for one more copy (STAGE_OK: it has room); constraints
+ * are checked later, lazily (see place_one). */
+static enum stage check_resources (sched_state *st, size_t i)
 {
   const cp_sched_instance *in = &st->inst[i];
   const cp_sched_task *t = st->task;
@@ -403,8 +408,6 @@ static enum stage check (sched_state *st, size_t i)
     return STAGE_PORTS_UDP;
   if (t->eni && in->eni - k < 1)
     return STAGE_ENI;
-  if (!constraints_hold (st, i))
-    return STAGE_CONSTRAINT;
   return STAGE_OK;
 }
 
@@ -426,49 +429,90 @@ static int64_t score (const sched_state *st, const strat *s, size_t i)
     }
 }
 
-/* Keeps the candidates with the lowest score under s; returns how many remain. */
-static size_t narrow (sched_state *st, const strat *s, size_t n_cand)
+/* Keeps the ties with the lowest score under s; returns how many remain. */
+static size_t narrow (sched_state *st, const strat *s, size_t n_tie)
 {
   int64_t best = INT64_MAX;
   size_t kept = 0;
-  for (size_t c = 0; c < n_cand; c++)
+  for (size_t c = 0; c < n_tie; c++)
     {
-      int64_t v = score (st, s, (size_t)st->cand[c]);
+      int64_t v = score (st, s, (size_t)st->tie[c]);
       if (v < best)
         best = v, kept = 0;
       if (v == best)
-        st->cand[kept++] = st->cand[c];
+        st->tie[kept++] = st->tie[c];
     }
   return kept;
 }
 
-/* Chooses the instance for one copy, or returns -1 and the failure. */
+/* The best n_cand candidates under the strategy chain, into st->tie; returns how many. */
+static size_t best_ties (sched_state *st, size_t n_cand)
+{
+  size_t n_tie = n_cand;
+  memcpy (st->tie, st->cand, n_cand * sizeof *st->tie);
+  for (int s = 0; s < st->plan->n_strats && n_tie > 1; s++)
+    {
+      if (st->plan->strats[s].kind == STRAT_RANDOM)
+        break;
+      n_tie = narrow (st, &st->plan->strats[s], n_tie);
+    }
+  return n_tie;
+}
+
+/* Picks uniformly among the ties that satisfy the constraints, evaluating them only as drawn
+ * (rejection sampling). Returns the instance, or -1 when none does; *refused_min is lowered to
+ * the lowest index refused. */
+static int draw (sched_state *st, size_t n_tie, size_t *refused_min)
+{
+  while (n_tie > 0)
+    {
+      size_t pick = n_tie > 1 ? next_random (&st->rng) % n_tie : 0;
+      int i = st->tie[pick];
+      if (constraints_hold (st, (size_t)i))
+        return i;
+      if ((size_t)i < *refused_min)
+        *refused_min = (size_t)i;
+      st->flags[i] |= F_REFUSED;
+      st->tie[pick] = st->tie[--n_tie];
+    }
+  return -1;
+}
+
+/* Chooses the instance for one copy, or returns -1 and the failure. ECS filters on resources,
+ * then on constraints, then applies the strategies; here the constraints (the costly part:
+ * cluster query language on every instance) are checked only on the instances the strategies
+ * rank best. The result is the same: the best-ranked instances that pass are exactly the best
+ * of those that pass. When all the best fail, they leave the candidates and the ranking runs
+ * again. */
 static int place_one (sched_state *st, cp_sched_failure *failure)
 {
-  size_t n_cand = 0, closest = 0;
+  size_t n_cand = 0, closest = 0, refused_min = SIZE_MAX;
   enum stage furthest = STAGE_OK;
   for (size_t i = 0; i < st->n; i++)
     {
-      enum stage s = check (st, i);
+      enum stage s = check_resources (st, i);
+      st->flags[i] &= (uint8_t)~F_REFUSED;
       if (s == STAGE_OK)
         st->cand[n_cand++] = (int)i;
       else if (s > furthest)
         furthest = s, closest = i;
     }
-  if (n_cand == 0)
+  while (n_cand > 0)
     {
-      failure->arn = st->n > 0 ? st->inst[closest].arn : NULL;
-      failure->reason = stage_reason[st->n > 0 ? furthest : STAGE_AGENT];
-      return -1;
+      int i = draw (st, best_ties (st, n_cand), &refused_min);
+      if (i >= 0)
+        return i;
+      size_t kept = 0;
+      for (size_t c = 0; c < n_cand; c++)
+        if (!(st->flags[st->cand[c]] & F_REFUSED))
+          st->cand[kept++] = st->cand[c];
+      n_cand = kept;
     }
-  for (int s = 0; s < st->plan->n_strats && n_cand > 1; s++)
-    {
-      if (st->plan->strats[s].kind == STRAT_RANDOM)
-        break;
-      n_cand = narrow (st, &st->plan->strats[s], n_cand);
-    }
-  /* What ties after the strategies (or a random strategy) is settled by the seeded generator. */
-  return st->cand[n_cand > 1 ? next_random (&st->rng) % n_cand : 0];
+  if (refused_min != SIZE_MAX)
+    furthest = STAGE_CONSTRAINT, closest = refused_min;
+  failure->arn = st->n > 0 ? st->inst[closest].arn : NULL;
+  failure->reason = stage_reason[st->n > 0 ? furthest : STAGE_AGENT];
+  return -1;
 }
 
 static void record (sched_state *st, int i)

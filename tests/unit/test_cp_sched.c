@@ -374,6 +374,30 @@ START_TEST (test_member_of_keeps_only_matching_instances)
 }
 END_TEST
 
+START_TEST (test_binpack_skips_the_best_instances_a_constraint_refuses)
+{
+  fixture fx = { 0 };
+  int c[3];
+  cp_sched_failure f[3];
+  fx_add (&fx, 4096, 150, "[{\"name\":\"tier\",\"value\":\"spot\"}]");
+  fx_add (&fx, 4096, 150, "[{\"name\":\"tier\",\"value\":\"spot\"}]");
+  fx_add (&fx, 4096, 350, "[{\"name\":\"tier\",\"value\":\"ondemand\"}]");
+  fx_add (&fx, 4096, 250, "[{\"name\":\"tier\",\"value\":\"ondemand\"}]");
+  fx_add (&fx, 4096, 50, "[{\"name\":\"tier\",\"value\":\"ondemand\"}]"); /* too small */
+  cp_sched_task t = task_of (0, 100);
+  t.strategy = json ("[{\"type\":\"binpack\",\"field\":\"memory\"}]");
+  t.constraints = json ("[{\"type\":\"memberOf\",\"expression\":\"attribute:tier != spot\"}]");
+  /* 250 (instance 3) twice, then 350 (instance 2): the spot ones rank best and are skipped. */
+  ck_assert_int_eq (place (&fx, &t, 3, c, f), 3);
+  ck_assert_int_eq (c[0], 3);
+  ck_assert_int_eq (c[1], 3);
+  ck_assert_int_eq (c[2], 2);
+  cJSON_Delete ((cJSON *)t.strategy);
+  cJSON_Delete ((cJSON *)t.constraints);
+  fx_free (&fx);
+}
+END_TEST
+
 START_TEST (test_member_of_task_group_sees_copies_placed_by_this_call)
 {
   fixture fx = { 0 };
@@ -503,6 +527,7 @@ static Suite *sched_suite (void)
   tcase_add_test (tc, test_draining_instances_get_no_tasks);
   tcase_add_test (tc, test_distinct_instance_counts_running_tasks_and_this_call);
   tcase_add_test (tc, test_member_of_keeps_only_matching_instances);
+  tcase_add_test (tc, test_binpack_skips_the_best_instances_a_constraint_refuses);
   tcase_add_test (tc, test_member_of_task_group_sees_copies_placed_by_this_call);
   tcase_add_test (tc, test_failure_names_the_instance_that_came_closest);
   tcase_add_test (tc, test_many_copies_fill_the_cluster_exactly);
