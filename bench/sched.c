@@ -10,6 +10,7 @@
 
 #define N_INST 1000
 #define MAX_GROUPS 256
+#define OTHER_TASKS 10 /* tasks of other groups already on each instance */
 
 static const char *const zones[] = { "us-east-1a", "us-east-1b", "us-east-1c" };
 static const char *const types[] = { "m5.large", "m5.xlarge", "c5.large", "t3.medium" };
@@ -21,9 +22,20 @@ typedef struct cluster
   const char **groups[N_INST];
   char arn[N_INST][96];
   uint16_t ports[N_INST][4];
+  char other[N_INST][OTHER_TASKS][24];
+  char group_copy[16]; /* the placed tasks' group when not interned: an equal string elsewhere */
+  bool interned;
 } cluster;
 
-/* Attributes like an ECS agent's (ecs.* plus two custom), ports 22 and one more in use. */
+typedef struct bench_opts
+{
+  int n;            /* calls per scenario */
+  const char *only; /* run only scenarios whose name contains this */
+  bool interned;    /* group names interned (sched.h: groups_interned), as berth-control does */
+} bench_opts;
+
+/* Attributes like an ECS agent's (ecs.* plus two custom), ports 22 and one more in use, ten
+ * tasks of other groups. */
 static void cluster_init (cluster *c)
 {
   for (int i = 0; i < N_INST; i++)
@@ -45,6 +57,11 @@ static void cluster_init (cluster *c)
       snprintf (c->arn[i], sizeof c->arn[i],
                 "arn:aws:ecs:us-east-1:000000000000:container-instance/bench/%032x", i);
       c->ports[i][0] = 22, c->ports[i][1] = (uint16_t)(8000 + i % 7);
+      for (int j = 0; j < OTHER_TASKS; j++)
+        {
+          snprintf (c->other[i][j], sizeof c->other[i][j], "family:svc-%d", (i + j) % 50);
+          c->groups[i][j] = c->other[i][j];
+        }
       c->in[i] = (cp_sched_instance){ .arn = c->arn[i],
                                       .placeable = i % 50 != 0, /* 2% draining */
                                       .cpu = 4096 * 4,
@@ -53,7 +70,8 @@ static void cluster_init (cluster *c)
                                       .ports_tcp = c->ports[i],
                                       .n_ports_tcp = 2,
                                       .attributes = c->attrs[i],
-                                      .task_groups = c->groups[i] };
+                                      .task_groups = c->groups[i],
+                                      .n_tasks = OTHER_TASKS };
     }
 }
 
@@ -72,7 +90,7 @@ static void apply (cluster *c, int i, const cp_sched_task *t)
   cp_sched_instance *in = &c->in[i];
   in->cpu -= t->cpu, in->memory -= t->memory;
   if (in->n_tasks < MAX_GROUPS)
-    c->groups[i][in->n_tasks++] = t->group;
+    c->groups[i][in->n_tasks++] = c->interned ? t->group : c->group_copy;
 }
 
 static double now_s (void)
@@ -82,18 +100,33 @@ static double now_s (void)
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static const char *only; /* run only scenarios whose name contains this */
+/* Other groups' task names: interned ones are the same pointer for the same name. */
+static void intern_others (cluster *c)
+{
+  for (int i = 0; i < N_INST; i++)
+    for (int j = 0; j < OTHER_TASKS; j++)
+      c->groups[i][j] = c->other[(i + j) % 50][0];
+}
 
-static void run (const char *name, const char *strategy, const char *constraints, int n)
+static void run (const bench_opts *o, const char *name, const char *strategy,
+                 const char *constraints, int n)
 {
   static cluster c;
-  if (only && strstr (name, only) == NULL)
+  if (o->only && strstr (name, o->only) == NULL)
     return;
   cluster_init (&c);
+  snprintf (c.group_copy, sizeof c.group_copy, "family:web");
+  c.interned = o->interned;
+  if (o->interned)
+    intern_others (&c);
   cJSON *s = strategy ? cJSON_Parse (strategy) : NULL;
   cJSON *k = constraints ? cJSON_Parse (constraints) : NULL;
-  cp_sched_task t
-      = { .cpu = 256, .memory = 512, .group = "family:web", .strategy = s, .constraints = k };
+  cp_sched_task t = { .cpu = 256,
+                      .memory = 512,
+                      .group = "family:web",
+                      .strategy = s,
+                      .constraints = k,
+                      .groups_interned = o->interned };
   int placed = 0, choice;
   cp_sched_failure failure;
   cp_fault fault = { 0 };
@@ -119,25 +152,29 @@ static void run (const char *name, const char *strategy, const char *constraints
 
 int main (int argc, char **argv)
 {
-  int n = argc > 1 ? atoi (argv[1]) : 5000;
-  if (n <= 0)
-    n = 5000;
-  only = argc > 2 ? argv[2] : NULL;
+  bench_opts o = { .n = argc > 1 ? atoi (argv[1]) : 5000,
+                   .only = argc > 2 ? argv[2] : NULL,
+                   .interned = true };
+  int n = o.n > 0 ? o.n : 5000;
   printf ("   %-34s %8s %10s %10s\n", "scenario (1,000 instances)", "placed", "per s", "us each");
-  run ("binpack memory", "[{\"type\":\"binpack\",\"field\":\"memory\"}]", NULL, n);
-  run ("spread instanceId", "[{\"type\":\"spread\",\"field\":\"instanceId\"}]", NULL, n);
-  run ("spread zone, then instanceId",
+  run (&o, "binpack memory", "[{\"type\":\"binpack\",\"field\":\"memory\"}]", NULL, n);
+  run (&o, "spread instanceId", "[{\"type\":\"spread\",\"field\":\"instanceId\"}]", NULL, n);
+  run (&o, "spread zone, then instanceId",
        "[{\"type\":\"spread\",\"field\":\"attribute:ecs.availability-zone\"},"
        "{\"type\":\"spread\",\"field\":\"instanceId\"}]",
        NULL, n);
-  run ("random (RunTask default)", NULL, NULL, n);
-  run ("memberOf + binpack cpu", "[{\"type\":\"binpack\",\"field\":\"cpu\"}]",
+  run (&o, "random (RunTask default)", NULL, NULL, n);
+  run (&o, "memberOf + binpack cpu", "[{\"type\":\"binpack\",\"field\":\"cpu\"}]",
        "[{\"type\":\"memberOf\",\"expression\":\"attribute:ecs.instance-type =~ m5.* and "
        "attribute:ecs.availability-zone in [us-east-1a, us-east-1b] and not(attribute:stack == "
        "test)\"}]",
        n);
-  run ("distinctInstance + spread zone",
+  run (&o, "distinctInstance + spread zone",
        "[{\"type\":\"spread\",\"field\":\"attribute:ecs.availability-zone\"}]",
        "[{\"type\":\"distinctInstance\"}]", n < 900 ? n : 900);
+  /* What a caller that does not intern group names pays: a strcmp per task per call. */
+  o.interned = false;
+  run (&o, "spread instanceId, not interned", "[{\"type\":\"spread\",\"field\":\"instanceId\"}]",
+       NULL, n);
   return 0;
 }

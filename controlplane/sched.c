@@ -347,7 +347,7 @@ static int state_init (sched_state *st, cp_fault *fault)
       for (size_t j = 0; st->plan->needs_group_load && t->group && j < in->n_tasks; j++)
         {
           const char *g = in->task_groups[j];
-          if (g == t->group || (g && strcmp (g, t->group) == 0))
+          if (g == t->group || (!t->groups_interned && g && strcmp (g, t->group) == 0))
             st->group_load[i]++;
         }
       if (ports_conflict (t->ports_tcp, t->n_ports_tcp, in->ports_tcp, in->n_ports_tcp))

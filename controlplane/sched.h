@@ -41,7 +41,11 @@ typedef struct cp_sched_task
   size_t n_ports_tcp;
   const uint16_t *ports_udp;
   size_t n_ports_udp;
-  const char *group;        /* the task's group ("family:NAME" by default) */
+  const char *group; /* the task's group ("family:NAME" by default) */
+  /* Every instance's task_groups entries (and group) are interned: one pointer per distinct
+   * group name, so groups compare by pointer. Counting a group's tasks (spread,
+   * distinctInstance) then costs a pointer compare per task instead of a strcmp. */
+  bool groups_interned;
   const cJSON *strategy;    /* placementStrategy array [{type, field}] or NULL */
   const cJSON *constraints; /* placementConstraints array [{type, expression}] or NULL */
   uint64_t seed;            /* for random and tie-breaking */

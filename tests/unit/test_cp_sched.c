@@ -138,6 +138,29 @@ START_TEST (test_spread_instance_balances_the_tasks_of_the_group)
 }
 END_TEST
 
+START_TEST (test_interned_groups_are_counted_by_pointer)
+{
+  fixture fx = { 0 };
+  int c[2];
+  cp_sched_failure f[2];
+  static const char web[] = "family:web", db[] = "family:db";
+  static const char *const mine[] = { web, web, db };
+  static const char *const others[] = { db };
+  cp_sched_instance *a = fx_add (&fx, 4096, 4096, NULL);
+  a->task_groups = mine, a->n_tasks = 3;
+  cp_sched_instance *b = fx_add (&fx, 4096, 4096, NULL);
+  b->task_groups = others, b->n_tasks = 1;
+  cp_sched_task t = task_of (10, 10);
+  t.group = web, t.groups_interned = true;
+  t.strategy = json ("[{\"type\":\"spread\",\"field\":\"instanceId\"}]");
+  ck_assert_int_eq (place (&fx, &t, 2, c, f), 2);
+  ck_assert_int_eq (c[0], 1); /* a has two of web's tasks, b none */
+  ck_assert_int_eq (c[1], 1);
+  cJSON_Delete ((cJSON *)t.strategy);
+  fx_free (&fx);
+}
+END_TEST
+
 START_TEST (test_spread_attribute_balances_across_zones)
 {
   fixture fx = { 0 };
@@ -518,6 +541,7 @@ static Suite *sched_suite (void)
   tcase_add_test (tc, test_binpack_picks_the_instance_with_least_remaining_that_fits);
   tcase_add_test (tc, test_binpack_fills_one_instance_before_the_next);
   tcase_add_test (tc, test_spread_instance_balances_the_tasks_of_the_group);
+  tcase_add_test (tc, test_interned_groups_are_counted_by_pointer);
   tcase_add_test (tc, test_spread_attribute_balances_across_zones);
   tcase_add_test (tc, test_strategies_apply_in_order_as_tie_breakers);
   tcase_add_test (tc, test_random_is_deterministic_for_a_seed_and_varies_with_it);
