@@ -365,33 +365,94 @@ static bool op_allowed (enum cql_subject subject, enum cql_op op)
     }
 }
 
-/* glibc's regcomp copies a group once per repetition count (x{3} is xxx, x+ is xx*), so
- * nested bounds such as ((a{99}){99}){99} or a run of pluses take minutes and gigabytes, and
- * back-references make matching exponential. Refuses both: the product of all the copies
- * (the count of each {m,n}, 2 for each +) must stay within 1000, a bound over any nesting. */
-static bool regex_too_costly (const char *pat)
+static bool is_quantifier (const char *c)
 {
-  unsigned long product = 1;
-  for (const char *c = pat; *c; c++)
+  return *c == '*' || *c == '+' || *c == '?' || (*c == '{' && isdigit ((unsigned char)c[1]));
+}
+
+/* Skips a bracket expression starting at c ('['); returns its closing ']' or NULL. */
+static const char *skip_bracket (const char *c)
+{
+  c++;
+  if (*c == '^')
+    c++;
+  if (*c == ']')
+    c++;
+  for (; *c && *c != ']'; c++)
+    if (c[0] == '[' && (c[1] == ':' || c[1] == '.' || c[1] == '='))
+      {
+        const char *end = strstr (c + 2, (char[]){ c[1], ']', '\0' });
+        if (end == NULL)
+          return NULL;
+        c = end + 1;
+      }
+  return *c ? c : NULL;
+}
+
+/* Reads the quantifier at c, multiplying *product by the copies glibc makes of its operand
+ * (n for {m,n}, 2 for +); returns its last character. */
+static const char *read_quantifier (const char *c, unsigned long *product)
+{
+  unsigned long n = 1;
+  if (*c == '+')
+    n = 2;
+  else if (*c == '{')
     {
-      if (c[0] == '\\' && c[1] >= '1' && c[1] <= '9')
-        return true;
-      if (c[0] == '\\' && c[1])
-        {
-          c++;
-          continue;
-        }
-      if (*c == '+' && (product *= 2) > 1000)
-        return true;
-      if (*c != '{')
-        continue;
       char *end;
-      unsigned long m = strtoul (c + 1, &end, 10), n = m;
+      unsigned long m = strtoul (c + 1, &end, 10);
+      n = m;
       if (*end == ',' && isdigit ((unsigned char)end[1]))
         n = strtoul (end + 1, &end, 10);
       n = n > m ? n : m;
-      if (n > 1000 || (product *= n ? n : 1) > 1000)
-        return true;
+      c = *end == '}' ? end : end - 1;
+    }
+  *product = n > 1000 ? 1001 : *product * (n ? n : 1);
+  return c;
+}
+
+/* glibc's matcher is a backtracking one where it matters: nested quantifiers ((a*)+, a*+) take
+ * exponential time, back-references too, and regcomp copies an operand once per repetition
+ * count (x{3} is xxx, x+ is xx*), so ((a{99}){99}){99} takes minutes and gigabytes. Refuses
+ * them: no quantifier on a quantified operand or on a group holding one, no back-reference,
+ * and the product of all the copies at most 1000. */
+static bool regex_too_costly (const char *pat)
+{
+  bool quantified[CQL_MAX_DEPTH + 1] = { false };
+  unsigned long product = 1;
+  int depth = 0;
+  for (const char *c = pat; *c; c++)
+    {
+      if (c[0] == '\\')
+        {
+          if (c[1] >= '1' && c[1] <= '9')
+            return true;
+          c += c[1] != '\0';
+        }
+      else if (c[0] == '[')
+        {
+          if ((c = skip_bracket (c)) == NULL)
+            return false; /* regcomp refuses it */
+        }
+      else if (c[0] == '(')
+        {
+          if (++depth > CQL_MAX_DEPTH)
+            return true;
+          quantified[depth] = false;
+        }
+      else if (c[0] == ')' && depth > 0)
+        {
+          bool inner = quantified[depth--];
+          if (inner && is_quantifier (c + 1))
+            return true;
+          quantified[depth] |= inner;
+        }
+      else if (is_quantifier (c))
+        {
+          c = read_quantifier (c, &product);
+          quantified[depth] = true;
+          if (product > 1000 || is_quantifier (c + 1))
+            return true;
+        }
     }
   return false;
 }

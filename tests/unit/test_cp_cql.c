@@ -92,6 +92,9 @@ START_TEST (test_cql_regex_matches_the_whole_value)
   EXPECT (&in, "attribute:ecs.instance-type !~ g2.*", true);
   EXPECT (&in, "attribute:ecs.instance-type =~ '(t2|t3)\\.(micro|small)'", true);
   EXPECT (&in, "ec2InstanceId =~ i-0[0-9a-f]+", true);
+  /* Quantifier characters inside brackets and a quantified group without one inside are fine. */
+  EXPECT (&in, "attribute:ecs.instance-type =~ '[*+a-z0-9]+\\.(mi)+cro'", true);
+  EXPECT (&in, "attribute:ecs.instance-type =~ 't[[:digit:]]{1,2}.micro'", true);
   cJSON_Delete (attrs);
 }
 END_TEST
@@ -194,6 +197,10 @@ START_TEST (test_cql_syntax_errors_name_the_position)
   expect_error ("attribute:a =~ ((a{99}){99}){99}", "position 16: regular expression too costly");
   expect_error ("attribute:a =~ (a)\\1", "too costly");
   expect_error ("attribute:a =~ a++++++++++", "too costly");
+  expect_error ("attribute:a =~ i*+", "too costly");
+  expect_error ("attribute:a =~ ((i*)+)+", "too costly");
+  expect_error ("attribute:a =~ (a|b*){2}", "too costly");
+  expect_error ("attribute:a =~ a{2000}", "too costly");
   expect_error ("registeredAt > yesterday", "position 16: registeredAt takes a date");
   expect_error ("agentConnected > 1", "position 16: operator not valid");
   expect_error ("task:group >= a", "position 12: operator not valid");
