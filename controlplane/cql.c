@@ -193,17 +193,35 @@ static bool parse_date (const char *s, double *out)
   return true;
 }
 
-/* The length of an unquoted regular expression: up to whitespace, a comma or a ')' that
- * closes nothing opened inside it (so brackets and groups need no quotes). */
+static const char *skip_bracket (const char *c);
+
+/* The length of an unquoted regular expression: up to whitespace, or a comma or a ')' outside
+ * of what the pattern opened itself, so brackets, bounds ({1,3}) and groups need no quotes. */
 static size_t regex_span (const char *s)
 {
   size_t n = 0;
   int depth = 0;
-  for (; s[n] && !isspace ((unsigned char)s[n]) && s[n] != ','; n++)
-    if (s[n] == '(')
-      depth++;
-    else if (s[n] == ')' && depth-- == 0)
-      break;
+  bool in_brace = false;
+  for (; s[n] && !isspace ((unsigned char)s[n]); n++)
+    {
+      if (s[n] == '\\' && s[n + 1] && !isspace ((unsigned char)s[n + 1]))
+        n++;
+      else if (s[n] == '[')
+        {
+          const char *end = skip_bracket (s + n);
+          if (end == NULL)
+            return n + strcspn (s + n, " \t\r\n\f\v");
+          n = (size_t)(end - s);
+        }
+      else if (s[n] == '{')
+        in_brace = true;
+      else if (s[n] == '}')
+        in_brace = false;
+      else if (s[n] == '(')
+        depth++;
+      else if ((s[n] == ')' && depth-- == 0) || (s[n] == ',' && !in_brace))
+        break;
+    }
   return n;
 }
 
@@ -212,10 +230,9 @@ static size_t regex_span (const char *s)
  * allocated. */
 static int parse_value (cql_parser *p, char **out, bool regex)
 {
-  const char *s = p->src + p->pos;
   size_t n;
   skip_ws (p);
-  s = p->src + p->pos;
+  const char *s = p->src + p->pos;
   if (*s == '\'' || *s == '"')
     {
       const char *close = strchr (s + 1, *s);

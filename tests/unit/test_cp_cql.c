@@ -95,6 +95,10 @@ START_TEST (test_cql_regex_matches_the_whole_value)
   /* Quantifier characters inside brackets and a quantified group without one inside are fine. */
   EXPECT (&in, "attribute:ecs.instance-type =~ '[*+a-z0-9]+\\.(mi)+cro'", true);
   EXPECT (&in, "attribute:ecs.instance-type =~ 't[[:digit:]]{1,2}.micro'", true);
+  EXPECT (&in,
+          "attribute:ecs.instance-type =~ t[0-9,]{1,2}\\.(micro|nano) and attribute:flag exists",
+          true);
+  EXPECT (&in, "(attribute:ecs.instance-type =~ [)(]*t2.*)", true);
   cJSON_Delete (attrs);
 }
 END_TEST
