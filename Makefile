@@ -120,13 +120,20 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_HELPERS) $(ARCHIVES)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(TEST_HELPERS) $(ARCHIVES) $(PKG_LIBS) $(CHECK_LIBS)
 
+# bench/sched times the placement engine alone (bench/README.md); linked like the tests.
+BENCH_TOOLS := $(BUILD)/bench/sched
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(ARCHIVES)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(ARCHIVES) $(PKG_LIBS)
+
 # Keep objects of pattern-built programs (tests) so a rebuild only recompiles what changed.
 .SECONDARY:
 
 .PHONY: all deps run check test unit integration asan fuzz vm-check bench format clean rootfs
 .DEFAULT_GOAL := all
 
-all: $(BINS) $(UNIT_TESTS) $(INTEG_TESTS) $(VM_TOOLS) $(BUILD)/tests/berth-probe
+all: $(BINS) $(UNIT_TESTS) $(INTEG_TESTS) $(VM_TOOLS) $(BENCH_TOOLS) $(BUILD)/tests/berth-probe
 
 deps:
 	@packaging/deps.sh

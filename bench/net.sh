@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Figure 4: bridge network setup + teardown per task, Berth vs ip/nft commands in a shell script
+# Figure 6: bridge network setup + teardown per task, Berth vs ip/nft commands in a shell script
 # (bench/README.md). Runs everything in a throwaway network and mount namespace, so the machine's
 # own network is never touched. Usage (as root, after make all): BUILD=build bench/net.sh
 set -euo pipefail

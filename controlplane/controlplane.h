@@ -30,6 +30,8 @@ typedef struct cp_config
   const char *region;         /* in ARNs and the SigV4 credential scope */
   const char *account_id;     /* 12 digits, in ARNs */
   bool allow_insecure_listen; /* plaintext HTTP on a non-loopback address */
+  const char *tls_cert;       /* PEM certificate (chain) file: serve HTTPS; NULL: plain HTTP */
+  const char *tls_key;        /* PEM private key file, not readable by group or others */
 } cp_config;
 
 /* The API's state: the store plus what ARNs are made of. Single-threaded: one event loop uses

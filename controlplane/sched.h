@@ -26,6 +26,10 @@ typedef struct cp_sched_instance
   const cJSON *attributes;        /* ECS Attribute array [{name, value?}], incl. ecs.* ones */
   const char *const *task_groups; /* group of each task PENDING/RUNNING on it */
   size_t n_tasks;
+  /* Only for the cluster query language's subjects of the same names (all optional): */
+  int64_t registered_at;     /* registeredAt, Unix seconds (0: unknown) */
+  const char *agent_version; /* agentVersion, e.g. "1.2.0" (NULL: unknown) */
+  bool agent_disconnected;   /* agentConnected == false */
 } cp_sched_instance;
 
 /* What one copy of the task needs, and how to choose. */
@@ -37,7 +41,11 @@ typedef struct cp_sched_task
   size_t n_ports_tcp;
   const uint16_t *ports_udp;
   size_t n_ports_udp;
-  const char *group;        /* the task's group ("family:NAME" by default) */
+  const char *group; /* the task's group ("family:NAME" by default) */
+  /* Every instance's task_groups entries (and group) are interned: one pointer per distinct
+   * group name, so groups compare by pointer. Counting a group's tasks (spread,
+   * distinctInstance) then costs a pointer compare per task instead of a strcmp. */
+  bool groups_interned;
   const cJSON *strategy;    /* placementStrategy array [{type, field}] or NULL */
   const cJSON *constraints; /* placementConstraints array [{type, expression}] or NULL */
   uint64_t seed;            /* for random and tie-breaking */
@@ -61,5 +69,12 @@ int cp_sched_validate (const cJSON *strategy, const cJSON *constraints, cp_fault
  * (invalid strategy or constraint). */
 int cp_sched_place (const cp_sched_instance *instances, size_t n, const cp_sched_task *task,
                     int count, int *choices, cp_sched_failure *failures, cp_fault *fault);
+
+/* The value of the instance's attribute name ("" for an attribute without a value), or NULL
+ * when it has none. */
+const char *cp_sched_attribute (const cp_sched_instance *inst, const char *name);
+/* The same, first trying the position *hint (agents list attributes in the same order), and
+ * setting *hint to where it was found: for looking one name up on many instances. */
+const char *cp_sched_attribute_hint (const cp_sched_instance *inst, const char *name, int *hint);
 
 #endif

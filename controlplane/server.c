@@ -10,6 +10,9 @@
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +28,9 @@ struct cp_server
   struct MHD_Daemon *daemon;
   cp_ctx *ctx;
   uint16_t port;
+  char *tls_cert; /* PEM text, kept for the daemon's lifetime; NULL without TLS */
+  char *tls_key;
+  size_t tls_key_len;
 };
 
 /* Per-request state: the body as it arrives. */
@@ -370,10 +376,16 @@ static int start_daemon (cp_server *srv, const char *host, uint16_t port, berr *
       a->sin_port = htons (port);
       inet_pton (AF_INET, host, &a->sin_addr);
     }
+  /* Without TLS the key and certificate options are ignored by libmicrohttpd: passing NULLs
+   * keeps one call for both cases. */
+  if (srv->tls_key)
+    flags |= MHD_USE_TLS;
   srv->daemon = MHD_start_daemon (
       flags, port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
       MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+      srv->tls_key ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, srv->tls_key,
+      MHD_OPTION_HTTPS_MEM_CERT, srv->tls_cert, MHD_OPTION_END);
   if (srv->daemon == NULL)
     return berr_make (err, EADDRINUSE, "cannot listen on %s port %u (in use or not permitted)",
                       host, port);
@@ -382,22 +394,78 @@ static int start_daemon (cp_server *srv, const char *host, uint16_t port, berr *
   return 0;
 }
 
+/* Never prompts for a passphrase: an encrypted key is refused instead. */
+static int no_passphrase (char *buf, int size, int rwflag, void *u)
+{
+  return -1;
+}
+
+/* Checks the PEM certificate and key with OpenSSL before libmicrohttpd (GnuTLS) sees them, so
+ * that a wrong file gets a message that names it rather than a failed start. */
+static int check_tls_pem (const cp_config *config, const char *cert, const char *key, berr **err)
+{
+  BIO *cb = BIO_new_mem_buf (cert, -1), *kb = BIO_new_mem_buf (key, -1);
+  X509 *x = cb ? PEM_read_bio_X509 (cb, NULL, no_passphrase, NULL) : NULL;
+  EVP_PKEY *k = kb ? PEM_read_bio_PrivateKey (kb, NULL, no_passphrase, NULL) : NULL;
+  int r = 0;
+  if (x == NULL)
+    r = berr_make (err, EINVAL, "TLS certificate `%s`: no PEM certificate in it", config->tls_cert);
+  else if (k == NULL)
+    r = berr_make (err, EINVAL,
+                   "TLS key `%s`: no unencrypted PEM private key in it (encrypted keys are not "
+                   "supported)",
+                   config->tls_key);
+  else if (X509_check_private_key (x, k) != 1)
+    r = berr_make (err, EINVAL, "TLS key `%s` does not match the certificate `%s`", config->tls_key,
+                   config->tls_cert);
+  ERR_clear_error ();
+  X509_free (x);
+  EVP_PKEY_free (k);
+  BIO_free (cb);
+  BIO_free (kb);
+  return r;
+}
+
+/* Reads the certificate and the key (refusing a key that group or others may read). */
+static int load_tls (cp_server *srv, const cp_config *config, berr **err)
+{
+  struct stat st;
+  size_t len;
+  if (!config->tls_cert != !config->tls_key)
+    return berr_make (err, EINVAL, "TLS needs both a certificate and a key");
+  if (!MHD_is_feature_supported (MHD_FEATURE_TLS))
+    return berr_make (err, ENOTSUP, "this libmicrohttpd was built without TLS support");
+  _cleanup_close_ int fd = open (config->tls_key, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0 || fstat (fd, &st) < 0)
+    return berr_sys (err, "TLS key `%s`", config->tls_key);
+  if (st.st_mode & (S_IRWXG | S_IRWXO))
+    return berr_make (err, EPERM,
+                      "TLS key `%s` is accessible by group or others (mode %04o): make it 0600 "
+                      "or 0400",
+                      config->tls_key, (unsigned)(st.st_mode & 07777));
+  if (bfs_read_fd (fd, config->tls_key, 1 << 20, &srv->tls_key, &srv->tls_key_len, err) < 0
+      || bfs_read_all (AT_FDCWD, config->tls_cert, 1 << 20, &srv->tls_cert, &len, err) < 0)
+    return berr_wrap (err, "TLS");
+  return check_tls_pem (config, srv->tls_cert, srv->tls_key, err);
+}
+
 int cp_server_start (const cp_config *config, cp_server **out, berr **err)
 {
   char host[64];
   uint16_t port;
-  bool loopback;
+  bool loopback, tls = config->tls_cert || config->tls_key;
   if (cp_parse_listen (config->listen, host, sizeof host, &port, &loopback, err) < 0)
     return -1;
-  if (!loopback && !config->allow_insecure_listen)
+  if (!tls && !loopback && !config->allow_insecure_listen)
     return berr_make (err, EPERM,
-                      "refusing to serve plaintext HTTP on non-loopback address %s: TLS is not "
-                      "supported yet; pass --allow-insecure-listen to do it anyway",
+                      "refusing to serve plaintext HTTP on non-loopback address %s: configure TLS "
+                      "(--tls-cert and --tls-key) or pass --allow-insecure-listen",
                       config->listen);
   cp_server *srv = calloc (1, sizeof *srv);
   if (srv == NULL)
     return berr_sys (err, "allocate server");
-  if (open_state (config, &srv->ctx, err) < 0 || start_daemon (srv, host, port, err) < 0)
+  if ((tls && load_tls (srv, config, err) < 0) || open_state (config, &srv->ctx, err) < 0
+      || start_daemon (srv, host, port, err) < 0)
     {
       cp_server_stop (srv);
       return -1;
@@ -418,5 +486,9 @@ void cp_server_stop (cp_server *server)
   if (server->daemon)
     MHD_stop_daemon (server->daemon);
   cp_ctx_free (server->ctx);
+  if (server->tls_key)
+    explicit_bzero (server->tls_key, server->tls_key_len);
+  free (server->tls_key);
+  free (server->tls_cert);
   free (server);
 }

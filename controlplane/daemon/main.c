@@ -12,7 +12,8 @@
 static void usage (FILE *f)
 {
   fprintf (f, "usage: berth-control [--data-dir DIR] [--listen HOST:PORT] [--region R]\n"
-              "                     [--account-id N] [--allow-insecure-listen] [--log-level L]\n"
+              "                     [--account-id N] [--tls-cert FILE --tls-key FILE]\n"
+              "                     [--allow-insecure-listen] [--log-level L]\n"
               "defaults: --data-dir " CP_DEFAULT_DATA_DIR " --listen " CP_DEFAULT_LISTEN
               " --region " CP_DEFAULT_REGION " --account-id " CP_DEFAULT_ACCOUNT_ID "\n");
 }
@@ -34,7 +35,9 @@ static int parse_args (int argc, char **argv, cp_config *cfg, enum blog_level *l
   enum
   {
     OPT_INSECURE = 256,
-    OPT_LOG_LEVEL
+    OPT_LOG_LEVEL,
+    OPT_TLS_CERT,
+    OPT_TLS_KEY,
   };
   static const struct option opts[] = {
     { "data-dir", required_argument, NULL, 'd' },
@@ -43,6 +46,8 @@ static int parse_args (int argc, char **argv, cp_config *cfg, enum blog_level *l
     { "account-id", required_argument, NULL, 'a' },
     { "allow-insecure-listen", no_argument, NULL, OPT_INSECURE },
     { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+    { "tls-cert", required_argument, NULL, OPT_TLS_CERT },
+    { "tls-key", required_argument, NULL, OPT_TLS_KEY },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
@@ -64,6 +69,12 @@ static int parse_args (int argc, char **argv, cp_config *cfg, enum blog_level *l
         break;
       case OPT_INSECURE:
         cfg->allow_insecure_listen = true;
+        break;
+      case OPT_TLS_CERT:
+        cfg->tls_cert = optarg;
+        break;
+      case OPT_TLS_KEY:
+        cfg->tls_key = optarg;
         break;
       case OPT_LOG_LEVEL:
         if (blog_parse_level (optarg, level) < 0)
@@ -113,8 +124,9 @@ int main (int argc, char **argv)
       blog_berr (&err);
       return 1;
     }
-  blog_info ("listening on %s (port %u), region %s, account %s, data in %s", cfg.listen,
-             cp_server_port (srv), cfg.region, cfg.account_id, cfg.data_dir);
+  blog_info ("listening on %s (port %u, %s), region %s, account %s, data in %s", cfg.listen,
+             cp_server_port (srv), cfg.tls_cert ? "https" : "http", cfg.region, cfg.account_id,
+             cfg.data_dir);
   int sig = 0;
   sigwait (&stop, &sig);
   blog_info ("received %s, stopping", strsignal (sig));
