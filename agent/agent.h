@@ -268,6 +268,9 @@ void agent_http_free (agent_http *h);
 int agent_http_call (agent_http *h, const char *target, const cJSON *body, long timeout_ms,
                      agent_http_done_fn done, void *userdata, berr **err);
 size_t agent_http_in_flight (const agent_http *h);
+/* Aborts the requests in flight whose userdata is userdata, without calling their callbacks
+ * (for an owner that goes away before its answers arrive). */
+void agent_http_cancel (agent_http *h, void *userdata);
 
 /* Whether a failed call may be retried: transport errors, 5xx, throttling. Client errors
  * (other 4xx) are terminal. */
@@ -295,5 +298,39 @@ int agent_register_request (const agent_config *cfg, const agent_host_facts *fac
                             berr **err);
 /* The capability attributes Berth advertises for cfg (NULL-terminated, static strings). */
 size_t agent_capabilities (const agent_config *cfg, const char **out, size_t max);
+
+/* ---- the registration flow (agent/registrar.c) ---- */
+
+typedef struct agent_registrar agent_registrar;
+
+typedef struct agent_registration
+{
+  int exit_status;          /* 0 registered; else the exit status the daemon should end with */
+  const char *instance_arn; /* when registered */
+  const char *error;        /* when not */
+} agent_registration;
+
+typedef void (*agent_registered_fn) (const agent_registration *r, void *userdata);
+
+typedef struct agent_registrar_opts
+{
+  sd_event *ev;
+  agent_http *http;
+  agent_store *store;
+  const agent_config *cfg;
+  const agent_host_facts *facts;
+  uint64_t seed; /* for the backoff's jitter */
+} agent_registrar_opts;
+
+/* Registers (re-registering with the stored instance ARN) until it succeeds or fails for good:
+ * ClusterNotFound creates the cluster once and retries at once; throttling, server and transport
+ * errors retry with AGENT_BACKOFF_REGISTER; any other client error is terminal (exit 5). On
+ * success the identity is stored before done is called. done is called once, from the loop;
+ * it may free the registrar. The options' pointers must outlive the registrar. */
+int agent_registrar_start (const agent_registrar_opts *o, agent_registered_fn done, void *userdata,
+                           agent_registrar **out, berr **err);
+void agent_registrar_free (agent_registrar *r);
+/* RegisterContainerInstance calls sent so far. */
+unsigned agent_registrar_attempts (const agent_registrar *r);
 
 #endif

@@ -292,6 +292,22 @@ size_t agent_http_in_flight (const agent_http *h)
   return h->in_flight;
 }
 
+void agent_http_cancel (agent_http *h, void *userdata)
+{
+  for (request **p = &h->requests; *p;)
+    {
+      request *r = *p;
+      if (r->userdata != userdata)
+        {
+          p = &r->next;
+          continue;
+        }
+      *p = r->next;
+      h->in_flight--;
+      request_free (r);
+    }
+}
+
 static size_t on_write (char *ptr, size_t size, size_t nmemb, void *userdata)
 {
   request *r = userdata;

@@ -11,8 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
+#include <unistd.h>
 
 extern char **environ;
 
@@ -111,14 +113,17 @@ static int check_identity (agent_store *store, const agent_config *cfg, berr **e
 typedef struct daemon_ctx
 {
   agent_config cfg;
+  agent_host_facts facts;
   agent_store *store;
   agent_credprov *creds;
   sd_event *ev;
   agent_http *http;
+  agent_registrar *registrar;
 } daemon_ctx;
 
 static void daemon_ctx_free (daemon_ctx *d)
 {
+  agent_registrar_free (d->registrar);
   agent_http_free (d->http);
   sd_event_unref (d->ev);
   agent_credprov_free (d->creds);
@@ -130,10 +135,10 @@ static void daemon_ctx_free (daemon_ctx *d)
 static int daemon_setup (daemon_ctx *d, berr **err)
 {
   _cleanup_free_ char *db = NULL;
-  agent_host_facts facts;
+  agent_host_facts *facts = &d->facts;
   _cleanup_json_ cJSON *reg = NULL;
-  if (agent_host_facts_read ("/proc", &facts, err) < 0
-      || agent_register_request (&d->cfg, &facts, NULL, "check", &reg, err) < 0)
+  if (agent_host_facts_read ("/proc", facts, err) < 0
+      || agent_register_request (&d->cfg, facts, NULL, "check", &reg, err) < 0)
     return -1;
   if (bfs_mkdirs (d->cfg.data_dir, 0700, err) < 0
       || asprintf (&db, "%s/agent.db", d->cfg.data_dir) < 0
@@ -142,9 +147,34 @@ static int daemon_setup (daemon_ctx *d, berr **err)
   if (agent_credprov_new (environ, &d->creds, err) < 0)
     return berr_wrap (err, "credentials");
   blog_info ("host: %llu CPUs, %llu MiB, %s; cluster %s; control plane %s",
-             (unsigned long long)facts.cpus, (unsigned long long)facts.mem_total_mib, facts.arch,
+             (unsigned long long)facts->cpus, (unsigned long long)facts->mem_total_mib, facts->arch,
              d->cfg.cluster, d->cfg.backend_host);
   return 0;
+}
+
+/* Registration runs beside everything else: tasks already in the store keep running while the
+ * control plane is away. Only a terminal answer ends the daemon. */
+static void on_registered (const agent_registration *reg, void *userdata)
+{
+  daemon_ctx *d = userdata;
+  if (reg->exit_status != 0)
+    sd_event_exit (d->ev, reg->exit_status);
+  else
+    sd_notifyf (0, "STATUS=registered as %s", reg->instance_arn);
+}
+
+static int start_registration (daemon_ctx *d, berr **err)
+{
+  uint64_t seed = 0;
+  if (getrandom (&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
+    seed = (uint64_t)getpid ();
+  agent_registrar_opts ro = { .ev = d->ev,
+                              .http = d->http,
+                              .store = d->store,
+                              .cfg = &d->cfg,
+                              .facts = &d->facts,
+                              .seed = seed };
+  return agent_registrar_start (&ro, on_registered, d, &d->registrar, err);
 }
 
 static int daemon_loop (daemon_ctx *d, berr **err)
@@ -169,8 +199,10 @@ static int daemon_loop (daemon_ctx *d, berr **err)
     return berr_sysn (err, -r, "set up the event loop");
   if (agent_http_new (d->ev, &ho, &d->http, err) < 0)
     return -1;
-  sd_notify (0, "READY=1\nSTATUS=running");
+  sd_notify (0, "READY=1\nSTATUS=registering");
   blog_info ("berth-agent %s ready", AGENT_VERSION);
+  if (start_registration (d, err) < 0)
+    return -1;
   r = sd_event_loop (d->ev);
   sd_notify (0, "STOPPING=1");
   if (r < 0)

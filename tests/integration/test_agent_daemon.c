@@ -2,6 +2,7 @@
  * output without secrets, sd_notify READY and WATCHDOG, SIGTERM, identity checks. */
 #include "agent/agent.h"
 #include "lib/cleanup.h"
+#include "tests/support/cp.h"
 #include "tests/support/support.h"
 
 #include <poll.h>
@@ -111,6 +112,22 @@ START_TEST (test_stored_identity_in_another_cluster_exits_5)
 }
 END_TEST
 
+START_TEST (test_registration_refused_for_good_ends_the_daemon_with_5)
+{
+  ts_cp cp;
+  ts_cp_setup (&cp);
+  _cleanup_free_ char *out = NULL, *env = NULL;
+  ck_assert_int_ge (asprintf (&env,
+                              "ECS_DATADIR=%s/agent ECS_BACKEND_HOST=http://127.0.0.1:%d "
+                              "AWS_ACCESS_KEY_ID=BKAGNOTKNOWN00000001 AWS_SECRET_ACCESS_KEY=x",
+                              cp.dir, cp.port),
+                    0);
+  ck_assert_int_eq (agent (&out, env, "--config /dev/null"), AGENT_EXIT_TERMINAL);
+  ck_assert_ptr_nonnull (strstr (out, "RegisterContainerInstance: UnrecognizedClientException"));
+  ts_cp_teardown (&cp);
+}
+END_TEST
+
 /* Receives one sd_notify datagram (NUL-terminated) within timeout_ms; false on timeout. */
 static bool notify_recv (int fd, char *buf, size_t size, int timeout_ms)
 {
@@ -127,11 +144,14 @@ START_TEST (test_daemon_notifies_ready_feeds_the_watchdog_and_exits_0_on_sigterm
 {
   _cleanup_free_ char *dir = ts_mkdtemp ("agent-daemon"), *bin = ts_bin ("berth-agent");
   _cleanup_free_ char *sock = NULL, *datadir = NULL, *db = NULL, *e_sock = NULL, *e_dir = NULL;
+  _cleanup_free_ char *e_host = NULL;
   ck_assert_int_ge (asprintf (&sock, "%s/notify", dir), 0);
   ck_assert_int_ge (asprintf (&datadir, "%s/data", dir), 0);
   ck_assert_int_ge (asprintf (&db, "%s/agent.db", datadir), 0);
   ck_assert_int_ge (asprintf (&e_sock, "NOTIFY_SOCKET=%s", sock), 0);
   ck_assert_int_ge (asprintf (&e_dir, "ECS_DATADIR=%s", datadir), 0);
+  /* Nothing listens there: registration keeps retrying while the daemon runs. */
+  ck_assert_int_ge (asprintf (&e_host, "ECS_BACKEND_HOST=http://127.0.0.1:%d", ts_free_port ()), 0);
   int fd = socket (AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   struct sockaddr_un a = { .sun_family = AF_UNIX };
   snprintf (a.sun_path, sizeof a.sun_path, "%s", sock);
@@ -190,6 +210,7 @@ int main (void)
   tcase_add_test (tc, test_bad_configuration_exits_5_naming_the_key);
   tcase_add_test (tc, test_reserved_memory_above_the_host_exits_5);
   tcase_add_test (tc, test_stored_identity_in_another_cluster_exits_5);
+  tcase_add_test (tc, test_registration_refused_for_good_ends_the_daemon_with_5);
   tcase_add_test (tc, test_daemon_notifies_ready_feeds_the_watchdog_and_exits_0_on_sigterm);
   suite_add_tcase (s, tc);
   return ts_run_suite (s);
