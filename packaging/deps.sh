@@ -14,7 +14,7 @@ pkgs=(
   # integration tests, main job and benchmarks
   busybox-static crun runc hyperfine iproute2 procps util-linux conmon jq
   # real peers for images, networking and the control plane
-  docker-registry skopeo umoci apache2-utils nftables awscli sqlite3 curl
+  docker-registry skopeo umoci apache2-utils nftables awscli sqlite3 curl openssl
   # pure cgroup v2 tests in a throwaway VM
   qemu-system-x86 linux-image-amd64 cpio debootstrap zstd e2fsprogs kmod
 )

@@ -3,6 +3,7 @@
 #include "agent/agent.h"
 #include "lib/cleanup.h"
 #include "tests/support/cp.h"
+#include "tests/support/script.h"
 #include "tests/support/support.h"
 
 #include <arpa/inet.h>
@@ -47,8 +48,8 @@ typedef struct client
   char *env[3];
 } client;
 
-static void client_open (client *c, const char *endpoint, const char *creds_file,
-                         const char *profile)
+static void client_open_ca (client *c, const char *endpoint, const char *creds_file,
+                            const char *profile, const char *ca_file)
 {
   _cleanup_berr_ berr *err = NULL;
   memset (c, 0, sizeof *c);
@@ -56,8 +57,15 @@ static void client_open (client *c, const char *endpoint, const char *creds_file
   ck_assert_int_ge (asprintf (&c->env[1], "AWS_PROFILE=%s", profile), 0);
   ck_assert_int_eq (sd_event_new (&c->ev), 0);
   ck_assert_int_eq (agent_credprov_new (c->env, &c->creds, &err), 0);
-  agent_http_opts o = { .endpoint = endpoint, .region = "us-east-1", .creds = c->creds };
+  agent_http_opts o
+      = { .endpoint = endpoint, .region = "us-east-1", .creds = c->creds, .ca_file = ca_file };
   ck_assert_msg (agent_http_new (c->ev, &o, &c->http, &err) == 0, "%s", err ? err->msg : "");
+}
+
+static void client_open (client *c, const char *endpoint, const char *creds_file,
+                         const char *profile)
+{
+  client_open_ca (c, endpoint, creds_file, profile, NULL);
 }
 
 static void client_close (client *c)
@@ -334,6 +342,55 @@ START_TEST (test_large_bodies_are_signed_and_sent)
 }
 END_TEST
 
+/* A TLS server whose certificate names only DNS:localhost, signed by itself: verified with
+ * BERTH_CA_FILE, refused without it, refused for a name it does not carry. */
+START_TEST (test_https_is_verified_against_the_configured_ca)
+{
+  _cleanup_free_ char *dir = ts_mkdtemp ("agent-tls"), *creds = NULL, *ca = NULL, *key = NULL;
+  _cleanup_free_ char *cert_pem = NULL, *key_pem = NULL, *by_name = NULL, *by_ip = NULL;
+  ts_sh_ok ("cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem "
+            "-days 1 -subj /CN=localhost -addext subjectAltName=DNS:localhost 2>&1",
+            dir);
+  ck_assert_int_ge (asprintf (&ca, "%s/cert.pem", dir), 0);
+  ck_assert_int_ge (asprintf (&key, "%s/key.pem", dir), 0);
+  ck_assert_int_ge (asprintf (&creds, "%s/credentials", dir), 0);
+  write_creds (creds, "[default]\naws_access_key_id=A\naws_secret_access_key=B\n");
+  cert_pem = ts_read_file (ca);
+  key_pem = ts_read_file (key);
+  ts_answer answers[] = { { 200, "{\"clusterArns\":[]}" } };
+  ts_script s;
+  ts_script_start (&s, answers, 1, cert_pem, key_pem);
+  ck_assert_int_ge (asprintf (&by_name, "https://localhost:%d", s.port), 0);
+  ck_assert_int_ge (asprintf (&by_ip, "https://127.0.0.1:%d", s.port), 0);
+  struct
+  {
+    const char *endpoint, *ca;
+    long status;
+    int curl_code;
+  } cases[] = {
+    { by_name, ca, 200, 0 },  /* verified against the configured CA */
+    { by_name, NULL, 0, 60 }, /* CURLE_PEER_FAILED_VERIFICATION: not a system CA */
+    { by_ip, ca, 0, 60 },     /* the certificate does not name 127.0.0.1 */
+  };
+  for (size_t i = 0; i < ARRAY_SIZE (cases); i++)
+    {
+      client c;
+      outcome o = { 0 };
+      client_open_ca (&c, cases[i].endpoint, creds, "default", cases[i].ca);
+      call (&c, "ListClusters", "{}", 10000, &o);
+      run_until_idle (&c, 20);
+      ck_assert_msg (o.status == cases[i].status && o.curl_code == cases[i].curl_code,
+                     "case %zu: status %ld curl %d (%s)", i, o.status, o.curl_code, o.message);
+      cJSON_Delete (o.body);
+      client_close (&c);
+    }
+  ck_assert_uint_eq (s.calls, 1);
+  ck_assert_str_eq (s.targets[0], AGENT_ECS_TARGET_PREFIX "ListClusters");
+  ts_script_stop (&s);
+  ts_rmtree (dir);
+}
+END_TEST
+
 START_TEST (test_plain_http_beyond_loopback_is_refused_unless_allowed)
 {
   sd_event *ev;
@@ -370,6 +427,7 @@ int main (void)
   tcase_add_test (tc, test_unreachable_endpoint_is_a_retryable_transport_error);
   tcase_add_test (tc, test_a_silent_server_times_out);
   tcase_add_test (tc, test_large_bodies_are_signed_and_sent);
+  tcase_add_test (tc, test_https_is_verified_against_the_configured_ca);
   tcase_add_test (tc, test_plain_http_beyond_loopback_is_refused_unless_allowed);
   suite_add_tcase (s, tc);
   return ts_run_suite (s);

@@ -4,115 +4,17 @@
 #include "agent/agent.h"
 #include "lib/cleanup.h"
 #include "tests/support/cp.h"
+#include "tests/support/script.h"
 #include "tests/support/support.h"
 
 #include <arpa/inet.h>
-#include <microhttpd.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define MAX_CALLS 16
 #define INSTANCE_ARN "arn:aws:ecs:us-east-1:000000000000:container-instance/web/0123"
-
-typedef struct answer
-{
-  unsigned status;
-  const char *body;
-} answer;
-
-typedef struct script
-{
-  struct MHD_Daemon *d;
-  int port;
-  pthread_mutex_t lock;
-  const answer *answers; /* in order; the last one repeats */
-  size_t n_answers;
-  size_t calls;
-  char *targets[MAX_CALLS];
-  char *bodies[MAX_CALLS];
-} script;
-
-typedef struct upload
-{
-  char *data;
-  size_t len;
-} upload;
-
-static enum MHD_Result on_request (void *cls, struct MHD_Connection *c, const char *url,
-                                   const char *method, const char *version, const char *data,
-                                   size_t *size, void **state)
-{
-  script *s = cls;
-  upload *u = *state;
-  if (u == NULL)
-    {
-      *state = calloc (1, sizeof *u);
-      return MHD_YES;
-    }
-  if (*size)
-    {
-      u->data = realloc (u->data, u->len + *size + 1);
-      memcpy (u->data + u->len, data, *size);
-      u->len += *size;
-      u->data[u->len] = '\0';
-      *size = 0;
-      return MHD_YES;
-    }
-  const char *target = MHD_lookup_connection_value (c, MHD_HEADER_KIND, "X-Amz-Target");
-  pthread_mutex_lock (&s->lock);
-  size_t i = s->calls < s->n_answers ? s->calls : s->n_answers - 1;
-  if (s->calls < MAX_CALLS)
-    {
-      s->targets[s->calls] = strdup (target ? target : "");
-      s->bodies[s->calls] = u->data ? strdup (u->data) : strdup ("");
-    }
-  s->calls++;
-  pthread_mutex_unlock (&s->lock);
-  struct MHD_Response *r = MHD_create_response_from_buffer (
-      strlen (s->answers[i].body), (void *)s->answers[i].body, MHD_RESPMEM_PERSISTENT);
-  MHD_add_response_header (r, "Content-Type", "application/x-amz-json-1.1");
-  enum MHD_Result ret = MHD_queue_response (c, s->answers[i].status, r);
-  MHD_destroy_response (r);
-  return ret;
-}
-
-static void on_completed (void *cls, struct MHD_Connection *c, void **state,
-                          enum MHD_RequestTerminationCode code)
-{
-  upload *u = *state;
-  if (u)
-    free (u->data);
-  free (u);
-  *state = NULL;
-}
-
-static void script_start (script *s, const answer *answers, size_t n)
-{
-  memset (s, 0, sizeof *s);
-  pthread_mutex_init (&s->lock, NULL);
-  s->answers = answers;
-  s->n_answers = n;
-  struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
-  s->d = MHD_start_daemon (MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, on_request, s,
-                           MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&a, MHD_OPTION_NOTIFY_COMPLETED,
-                           on_completed, s, MHD_OPTION_END);
-  ck_assert_ptr_nonnull (s->d);
-  s->port = MHD_get_daemon_info (s->d, MHD_DAEMON_INFO_BIND_PORT)->port;
-}
-
-static void script_stop (script *s)
-{
-  MHD_stop_daemon (s->d);
-  for (size_t i = 0; i < MAX_CALLS; i++)
-    {
-      free (s->targets[i]);
-      free (s->bodies[i]);
-    }
-}
 
 typedef struct fixture
 {
@@ -217,12 +119,12 @@ static void check_identity (fixture *f, const char *arn)
 
 START_TEST (test_missing_cluster_is_created_then_registration_retried)
 {
-  answer a[] = { { 400, "{\"__type\":\"ClusterNotFoundException\",\"message\":\"Cluster not "
-                        "found.\"}" },
-                 { 200, "{\"cluster\":{\"clusterName\":\"web\"}}" },
-                 { 200, registered_body () } };
-  script s;
-  script_start (&s, a, 3);
+  ts_answer a[] = { { 400, "{\"__type\":\"ClusterNotFoundException\",\"message\":\"Cluster not "
+                           "found.\"}" },
+                    { 200, "{\"cluster\":{\"clusterName\":\"web\"}}" },
+                    { 200, registered_body () } };
+  ts_script s;
+  ts_script_start (&s, a, 3, NULL, NULL);
   fixture f;
   fixture_open (&f, s.port);
   register_until_done (&f, 20);
@@ -243,16 +145,16 @@ START_TEST (test_missing_cluster_is_created_then_registration_retried)
   cJSON_Delete (second);
   check_identity (&f, INSTANCE_ARN);
   fixture_close (&f);
-  script_stop (&s);
+  ts_script_stop (&s);
 }
 END_TEST
 
 START_TEST (test_server_errors_retry_with_backoff_and_client_errors_are_terminal)
 {
-  answer retry[] = { { 500, "{\"__type\":\"ServerException\",\"message\":\"busy\"}" },
-                     { 200, registered_body () } };
-  script s;
-  script_start (&s, retry, 2);
+  ts_answer retry[] = { { 500, "{\"__type\":\"ServerException\",\"message\":\"busy\"}" },
+                        { 200, registered_body () } };
+  ts_script s;
+  ts_script_start (&s, retry, 2, NULL, NULL);
   fixture f;
   fixture_open (&f, s.port);
   double took = register_until_done (&f, 20);
@@ -261,25 +163,25 @@ START_TEST (test_server_errors_retry_with_backoff_and_client_errors_are_terminal
   /* The first registration delay is 3 s +-20%. */
   ck_assert_msg (took >= 2.3 && took < 6.0, "took %.2f s", took);
   fixture_close (&f);
-  script_stop (&s);
+  ts_script_stop (&s);
 
-  answer bad[] = { { 400, "{\"__type\":\"ClientException\",\"message\":\"bad attribute\"}" } };
-  script_start (&s, bad, 1);
+  ts_answer bad[] = { { 400, "{\"__type\":\"ClientException\",\"message\":\"bad attribute\"}" } };
+  ts_script_start (&s, bad, 1, NULL, NULL);
   fixture_open (&f, s.port);
   register_until_done (&f, 10);
   ck_assert_int_eq (f.exit_status, AGENT_EXIT_TERMINAL);
   ck_assert_ptr_nonnull (strstr (f.error, "ClientException: bad attribute"));
   ck_assert_uint_eq (s.calls, 1);
   fixture_close (&f);
-  script_stop (&s);
+  ts_script_stop (&s);
 }
 END_TEST
 
 START_TEST (test_reregistration_sends_the_stored_instance_arn)
 {
-  answer a[] = { { 200, registered_body () } };
-  script s;
-  script_start (&s, a, 1);
+  ts_answer a[] = { { 200, registered_body () } };
+  ts_script s;
+  ts_script_start (&s, a, 1, NULL, NULL);
   fixture f;
   fixture_open (&f, s.port);
   _cleanup_berr_ berr *err = NULL;
@@ -290,16 +192,16 @@ START_TEST (test_reregistration_sends_the_stored_instance_arn)
   ck_assert_str_eq (ts_json_str (body, "containerInstanceArn"), INSTANCE_ARN);
   cJSON_Delete (body);
   fixture_close (&f);
-  script_stop (&s);
+  ts_script_stop (&s);
 }
 END_TEST
 
 START_TEST (test_a_cluster_the_key_may_not_create_is_terminal)
 {
-  answer a[] = { { 400, "{\"__type\":\"ClusterNotFoundException\",\"message\":\"no\"}" },
-                 { 400, "{\"__type\":\"AccessDeniedException\",\"message\":\"admin only\"}" } };
-  script s;
-  script_start (&s, a, 2);
+  ts_answer a[] = { { 400, "{\"__type\":\"ClusterNotFoundException\",\"message\":\"no\"}" },
+                    { 400, "{\"__type\":\"AccessDeniedException\",\"message\":\"admin only\"}" } };
+  ts_script s;
+  ts_script_start (&s, a, 2, NULL, NULL);
   fixture f;
   fixture_open (&f, s.port);
   register_until_done (&f, 10);
@@ -307,15 +209,15 @@ START_TEST (test_a_cluster_the_key_may_not_create_is_terminal)
   ck_assert_ptr_nonnull (strstr (f.error, "CreateCluster: AccessDeniedException"));
   ck_assert_uint_eq (s.calls, 2);
   fixture_close (&f);
-  script_stop (&s);
+  ts_script_stop (&s);
 }
 END_TEST
 
 START_TEST (test_freeing_the_registrar_mid_call_cancels_it)
 {
-  answer a[] = { { 200, registered_body () } };
-  script s;
-  script_start (&s, a, 1);
+  ts_answer a[] = { { 200, registered_body () } };
+  ts_script s;
+  ts_script_start (&s, a, 1, NULL, NULL);
   fixture f;
   fixture_open (&f, s.port);
   _cleanup_berr_ berr *err = NULL;
@@ -331,7 +233,7 @@ START_TEST (test_freeing_the_registrar_mid_call_cancels_it)
     sd_event_run (f.ev, 50000);
   ck_assert (!f.finished);
   fixture_close (&f);
-  script_stop (&s);
+  ts_script_stop (&s);
 }
 END_TEST
 
