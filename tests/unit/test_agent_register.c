@@ -180,6 +180,98 @@ START_TEST (test_register_document_is_exact)
 }
 END_TEST
 
+#define BOTOCORE_ECS                                                                               \
+  "/usr/lib/python3/dist-packages/awscli/botocore/data/ecs/2014-11-13/service-2.json"
+
+/* Whether value fits the botocore shape name: JSON types, member names, required members. path
+ * names the value; on a mismatch *why says where. */
+static bool shape_ok (const cJSON *shapes, const char *name, const cJSON *value, const char *path,
+                      char *why, size_t n)
+{
+  const cJSON *shape = cJSON_GetObjectItem (shapes, name), *m;
+  const char *type = ts_json_str (shape, "type");
+  char sub[256];
+  bool ok = true;
+  if (strcmp (type, "structure") == 0)
+    {
+      const cJSON *members = cJSON_GetObjectItem (shape, "members");
+      if (!cJSON_IsObject (value))
+        return snprintf (why, n, "%s is not an object", path), false;
+      cJSON_ArrayForEach (m, value)
+      {
+        const cJSON *member = cJSON_GetObjectItem (members, m->string);
+        snprintf (sub, sizeof sub, "%s.%s", path, m->string);
+        /* clientToken is in the ECS agent's own API model, not in botocore's public one. */
+        if (member == NULL && strcmp (sub, "request.clientToken") == 0)
+          continue;
+        if (member == NULL)
+          return snprintf (why, n, "%s is not a member of %s", sub, name), false;
+        ok = ok && shape_ok (shapes, ts_json_str (member, "shape"), m, sub, why, n);
+      }
+      cJSON_ArrayForEach (
+          m, cJSON_GetObjectItem (shape,
+                                  "required")) if (cJSON_GetObjectItem (value, m->valuestring)
+                                                   == NULL) return snprintf (why, n, "%s lacks %s",
+                                                                             path, m->valuestring),
+          false;
+      return ok;
+    }
+  if (strcmp (type, "list") == 0)
+    {
+      if (!cJSON_IsArray (value))
+        return snprintf (why, n, "%s is not a list", path), false;
+      cJSON_ArrayForEach (m, value) ok
+          = ok
+            && shape_ok (shapes, ts_json_str (cJSON_GetObjectItem (shape, "member"), "shape"), m,
+                         path, why, n);
+      return ok;
+    }
+  bool fits
+      = strcmp (type, "string") == 0 ? cJSON_IsString (value)
+        : strcmp (type, "integer") == 0 || strcmp (type, "long") == 0
+            ? cJSON_IsNumber (value) && value->valuedouble == (double)(int64_t)value->valuedouble
+        : strcmp (type, "double") == 0  ? cJSON_IsNumber (value)
+        : strcmp (type, "boolean") == 0 ? cJSON_IsBool (value)
+                                        : false;
+  if (!fits)
+    snprintf (why, n, "%s is not of type %s (shape %s)", path, type, name);
+  return fits;
+}
+
+START_TEST (test_register_document_matches_the_botocore_model)
+{
+  _cleanup_free_ char *text = ts_read_file (BOTOCORE_ECS);
+  ck_assert_msg (text != NULL, "the awscli package's botocore model is missing");
+  cJSON *model = cJSON_Parse (text);
+  const cJSON *shapes = cJSON_GetObjectItem (model, "shapes");
+  agent_config cfg = config_of ("ECS_INSTANCE_ATTRIBUTES={\"a\":\"b\",\"c\":\"\"}\n"
+                                "ECS_ENABLE_TASK_ENI=true\nECS_RESERVED_PORTS_UDP=[53]\n");
+  agent_host_facts facts
+      = { .cpus = 8, .mem_total_mib = 1000, .arch = "x86_64", .os_family = "debian_12" };
+  _cleanup_json_ cJSON *req = NULL;
+  _cleanup_berr_ berr *err = NULL;
+  ck_assert_int_eq (agent_register_request (&cfg, &facts, "arn:x", NULL, &req, &err), 0);
+  char why[512] = "";
+  ck_assert_msg (
+      shape_ok (shapes, "RegisterContainerInstanceRequest", req, "request", why, sizeof why), "%s",
+      why);
+  /* The checker can fail: a string integerValue and an unknown member are caught. */
+  cJSON *cpu = cJSON_GetArrayItem (cJSON_GetObjectItem (req, "totalResources"), 0);
+  cJSON_ReplaceItemInObject (cpu, "integerValue", cJSON_CreateString ("4"));
+  ck_assert (
+      !shape_ok (shapes, "RegisterContainerInstanceRequest", req, "request", why, sizeof why));
+  ck_assert_str_eq (why, "request.totalResources.integerValue is not of type integer (shape "
+                         "Integer)");
+  cJSON_ReplaceItemInObject (cpu, "integerValue", cJSON_CreateNumber (4));
+  cJSON_AddStringToObject (req, "hostname", "x");
+  ck_assert (
+      !shape_ok (shapes, "RegisterContainerInstanceRequest", req, "request", why, sizeof why));
+  ck_assert_str_eq (why, "request.hostname is not a member of RegisterContainerInstanceRequest");
+  cJSON_Delete (model);
+  agent_config_free (&cfg);
+}
+END_TEST
+
 START_TEST (test_register_document_follows_the_configuration)
 {
   agent_config cfg = config_of ("ECS_ENABLE_TASK_ENI=true\nBERTH_ENI_LIMIT=3\n"
@@ -250,6 +342,7 @@ int main (void)
   tcase_add_test (tc, test_only_throttling_server_and_transport_errors_retry);
   tcase_add_test (tc, test_loopback_urls_are_recognised);
   tcase_add_test (tc, test_register_document_is_exact);
+  tcase_add_test (tc, test_register_document_matches_the_botocore_model);
   tcase_add_test (tc, test_register_document_follows_the_configuration);
   tcase_add_test (tc, test_reserved_memory_above_the_host_is_refused);
   tcase_add_test (tc, test_host_facts_read_meminfo_under_the_given_root);
