@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #define RESPONSE_MAX (8 * 1024 * 1024)
@@ -327,6 +328,14 @@ static size_t on_write (char *ptr, size_t size, size_t nmemb, void *userdata)
   return n;
 }
 
+/* curl 7.88 opens its sockets without SOCK_CLOEXEC; the agent will fork and exec shims, which
+ * must not inherit a connection to the control plane. */
+static curl_socket_t on_open_socket (void *userdata, curlsocktype purpose,
+                                     struct curl_sockaddr *address)
+{
+  return socket (address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+}
+
 static int request_headers (request *r, const char *target, const agent_creds *c, berr **err)
 {
   _cleanup_free_ char *t = NULL, *tok = NULL;
@@ -372,6 +381,7 @@ static int request_setup (agent_http *h, request *r, const char *json, long time
   curl_easy_setopt (e, CURLOPT_WRITEDATA, r);
   curl_easy_setopt (e, CURLOPT_ERRORBUFFER, r->errbuf);
   curl_easy_setopt (e, CURLOPT_PRIVATE, r);
+  curl_easy_setopt (e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
   if (curl_multi_add_handle (h->multi, e) != CURLM_OK)
     return berr_make (err, EIO, "curl_multi_add_handle failed");
   return 0;

@@ -6,6 +6,8 @@
 #include "lib/json.h"
 #include "lib/log.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -152,6 +154,26 @@ static int daemon_setup (daemon_ctx *d, berr **err)
   return 0;
 }
 
+/* Marks every descriptor above stderr close-on-exec: libcurl 7.88 creates the multi handle's
+ * wakeup socketpair without SOCK_CLOEXEC, and a service manager may hand us descriptors we do
+ * not use. The agent will exec shims, which must inherit none of them. */
+static void cloexec_sweep (void)
+{
+  DIR *d = opendir ("/proc/self/fd");
+  if (d == NULL)
+    return;
+  for (struct dirent *e; (e = readdir (d));)
+    {
+      int fd = atoi (e->d_name);
+      if (fd <= 2 || fd == dirfd (d))
+        continue;
+      int flags = fcntl (fd, F_GETFD);
+      if (flags >= 0 && !(flags & FD_CLOEXEC))
+        fcntl (fd, F_SETFD, flags | FD_CLOEXEC);
+    }
+  closedir (d);
+}
+
 /* Registration runs beside everything else: tasks already in the store keep running while the
  * control plane is away. Only a terminal answer ends the daemon. */
 static void on_registered (const agent_registration *reg, void *userdata)
@@ -199,6 +221,7 @@ static int daemon_loop (daemon_ctx *d, berr **err)
     return berr_sysn (err, -r, "set up the event loop");
   if (agent_http_new (d->ev, &ho, &d->http, err) < 0)
     return -1;
+  cloexec_sweep ();
   sd_notify (0, "READY=1\nSTATUS=registering");
   blog_info ("berth-agent %s ready", AGENT_VERSION);
   if (start_registration (d, err) < 0)

@@ -5,6 +5,9 @@
 #include "tests/support/cp.h"
 #include "tests/support/support.h"
 
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -128,6 +131,35 @@ START_TEST (test_registration_refused_for_good_ends_the_daemon_with_5)
 }
 END_TEST
 
+/* Every descriptor of pid above stderr has O_CLOEXEC (fdinfo's octal flags carry 02000000);
+ * returns how many were checked. */
+static int check_cloexec (pid_t pid)
+{
+  char path[64];
+  int checked = 0;
+  snprintf (path, sizeof path, "/proc/%d/fd", (int)pid);
+  DIR *d = opendir (path);
+  ck_assert_ptr_nonnull (d);
+  for (struct dirent *e; (e = readdir (d));)
+    {
+      int fd = atoi (e->d_name);
+      if (e->d_name[0] == '.' || fd <= 2)
+        continue;
+      char info[64], link[64], target[256] = "";
+      snprintf (info, sizeof info, "/proc/%d/fdinfo/%d", (int)pid, fd);
+      snprintf (link, sizeof link, "/proc/%d/fd/%d", (int)pid, fd);
+      _cleanup_free_ char *text = ts_read_file (info);
+      if (text == NULL)
+        continue; /* closed meanwhile */
+      ck_assert_int_ge (readlink (link, target, sizeof target - 1), 0);
+      unsigned long flags = strtoul (strstr (text, "flags:") + 6, NULL, 8);
+      ck_assert_msg (flags & 02000000, "fd %d (%s) lacks O_CLOEXEC", fd, target);
+      checked++;
+    }
+  closedir (d);
+  return checked;
+}
+
 /* Receives one sd_notify datagram (NUL-terminated) within timeout_ms; false on timeout. */
 static bool notify_recv (int fd, char *buf, size_t size, int timeout_ms)
 {
@@ -150,8 +182,16 @@ START_TEST (test_daemon_notifies_ready_feeds_the_watchdog_and_exits_0_on_sigterm
   ck_assert_int_ge (asprintf (&db, "%s/agent.db", datadir), 0);
   ck_assert_int_ge (asprintf (&e_sock, "NOTIFY_SOCKET=%s", sock), 0);
   ck_assert_int_ge (asprintf (&e_dir, "ECS_DATADIR=%s", datadir), 0);
-  /* Nothing listens there: registration keeps retrying while the daemon runs. */
-  ck_assert_int_ge (asprintf (&e_host, "ECS_BACKEND_HOST=http://127.0.0.1:%d", ts_free_port ()), 0);
+  /* A server that accepts and never answers: registration stays in flight while the daemon
+   * runs. */
+  int silent = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+  socklen_t salen = sizeof sa;
+  ck_assert_int_eq (bind (silent, (struct sockaddr *)&sa, sizeof sa), 0);
+  ck_assert_int_eq (listen (silent, 4), 0);
+  ck_assert_int_eq (getsockname (silent, (struct sockaddr *)&sa, &salen), 0);
+  ck_assert_int_ge (asprintf (&e_host, "ECS_BACKEND_HOST=http://127.0.0.1:%d", ntohs (sa.sin_port)),
+                    0);
   int fd = socket (AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   struct sockaddr_un a = { .sun_family = AF_UNIX };
   snprintf (a.sun_path, sizeof a.sun_path, "%s", sock);
@@ -162,12 +202,15 @@ START_TEST (test_daemon_notifies_ready_feeds_the_watchdog_and_exits_0_on_sigterm
     {
       char *env[] = { e_sock,
                       e_dir,
+                      e_host,
                       "WATCHDOG_USEC=400000",
                       "PATH=/usr/bin:/bin",
                       "AWS_ACCESS_KEY_ID=A",
                       "AWS_SECRET_ACCESS_KEY=B",
                       NULL };
       char *argv[] = { bin, "--config", "/dev/null", NULL };
+      /* Only what a service manager would pass: not the test framework's descriptors. */
+      close_range (3, ~0U, 0);
       execve (bin, argv, env);
       _exit (127);
     }
@@ -183,6 +226,9 @@ START_TEST (test_daemon_notifies_ready_feeds_the_watchdog_and_exits_0_on_sigterm
     }
   ck_assert_msg (ready, "no READY=1");
   ck_assert_int_ge (watchdogs, 2);
+  /* The loop, the store and the registration connection in flight (to a server that accepts and
+   * never answers): none may leak into a child the agent will exec. */
+  ck_assert_int_ge (check_cloexec (pid), 6);
   struct stat st;
   ck_assert_int_eq (stat (db, &st), 0);
   ck_assert_int_eq (st.st_mode & 0777, 0600);
@@ -197,6 +243,7 @@ START_TEST (test_daemon_notifies_ready_feeds_the_watchdog_and_exits_0_on_sigterm
     stopping |= strstr (msg, "STOPPING=1") != NULL;
   ck_assert (stopping);
   close (fd);
+  close (silent);
   ts_rmtree (dir);
 }
 END_TEST
