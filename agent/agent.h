@@ -261,13 +261,16 @@ typedef struct agent_http_result
 typedef void (*agent_http_done_fn) (const agent_http_result *res, void *userdata);
 
 int agent_http_new (sd_event *ev, const agent_http_opts *opts, agent_http **out, berr **err);
-/* Aborts requests in flight without calling their callbacks. */
+/* Aborts requests in flight without calling their callbacks. Not from within a callback. */
 void agent_http_free (agent_http *h);
 /* POSTs body as AWS JSON 1.1 with X-Amz-Target: target, signed SigV4 for the region's "ecs"
  * with the provider's current credentials; timeout_ms bounds the whole exchange. */
 int agent_http_call (agent_http *h, const char *target, const cJSON *body, long timeout_ms,
                      agent_http_done_fn done, void *userdata, berr **err);
 size_t agent_http_in_flight (const agent_http *h);
+/* CLOCK_MONOTONIC microseconds of the last answer from the server (any HTTP status: the control
+ * plane was reachable), 0 before the first. */
+uint64_t agent_http_last_answer_us (const agent_http *h);
 /* Aborts the requests in flight whose userdata is userdata, without calling their callbacks
  * (for an owner that goes away before its answers arrive). */
 void agent_http_cancel (agent_http *h, void *userdata);

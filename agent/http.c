@@ -40,6 +40,7 @@ struct agent_http
   agent_credprov *creds;
   request *requests;
   size_t in_flight;
+  uint64_t last_answer_us;
 };
 
 /* ---- URL policy ---- */
@@ -151,6 +152,12 @@ static void check_done (agent_http *h)
       curl_easy_getinfo (msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
       agent_http_result res;
       result_fill (r, msg->data.result, &res);
+      if (res.status != 0)
+        {
+          struct timespec ts;
+          clock_gettime (CLOCK_MONOTONIC, &ts);
+          h->last_answer_us = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+        }
       request_unlink (h, r);
       r->done (&res, r->userdata);
       cJSON_Delete (res.body);
@@ -291,6 +298,11 @@ void agent_http_free (agent_http *h)
 size_t agent_http_in_flight (const agent_http *h)
 {
   return h->in_flight;
+}
+
+uint64_t agent_http_last_answer_us (const agent_http *h)
+{
+  return h->last_answer_us;
 }
 
 void agent_http_cancel (agent_http *h, void *userdata)

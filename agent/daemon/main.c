@@ -121,6 +121,8 @@ typedef struct daemon_ctx
   sd_event *ev;
   agent_http *http;
   agent_registrar *registrar;
+  uint64_t started_us;   /* CLOCK_MONOTONIC */
+  bool watchdog_starved; /* BERTH_OFFLINE_WATCHDOG reached */
 } daemon_ctx;
 
 static void daemon_ctx_free (daemon_ctx *d)
@@ -174,6 +176,58 @@ static void cloexec_sweep (void)
   closedir (d);
 }
 
+/* BERTH_OFFLINE_WATCHDOG: while the control plane has not answered for longer than configured,
+ * the systemd watchdog is no longer fed, so the unit's state (and a restart, if the operator
+ * wants one) says what is true: this host is cut off. Feeding resumes with the next answer. */
+static int on_offline_check (sd_event_source *s, uint64_t usec, void *userdata)
+{
+  daemon_ctx *d = userdata;
+  uint64_t now, last = agent_http_last_answer_us (d->http);
+  sd_event_now (d->ev, CLOCK_MONOTONIC, &now);
+  if (last < d->started_us)
+    last = d->started_us;
+  if (last > now) /* an answer arrived after this iteration's clock reading */
+    last = now;
+  bool offline = now - last > d->cfg.offline_watchdog_us;
+  if (offline != d->watchdog_starved)
+    {
+      d->watchdog_starved = offline;
+      /* The status goes out while the watchdog is off, so no ping sits between a status and the
+       * state it announces (re-enabling pings at once). */
+      if (offline)
+        {
+          sd_event_set_watchdog (d->ev, false);
+          blog_warn ("no answer from the control plane for %.0f s: no longer feeding the watchdog",
+                     (double)(now - last) / 1e6);
+          sd_notify (0, "STATUS=control plane unreachable");
+        }
+      else
+        {
+          blog_info ("the control plane answers again: feeding the watchdog");
+          sd_notify (0, "STATUS=control plane reachable");
+          sd_event_set_watchdog (d->ev, true);
+        }
+    }
+  uint64_t period = d->cfg.offline_watchdog_us / 4;
+  sd_event_source_set_time_relative (s, period < 100000    ? 100000
+                                        : period > 5000000 ? 5000000
+                                                           : period);
+  return sd_event_source_set_enabled (s, SD_EVENT_ONESHOT);
+}
+
+static int start_offline_watchdog (daemon_ctx *d, berr **err)
+{
+  if (d->cfg.offline_watchdog_us == 0)
+    return 0;
+  int r = sd_event_now (d->ev, CLOCK_MONOTONIC, &d->started_us);
+  if (r < 0
+      || (r = sd_event_add_time_relative (d->ev, NULL, CLOCK_MONOTONIC, 100000, 0, on_offline_check,
+                                          d))
+             < 0)
+    return berr_sysn (err, -r, "offline watchdog timer");
+  return 0;
+}
+
 /* Registration runs beside everything else: tasks already in the store keep running while the
  * control plane is away. Only a terminal answer ends the daemon. */
 static void on_registered (const agent_registration *reg, void *userdata)
@@ -224,7 +278,7 @@ static int daemon_loop (daemon_ctx *d, berr **err)
   cloexec_sweep ();
   sd_notify (0, "READY=1\nSTATUS=registering");
   blog_info ("berth-agent %s ready", AGENT_VERSION);
-  if (start_registration (d, err) < 0)
+  if (start_offline_watchdog (d, err) < 0 || start_registration (d, err) < 0)
     return -1;
   r = sd_event_loop (d->ev);
   sd_notify (0, "STOPPING=1");

@@ -3,6 +3,7 @@
 #include "agent/agent.h"
 #include "lib/cleanup.h"
 #include "tests/support/cp.h"
+#include "tests/support/script.h"
 #include "tests/support/support.h"
 
 #include <arpa/inet.h>
@@ -248,6 +249,75 @@ START_TEST (test_daemon_notifies_ready_feeds_the_watchdog_and_exits_0_on_sigterm
 }
 END_TEST
 
+/* BERTH_OFFLINE_WATCHDOG=2s against a control plane that answers 500 to every registration:
+ * the first answer comes at once, the retry about 3 s later, so the agent is cut off for about
+ * a second in between. The watchdog must stop being fed then, and resume after the answer. */
+START_TEST (test_watchdog_starves_while_the_control_plane_is_silent_and_resumes)
+{
+  ts_answer busy[] = { { 500, "{\"__type\":\"ServerException\",\"message\":\"busy\"}" } };
+  ts_script srv;
+  ts_script_start (&srv, busy, 1, NULL, NULL);
+  _cleanup_free_ char *dir = ts_mkdtemp ("agent-daemon"), *bin = ts_bin ("berth-agent");
+  _cleanup_free_ char *sock = NULL, *e_sock = NULL, *e_dir = NULL, *e_host = NULL;
+  ck_assert_int_ge (asprintf (&sock, "%s/notify", dir), 0);
+  ck_assert_int_ge (asprintf (&e_sock, "NOTIFY_SOCKET=%s", sock), 0);
+  ck_assert_int_ge (asprintf (&e_dir, "ECS_DATADIR=%s/data", dir), 0);
+  ck_assert_int_ge (asprintf (&e_host, "ECS_BACKEND_HOST=http://127.0.0.1:%d", srv.port), 0);
+  int fd = socket (AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un a = { .sun_family = AF_UNIX };
+  snprintf (a.sun_path, sizeof a.sun_path, "%s", sock);
+  ck_assert_int_eq (bind (fd, (struct sockaddr *)&a, sizeof a), 0);
+  pid_t pid = fork ();
+  ck_assert_int_ge (pid, 0);
+  if (pid == 0)
+    {
+      char *env[] = { e_sock,
+                      e_dir,
+                      e_host,
+                      "WATCHDOG_USEC=200000",
+                      "BERTH_OFFLINE_WATCHDOG=2s",
+                      "AWS_ACCESS_KEY_ID=A",
+                      "AWS_SECRET_ACCESS_KEY=B",
+                      NULL };
+      char *argv[] = { bin, "--config", "/dev/null", NULL };
+      close_range (3, ~0U, 0);
+      execve (bin, argv, env);
+      _exit (127);
+    }
+  /* 0: feeding, 1: starved, 2: fed again. */
+  int phase = 0, fed[3] = { 0 };
+  char msg[512], trace[4096] = "";
+  for (int i = 0; i < 400 && (phase < 2 || fed[2] < 2); i++)
+    {
+      if (!notify_recv (fd, msg, sizeof msg, 8000))
+        break;
+      for (char *nl = strchr (msg, '\n'); nl; nl = strchr (nl, '\n'))
+        *nl = '|';
+      size_t tl = strlen (trace);
+      snprintf (trace + tl, sizeof trace - tl, "%.40s; ", msg);
+      if (strstr (msg, "STATUS=control plane unreachable"))
+        phase = 1;
+      else if (strstr (msg, "STATUS=control plane reachable"))
+        phase = 2;
+      else if (strstr (msg, "WATCHDOG=1"))
+        fed[phase]++;
+    }
+  kill (pid, SIGTERM);
+  int status;
+  ck_assert_int_eq (waitpid (pid, &status, 0), pid);
+  ck_assert_msg (phase == 2 && fed[1] == 0, "phase %d (fed %d/%d/%d): %s", phase, fed[0], fed[1],
+                 fed[2], trace);
+  ck_assert_int_ge (fed[0], 3);
+  ck_assert_int_eq (fed[1], 0);
+  ck_assert_int_ge (fed[2], 2);
+  ck_assert_int_ge (srv.calls, 2);
+  ck_assert (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+  close (fd);
+  ts_script_stop (&srv);
+  ts_rmtree (dir);
+}
+END_TEST
+
 int main (void)
 {
   Suite *s = suite_create ("agent-daemon");
@@ -259,6 +329,7 @@ int main (void)
   tcase_add_test (tc, test_stored_identity_in_another_cluster_exits_5);
   tcase_add_test (tc, test_registration_refused_for_good_ends_the_daemon_with_5);
   tcase_add_test (tc, test_daemon_notifies_ready_feeds_the_watchdog_and_exits_0_on_sigterm);
+  tcase_add_test (tc, test_watchdog_starves_while_the_control_plane_is_silent_and_resumes);
   suite_add_tcase (s, tc);
   return ts_run_suite (s);
 }
