@@ -34,13 +34,14 @@ CFLAGS  += $(BASEFLAGS) $(OPT) $(PKG_CFLAGS) -MMD -MP
 LDFLAGS += -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(LDSAN)
 
 # Component libraries, in link order (a component may use those after it).
-COMPONENTS := controlplane images net runtime cgroups lib
+COMPONENTS := agent controlplane images net runtime cgroups lib
 lib_SRCS          := $(wildcard lib/*.c)
 cgroups_SRCS      := $(wildcard cgroups/*.c)
 runtime_SRCS      := $(wildcard runtime/*.c)
 net_SRCS          := $(wildcard net/*.c)
 images_SRCS       := $(wildcard images/*.c)
 controlplane_SRCS := $(wildcard controlplane/*.c)
+agent_SRCS        := $(wildcard agent/*.c)
 ARCHIVES := $(foreach c,$(COMPONENTS),$(BUILD)/lib$(c).a)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -56,9 +57,11 @@ $(BUILD)/obj/%.o: %.c
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 # Programs: one directory of sources each, linked against the component archives.
-PROGRAMS := berth-runtime $(if $(wildcard controlplane/daemon/*.c),berth-control)
+PROGRAMS := berth-runtime $(if $(wildcard controlplane/daemon/*.c),berth-control) \
+            $(if $(wildcard agent/daemon/*.c),berth-agent)
 berth-runtime_SRCS := $(wildcard runtime/cli/*.c)
 berth-control_SRCS := $(wildcard controlplane/daemon/*.c)
+berth-agent_SRCS   := $(wildcard agent/daemon/*.c)
 
 define program
 $(BUILD)/bin/$(1): $(call obj,$($(1)_SRCS)) $(ARCHIVES)

@@ -10,7 +10,8 @@ FCFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -Wall -Wextra -Werror -Wno-unused
            -fsanitize=fuzzer-no-link,address,undefined $(shell pkg-config --cflags $(PKGS))
 FLIBS := $(shell pkg-config --libs $(PKGS))
 LIB_SRCS := $(wildcard lib/*.c) $(wildcard cgroups/*.c) $(wildcard runtime/*.c) \
-            $(wildcard net/*.c) $(wildcard images/*.c) $(wildcard controlplane/*.c)
+            $(wildcard net/*.c) $(wildcard images/*.c) $(wildcard controlplane/*.c) \
+            $(wildcard agent/*.c)
 LIB_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 TARGETS := $(patsubst tests/fuzz/%.c,$(BUILD)/%,$(wildcard tests/fuzz/fuzz_*.c))
 

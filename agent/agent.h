@@ -1,0 +1,339 @@
+/* berth-agent's component API (prefix agent_): configuration, credentials, the SQLite store, the
+ * HTTP client on the event loop, retry policy and the registration document. */
+#ifndef BERTH_AGENT_AGENT_H
+#define BERTH_AGENT_AGENT_H
+
+#include "lib/error.h"
+#include "lib/log.h"
+
+#include <cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+
+#define AGENT_VERSION "0.1.0"
+#define AGENT_DEFAULT_CONFIG "/etc/ecs/ecs.config"
+/* Exit codes as the ECS agent uses them: the unit restarts on 1, never on 5. */
+#define AGENT_EXIT_OK 0
+#define AGENT_EXIT_RESTART 1
+#define AGENT_EXIT_TERMINAL 5
+#define AGENT_ECS_TARGET_PREFIX "AmazonEC2ContainerServiceV20141113."
+
+/* ---- configuration (agent/config.c, docs/configuration.md) ---- */
+
+enum agent_pull_behavior
+{
+  AGENT_PULL_DEFAULT = 0,
+  AGENT_PULL_ALWAYS,
+  AGENT_PULL_ONCE,
+  AGENT_PULL_PREFER_CACHED,
+};
+
+typedef struct agent_attr
+{
+  char *name;
+  char *value;
+} agent_attr;
+
+/* Every key, typed. Durations are microseconds (sd-event's unit); strings are owned. */
+typedef struct agent_config
+{
+  char *cluster;      /* ECS_CLUSTER (name or ARN; "" means default) */
+  char *backend_host; /* ECS_BACKEND_HOST: the control plane's URL */
+  char *region;       /* AWS_DEFAULT_REGION */
+  uint64_t reserved_memory_mib;
+  uint16_t *reserved_ports; /* ECS_RESERVED_PORTS */
+  size_t n_reserved_ports;
+  uint16_t *reserved_ports_udp;
+  size_t n_reserved_ports_udp;
+  char *data_dir; /* ECS_DATADIR: the store */
+  enum blog_level log_level;
+  bool enable_task_eni;
+  bool awsvpc_block_imds;
+  uint64_t container_stop_timeout_us;
+  uint64_t container_start_timeout_us;
+  uint64_t task_cleanup_wait_us;
+  agent_attr *instance_attributes;
+  size_t n_instance_attributes;
+  bool enable_task_iam_role;
+  bool disable_privileged;
+  char **logging_drivers; /* NULL-terminated */
+  uint64_t image_cleanup_interval_us;
+  uint64_t image_minimum_cleanup_age_us;
+  uint64_t num_images_delete_per_cycle;
+  uint16_t dynamic_port_min, dynamic_port_max;
+  enum agent_pull_behavior image_pull_behavior;
+  bool disable_metrics;
+  bool external;
+  uint64_t task_pids_limit; /* 0: no limit */
+  /* Berth's own */
+  char *ca_file;         /* BERTH_CA_FILE ("" = system CAs) */
+  bool allow_insecure;   /* BERTH_ALLOW_INSECURE_BACKEND: plain http beyond loopback */
+  uint64_t eni_limit;    /* BERTH_ENI_LIMIT */
+  char *eni_parent;      /* BERTH_ENI_PARENT ("" = ENIs must already exist, found by MAC) */
+  char *bridge_name;     /* BERTH_BRIDGE_NAME */
+  char *bridge_subnet;   /* BERTH_BRIDGE_SUBNET, "a.b.c.d/len" */
+  uint64_t log_max_size; /* BERTH_LOG_MAX_SIZE, bytes */
+  uint64_t log_max_files;
+  char *state_dir;                /* BERTH_STATE_DIR: volatile runtime state */
+  uint64_t telemetry_interval_us; /* BERTH_TELEMETRY_INTERVAL */
+  uint64_t offline_watchdog_us;   /* BERTH_OFFLINE_WATCHDOG: 0 = never starve the watchdog */
+  /* Where each key's value came from, for --check-config: "default", "file", "environment". */
+  const char **sources; /* indexed like agent_config_key_name */
+} agent_config;
+
+/* Loads path (NULL: none; missing_ok: a missing file is the same as an empty one), then the
+ * environment envp ("K=V" strings, NULL-terminated) overrides, then validates every key.
+ * Unknown ECS_ keys in the file are logged as warnings; unknown BERTH_ keys are errors.
+ * Errors name the key (or file line) and the reason. */
+int agent_config_load (const char *path, bool missing_ok, char *const *envp, agent_config *out,
+                       berr **err);
+/* Parses a whole file's content (for the fuzzer and tests); same rules as agent_config_load. */
+int agent_config_parse (const char *buf, size_t len, char *const *envp, agent_config *out,
+                        berr **err);
+void agent_config_free (agent_config *cfg);
+/* Writes the effective configuration, one KEY=value per line with its source. */
+void agent_config_print (const agent_config *cfg, FILE *f);
+size_t agent_config_key_count (void);
+const char *agent_config_key_name (size_t i);
+
+/* Go's time.ParseDuration syntax ("300ms", "1h30m", "2.5s"); no negative values. */
+int agent_parse_duration (const char *s, uint64_t *out_us, berr **err);
+/* "10m", "512k", "1G", plain bytes; binary multiples. */
+int agent_parse_size (const char *s, uint64_t *out, berr **err);
+
+/* ---- credentials (agent/credentials.c) ---- */
+
+typedef struct agent_creds
+{
+  char *access_key_id;
+  char *secret_access_key;
+  char *session_token; /* NULL when none */
+  const char *source;  /* "environment" or the file's path */
+} agent_creds;
+
+void agent_creds_clear (agent_creds *c);
+/* Parses AWS shared-credentials content and returns profile's keys; ENOENT when the profile
+ * is absent, EINVAL (naming the line) when malformed or incomplete. */
+int agent_creds_parse (const char *buf, size_t len, const char *profile, agent_creds *out,
+                       berr **err);
+
+/* The standard chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY(/AWS_SESSION_TOKEN) from envp,
+ * else the shared credentials file (AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials, profile
+ * AWS_PROFILE or "default"), re-read whenever the file's inode, size or mtime changes. */
+typedef struct agent_credprov agent_credprov;
+int agent_credprov_new (char *const *envp, agent_credprov **out, berr **err);
+void agent_credprov_free (agent_credprov *p);
+/* The current credentials (owned by the provider, valid until the next call). */
+int agent_credprov_get (agent_credprov *p, const agent_creds **out, berr **err);
+
+/* ---- store (agent/store.c) ---- */
+
+typedef struct agent_store agent_store;
+
+typedef struct agent_identity
+{
+  char *cluster; /* NULL when never registered */
+  char *container_instance_arn;
+} agent_identity;
+
+typedef struct agent_task_rec
+{
+  char *arn;
+  char *desired_status;
+  char *known_status;
+  char *body; /* the task as the control plane sent it, JSON */
+} agent_task_rec;
+
+typedef struct agent_container_rec
+{
+  char *task_arn;
+  char *name;
+  char *runtime_id; /* NULL until created */
+  char *known_status;
+  int64_t exit_code; /* -1 when none */
+  char *body;
+} agent_container_rec;
+
+typedef struct agent_outbox_entry
+{
+  int64_t id; /* increasing in insertion order */
+  char *task_arn;
+  char *kind; /* "task" or "attachment" */
+  char *body; /* the request body, JSON */
+} agent_outbox_entry;
+
+int agent_store_open (const char *path, agent_store **out, berr **err);
+void agent_store_close (agent_store *s);
+int agent_store_schema_version (agent_store *s, int *out, berr **err);
+/* Groups writes into one durable commit (a payload's tasks with its seqNum). Not nested. */
+int agent_store_begin (agent_store *s, berr **err);
+int agent_store_commit (agent_store *s, berr **err);
+void agent_store_rollback (agent_store *s);
+
+int agent_store_get_identity (agent_store *s, agent_identity *out, berr **err);
+int agent_store_set_identity (agent_store *s, const char *cluster, const char *instance_arn,
+                              berr **err);
+void agent_identity_clear (agent_identity *id);
+
+int agent_store_put_task (agent_store *s, const agent_task_rec *t, berr **err);
+/* ENOENT when absent. */
+int agent_store_get_task (agent_store *s, const char *arn, agent_task_rec *out, berr **err);
+/* All tasks in arn order as a newly allocated array. */
+int agent_store_list_tasks (agent_store *s, agent_task_rec **out, size_t *n, berr **err);
+int agent_store_delete_task (agent_store *s, const char *arn, berr **err);
+void agent_task_rec_clear (agent_task_rec *t);
+
+int agent_store_put_container (agent_store *s, const agent_container_rec *c, berr **err);
+int agent_store_list_containers (agent_store *s, const char *task_arn, agent_container_rec **out,
+                                 size_t *n, berr **err);
+void agent_container_rec_clear (agent_container_rec *c);
+
+/* Attachments (ENIs) by attachment ARN. */
+int agent_store_put_attachment (agent_store *s, const char *arn, const char *task_arn,
+                                const char *status, const char *body, berr **err);
+int agent_store_get_attachment_status (agent_store *s, const char *arn, char **status, berr **err);
+
+/* The outbox of state changes: appended in order, sent per task oldest first. */
+int agent_store_outbox_push (agent_store *s, const char *task_arn, const char *kind,
+                             const char *body, int64_t *id, berr **err);
+/* The oldest unsent entry of task_arn; ENOENT when none. */
+int agent_store_outbox_next (agent_store *s, const char *task_arn, agent_outbox_entry *out,
+                             berr **err);
+/* The distinct tasks with unsent entries, ordered by their oldest entry (strv). */
+int agent_store_outbox_tasks (agent_store *s, char ***out, berr **err);
+int agent_store_outbox_mark_sent (agent_store *s, int64_t id, berr **err);
+void agent_outbox_entry_clear (agent_outbox_entry *e);
+
+int agent_store_get_acked_seq (agent_store *s, int64_t *out, berr **err);
+int agent_store_set_acked_seq (agent_store *s, int64_t seq, berr **err);
+
+/* ---- retry policy (agent/backoff.c) ---- */
+
+typedef struct agent_backoff
+{
+  uint64_t min_us, max_us;
+  double multiplier, jitter; /* jitter 0.2: each delay is within +-20% of the nominal one */
+  uint64_t current_us;       /* the next nominal delay */
+  uint64_t rng;              /* xorshift state; seeded by agent_backoff_init */
+} agent_backoff;
+
+/* The policies of docs/agent.md: registration 3 s..192 s x2, reconnect 250 ms..2 min x1.5,
+ * outbox 1 s..30 s x2; all with jitter 0.2. */
+enum agent_backoff_kind
+{
+  AGENT_BACKOFF_REGISTER,
+  AGENT_BACKOFF_RECONNECT,
+  AGENT_BACKOFF_OUTBOX,
+};
+void agent_backoff_init (agent_backoff *b, enum agent_backoff_kind kind, uint64_t seed);
+/* The delay before the next attempt; advances the nominal delay. */
+uint64_t agent_backoff_next (agent_backoff *b);
+void agent_backoff_reset (agent_backoff *b);
+
+/* ---- HTTP client on sd-event (agent/http.c) ---- */
+
+typedef struct agent_http agent_http;
+
+typedef struct agent_http_opts
+{
+  const char *endpoint; /* http(s)://host[:port][/path] */
+  const char *region;
+  const char *ca_file; /* NULL or "": the system CAs */
+  bool allow_insecure; /* plain http beyond loopback */
+  agent_credprov *creds;
+} agent_http_opts;
+
+typedef struct agent_http_result
+{
+  long status;                 /* HTTP status; 0 when no response arrived */
+  int curl_code;               /* CURLE_OK or the transport failure */
+  const char *transport_error; /* curl's message when curl_code != 0 */
+  cJSON *body;                 /* parsed JSON body, NULL when none or not JSON */
+  const char *error_type;      /* "ClusterNotFoundException" (namespace stripped) or NULL */
+  const char *error_message;
+} agent_http_result;
+
+/* Called once per request, on the loop; res and its body are freed after it returns. */
+typedef void (*agent_http_done_fn) (const agent_http_result *res, void *userdata);
+
+int agent_http_new (sd_event *ev, const agent_http_opts *opts, agent_http **out, berr **err);
+/* Aborts requests in flight without calling their callbacks. Not from within a callback. */
+void agent_http_free (agent_http *h);
+/* POSTs body as AWS JSON 1.1 with X-Amz-Target: target, signed SigV4 for the region's "ecs"
+ * with the provider's current credentials; timeout_ms bounds the whole exchange. */
+int agent_http_call (agent_http *h, const char *target, const cJSON *body, long timeout_ms,
+                     agent_http_done_fn done, void *userdata, berr **err);
+size_t agent_http_in_flight (const agent_http *h);
+/* CLOCK_MONOTONIC microseconds of the last answer from the server (any HTTP status: the control
+ * plane was reachable), 0 before the first. */
+uint64_t agent_http_last_answer_us (const agent_http *h);
+/* Aborts the requests in flight whose userdata is userdata, without calling their callbacks
+ * (for an owner that goes away before its answers arrive). */
+void agent_http_cancel (agent_http *h, void *userdata);
+
+/* Whether a failed call may be retried: transport errors, 5xx, throttling. Client errors
+ * (other 4xx) are terminal. */
+bool agent_http_retryable (const agent_http_result *res);
+/* Whether host (of a URL) is loopback: 127.0.0.0/8, ::1, localhost. */
+bool agent_url_is_loopback (const char *url);
+
+/* ---- registration (agent/register.c) ---- */
+
+typedef struct agent_host_facts
+{
+  uint64_t cpus;
+  uint64_t mem_total_mib;
+  char arch[16]; /* ECS spelling: x86_64, arm64 */
+  char os_family[64];
+} agent_host_facts;
+
+/* Reads /proc/meminfo (under proc_root, normally "/proc"), the online CPU count and uname. */
+int agent_host_facts_read (const char *proc_root, agent_host_facts *out, berr **err);
+/* The RegisterContainerInstance request (newly allocated). instance_arn may be NULL (first
+ * registration); client_token NULL generates a UUID. EINVAL when reserved memory exceeds the
+ * host's. */
+int agent_register_request (const agent_config *cfg, const agent_host_facts *facts,
+                            const char *instance_arn, const char *client_token, cJSON **out,
+                            berr **err);
+/* The capability attributes Berth advertises for cfg (NULL-terminated, static strings). */
+size_t agent_capabilities (const agent_config *cfg, const char **out, size_t max);
+
+/* ---- the registration flow (agent/registrar.c) ---- */
+
+typedef struct agent_registrar agent_registrar;
+
+typedef struct agent_registration
+{
+  int exit_status;          /* 0 registered; else the exit status the daemon should end with */
+  const char *instance_arn; /* when registered */
+  const char *error;        /* when not */
+} agent_registration;
+
+typedef void (*agent_registered_fn) (const agent_registration *r, void *userdata);
+
+typedef struct agent_registrar_opts
+{
+  sd_event *ev;
+  agent_http *http;
+  agent_store *store;
+  const agent_config *cfg;
+  const agent_host_facts *facts;
+  uint64_t seed; /* for the backoff's jitter */
+} agent_registrar_opts;
+
+/* Registers (re-registering with the stored instance ARN) until it succeeds or fails for good:
+ * ClusterNotFound creates the cluster once and retries at once; throttling, server and transport
+ * errors retry with AGENT_BACKOFF_REGISTER; any other client error is terminal (exit 5). On
+ * success the identity is stored before done is called. done is called once, from the loop;
+ * it may free the registrar. The options' pointers must outlive the registrar. */
+int agent_registrar_start (const agent_registrar_opts *o, agent_registered_fn done, void *userdata,
+                           agent_registrar **out, berr **err);
+void agent_registrar_free (agent_registrar *r);
+/* RegisterContainerInstance calls sent so far. */
+unsigned agent_registrar_attempts (const agent_registrar *r);
+
+#endif

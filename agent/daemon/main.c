@@ -1,0 +1,329 @@
+/* berth-agent: the per-host daemon, run in the foreground (a unit file runs the same command).
+ * Reads the configuration, opens the store, and runs one sd-event loop until SIGTERM/SIGINT. */
+#include "agent/agent.h"
+#include "lib/cleanup.h"
+#include "lib/fs.h"
+#include "lib/json.h"
+#include "lib/log.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+#include <unistd.h>
+
+extern char **environ;
+
+typedef struct options
+{
+  const char *config;
+  bool config_given;
+  bool check_config;
+} options;
+
+static void usage (FILE *f)
+{
+  fprintf (f, "usage: berth-agent [--config FILE] [--check-config] [--version]\n"
+              "  --config FILE    configuration (default " AGENT_DEFAULT_CONFIG ")\n"
+              "  --check-config   validate, print the effective configuration, exit 0 or 5\n"
+              "exit status: 0 stopped cleanly, 1 failure worth a restart, 5 terminal "
+              "(configuration)\n");
+}
+
+/* Returns -1 to run, else the exit status. */
+static int parse_args (int argc, char **argv, options *o)
+{
+  static const struct option opts[] = {
+    { "config", required_argument, NULL, 'c' },
+    { "check-config", no_argument, NULL, 'k' },
+    { "version", no_argument, NULL, 'V' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+  };
+  int c;
+  while ((c = getopt_long (argc, argv, "c:h", opts, NULL)) != -1)
+    switch (c)
+      {
+      case 'c':
+        o->config = optarg;
+        o->config_given = true;
+        break;
+      case 'k':
+        o->check_config = true;
+        break;
+      case 'V':
+        printf ("berth-agent %s\n", AGENT_VERSION);
+        return AGENT_EXIT_OK;
+      case 'h':
+        usage (stdout);
+        return AGENT_EXIT_OK;
+      default:
+        usage (stderr);
+        return AGENT_EXIT_TERMINAL;
+      }
+  if (optind != argc)
+    {
+      usage (stderr);
+      return AGENT_EXIT_TERMINAL;
+    }
+  return -1;
+}
+
+/* The key id's first four characters only (its prefix says admin or agent); never the secret. */
+static void print_credentials (void)
+{
+  agent_credprov *p = NULL;
+  const agent_creds *c;
+  _cleanup_berr_ berr *err = NULL;
+  if (agent_credprov_new (environ, &p, &err) < 0 || agent_credprov_get (p, &c, &err) < 0)
+    printf ("# credentials: unavailable: %s\n", err->msg);
+  else
+    printf ("# credentials: %s, access key %.4s..., secret (redacted)%s\n", c->source,
+            c->access_key_id, c->session_token ? ", session token (redacted)" : "");
+  agent_credprov_free (p);
+}
+
+static int on_stop_signal (sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+  blog_info ("received %s, exiting (containers keep running)", strsignal ((int)si->ssi_signo));
+  return sd_event_exit (sd_event_source_get_event (s), AGENT_EXIT_OK);
+}
+
+/* The identity in the store must match the configuration: re-registering into another cluster
+ * would orphan this host's tasks, so it is terminal (as for the ECS agent). */
+static int check_identity (agent_store *store, const agent_config *cfg, berr **err)
+{
+  agent_identity id;
+  if (agent_store_get_identity (store, &id, err) < 0)
+    return -1;
+  int r = 0;
+  if (id.cluster && strcmp (id.cluster, cfg->cluster) != 0)
+    r = berr_make (err, EINVAL,
+                   "this host is registered in cluster `%s` (%s) but ECS_CLUSTER is `%s`; "
+                   "deregister it or clear %s",
+                   id.cluster, id.container_instance_arn, cfg->cluster, cfg->data_dir);
+  agent_identity_clear (&id);
+  return r;
+}
+
+typedef struct daemon_ctx
+{
+  agent_config cfg;
+  agent_host_facts facts;
+  agent_store *store;
+  agent_credprov *creds;
+  sd_event *ev;
+  agent_http *http;
+  agent_registrar *registrar;
+  uint64_t started_us;   /* CLOCK_MONOTONIC */
+  bool watchdog_starved; /* BERTH_OFFLINE_WATCHDOG reached */
+} daemon_ctx;
+
+static void daemon_ctx_free (daemon_ctx *d)
+{
+  agent_registrar_free (d->registrar);
+  agent_http_free (d->http);
+  sd_event_unref (d->ev);
+  agent_credprov_free (d->creds);
+  agent_store_close (d->store);
+  agent_config_free (&d->cfg);
+}
+
+/* Everything that must hold before the loop runs; failures here are configuration (5). */
+static int daemon_setup (daemon_ctx *d, berr **err)
+{
+  _cleanup_free_ char *db = NULL;
+  agent_host_facts *facts = &d->facts;
+  _cleanup_json_ cJSON *reg = NULL;
+  if (agent_host_facts_read ("/proc", facts, err) < 0
+      || agent_register_request (&d->cfg, facts, NULL, "check", &reg, err) < 0)
+    return -1;
+  if (bfs_mkdirs (d->cfg.data_dir, 0700, err) < 0
+      || asprintf (&db, "%s/agent.db", d->cfg.data_dir) < 0
+      || agent_store_open (db, &d->store, err) < 0 || check_identity (d->store, &d->cfg, err) < 0)
+    return berr_wrap (err, "ECS_DATADIR");
+  if (agent_credprov_new (environ, &d->creds, err) < 0)
+    return berr_wrap (err, "credentials");
+  blog_info ("host: %llu CPUs, %llu MiB, %s; cluster %s; control plane %s",
+             (unsigned long long)facts->cpus, (unsigned long long)facts->mem_total_mib, facts->arch,
+             d->cfg.cluster, d->cfg.backend_host);
+  return 0;
+}
+
+/* Marks every descriptor above stderr close-on-exec: libcurl 7.88 creates the multi handle's
+ * wakeup socketpair without SOCK_CLOEXEC, and a service manager may hand us descriptors we do
+ * not use. The agent will exec shims, which must inherit none of them. */
+static void cloexec_sweep (void)
+{
+  DIR *d = opendir ("/proc/self/fd");
+  if (d == NULL)
+    return;
+  for (struct dirent *e; (e = readdir (d));)
+    {
+      int fd = atoi (e->d_name);
+      if (fd <= 2 || fd == dirfd (d))
+        continue;
+      int flags = fcntl (fd, F_GETFD);
+      if (flags >= 0 && !(flags & FD_CLOEXEC))
+        fcntl (fd, F_SETFD, flags | FD_CLOEXEC);
+    }
+  closedir (d);
+}
+
+/* BERTH_OFFLINE_WATCHDOG: while the control plane has not answered for longer than configured,
+ * the systemd watchdog is no longer fed, so the unit's state (and a restart, if the operator
+ * wants one) says what is true: this host is cut off. Feeding resumes with the next answer. */
+static int on_offline_check (sd_event_source *s, uint64_t usec, void *userdata)
+{
+  daemon_ctx *d = userdata;
+  uint64_t now, last = agent_http_last_answer_us (d->http);
+  sd_event_now (d->ev, CLOCK_MONOTONIC, &now);
+  if (last < d->started_us)
+    last = d->started_us;
+  if (last > now) /* an answer arrived after this iteration's clock reading */
+    last = now;
+  bool offline = now - last > d->cfg.offline_watchdog_us;
+  if (offline != d->watchdog_starved)
+    {
+      d->watchdog_starved = offline;
+      /* The status goes out while the watchdog is off, so no ping sits between a status and the
+       * state it announces (re-enabling pings at once). */
+      if (offline)
+        {
+          sd_event_set_watchdog (d->ev, false);
+          blog_warn ("no answer from the control plane for %.0f s: no longer feeding the watchdog",
+                     (double)(now - last) / 1e6);
+          sd_notify (0, "STATUS=control plane unreachable");
+        }
+      else
+        {
+          blog_info ("the control plane answers again: feeding the watchdog");
+          sd_notify (0, "STATUS=control plane reachable");
+          sd_event_set_watchdog (d->ev, true);
+        }
+    }
+  uint64_t period = d->cfg.offline_watchdog_us / 4;
+  sd_event_source_set_time_relative (s, period < 100000    ? 100000
+                                        : period > 5000000 ? 5000000
+                                                           : period);
+  return sd_event_source_set_enabled (s, SD_EVENT_ONESHOT);
+}
+
+static int start_offline_watchdog (daemon_ctx *d, berr **err)
+{
+  if (d->cfg.offline_watchdog_us == 0)
+    return 0;
+  int r = sd_event_now (d->ev, CLOCK_MONOTONIC, &d->started_us);
+  if (r < 0
+      || (r = sd_event_add_time_relative (d->ev, NULL, CLOCK_MONOTONIC, 100000, 0, on_offline_check,
+                                          d))
+             < 0)
+    return berr_sysn (err, -r, "offline watchdog timer");
+  return 0;
+}
+
+/* Registration runs beside everything else: tasks already in the store keep running while the
+ * control plane is away. Only a terminal answer ends the daemon. */
+static void on_registered (const agent_registration *reg, void *userdata)
+{
+  daemon_ctx *d = userdata;
+  if (reg->exit_status != 0)
+    sd_event_exit (d->ev, reg->exit_status);
+  else
+    sd_notifyf (0, "STATUS=registered as %s", reg->instance_arn);
+}
+
+static int start_registration (daemon_ctx *d, berr **err)
+{
+  uint64_t seed = 0;
+  if (getrandom (&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
+    seed = (uint64_t)getpid ();
+  agent_registrar_opts ro = { .ev = d->ev,
+                              .http = d->http,
+                              .store = d->store,
+                              .cfg = &d->cfg,
+                              .facts = &d->facts,
+                              .seed = seed };
+  return agent_registrar_start (&ro, on_registered, d, &d->registrar, err);
+}
+
+static int daemon_loop (daemon_ctx *d, berr **err)
+{
+  sigset_t stop;
+  sigemptyset (&stop);
+  sigaddset (&stop, SIGTERM);
+  sigaddset (&stop, SIGINT);
+  sigprocmask (SIG_BLOCK, &stop, NULL);
+  signal (SIGPIPE, SIG_IGN);
+  int r = sd_event_default (&d->ev);
+  if (r < 0)
+    return berr_sysn (err, -r, "sd_event_default");
+  agent_http_opts ho = { .endpoint = d->cfg.backend_host,
+                         .region = d->cfg.region,
+                         .ca_file = d->cfg.ca_file,
+                         .allow_insecure = d->cfg.allow_insecure,
+                         .creds = d->creds };
+  if ((r = sd_event_add_signal (d->ev, NULL, SIGTERM, on_stop_signal, NULL)) < 0
+      || (r = sd_event_add_signal (d->ev, NULL, SIGINT, on_stop_signal, NULL)) < 0
+      || (r = sd_event_set_watchdog (d->ev, true)) < 0)
+    return berr_sysn (err, -r, "set up the event loop");
+  if (agent_http_new (d->ev, &ho, &d->http, err) < 0)
+    return -1;
+  cloexec_sweep ();
+  sd_notify (0, "READY=1\nSTATUS=registering");
+  blog_info ("berth-agent %s ready", AGENT_VERSION);
+  if (start_offline_watchdog (d, err) < 0 || start_registration (d, err) < 0)
+    return -1;
+  r = sd_event_loop (d->ev);
+  sd_notify (0, "STOPPING=1");
+  if (r < 0)
+    return berr_sysn (err, -r, "event loop");
+  return r;
+}
+
+int main (int argc, char **argv)
+{
+  options o = { .config = AGENT_DEFAULT_CONFIG };
+  int r = parse_args (argc, argv, &o);
+  if (r >= 0)
+    return r;
+  blog_enable_journal ();
+  blog_setup ("berth-agent", BLOG_INFO, BLOG_SINK_AUTO);
+
+  daemon_ctx d = { 0 };
+  berr *err = NULL;
+  /* A missing default file means "all defaults"; a file named on the command line must exist. */
+  if (agent_config_load (o.config, !o.config_given, environ, &d.cfg, &err) < 0)
+    {
+      blog_berr (&err);
+      return AGENT_EXIT_TERMINAL;
+    }
+  blog_setup ("berth-agent", d.cfg.log_level, BLOG_SINK_AUTO);
+  if (o.check_config)
+    {
+      agent_config_print (&d.cfg, stdout);
+      print_credentials ();
+      agent_config_free (&d.cfg);
+      return AGENT_EXIT_OK;
+    }
+  if (daemon_setup (&d, &err) < 0)
+    {
+      blog_berr (&err);
+      daemon_ctx_free (&d);
+      return AGENT_EXIT_TERMINAL;
+    }
+  r = daemon_loop (&d, &err);
+  if (r < 0)
+    {
+      blog_berr (&err);
+      r = AGENT_EXIT_RESTART;
+    }
+  daemon_ctx_free (&d);
+  return r;
+}
