@@ -615,6 +615,32 @@ static int read_blob (struct import *im, const struct img_descriptor *d, char **
   return 0;
 }
 
+/* Imports one layer of an OCI layout unless it is present: its blob digest and size must be
+ * the manifest's, its uncompressed digest the config's diff_id (as pulls check). */
+static int oci_layer (struct import *im, const struct img_descriptor *d, const char *diff_id,
+                      berr **err)
+{
+  char name[96], blob[72], diff[72];
+  snprintf (name, sizeof name, "blobs/sha256/%s", st_hex (d->digest));
+  int r = im->sink.layer_has (im->sink.cls, d->digest, err);
+  if (r != 0)
+    return r < 0 ? -1 : 0;
+  uint64_t size = 0;
+  int filter = 0;
+  _cleanup_close_ int fd = open_member (im, name, err);
+  if (fd < 0 || sha256_fd (fd, blob, &size, err) < 0)
+    return berr_wrap (err, "layer %s", d->digest);
+  if (strcmp (blob, d->digest) != 0 || (d->size >= 0 && size != (uint64_t)d->size))
+    return berr_make (err, EBADMSG, "layer %s: digest mismatch: got %s (%llu bytes)", d->digest,
+                      blob, (unsigned long long)size);
+  if (lseek (fd, 0, SEEK_SET) < 0 || diff_digest_fd (fd, diff, &filter, err) < 0)
+    return berr_wrap (err, "layer %s", d->digest);
+  if (strcmp (diff, diff_id) != 0)
+    return berr_make (err, EBADMSG, "layer %s: uncompressed content is %s, the config's diff_id %s",
+                      d->digest, diff, diff_id);
+  return import_layer (im, name, d->digest, err);
+}
+
 static int oci_image (struct import *im, const struct img_descriptor *desc, const char *ref,
                       berr **err)
 {
@@ -634,13 +660,16 @@ static int oci_image (struct import *im, const struct img_descriptor *desc, cons
       img_manifest_free (m);
       return r;
     }
+  struct img_config *cfg = NULL;
   r = read_blob (im, &m->config, &config, &clen, err);
+  if (r == 0)
+    r = img_config_parse (config, clen, &cfg, err);
+  if (r == 0 && strv_len (cfg->diff_ids) != m->n_layers)
+    r = berr_make (err, EINVAL, "%zu layers but %zu diff_ids in the config", m->n_layers,
+                   strv_len (cfg->diff_ids));
   for (size_t i = 0; r == 0 && i < m->n_layers; i++)
-    {
-      char name[96];
-      snprintf (name, sizeof name, "blobs/sha256/%s", st_hex (m->layers[i].digest));
-      r = import_layer (im, name, m->layers[i].digest, err);
-    }
+    r = oci_layer (im, &m->layers[i], cfg->diff_ids[i], err);
+  img_config_free (cfg);
   img_manifest_free (m);
   if (r < 0)
     return -1;
