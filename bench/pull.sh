@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Figure 4 (bench/README.md): pull and unpack of a 3-layer image of about 56 MB from a local
-# docker-registry, berth (img_pull into a fresh directory sink) vs skopeo copy + umoci unpack.
+# docker-registry, berth (img_pull into a fresh image store, durable as in production) vs
+# skopeo copy + umoci unpack.
 # Usage: BUILD=build bench/pull.sh   (as root, after `make BUILD=build all`); bench/run.sh runs it.
 set -euo pipefail
 
@@ -91,16 +92,17 @@ timed () {
 }
 
 declare -A ms=() rss=() cpu=() split=()
+# shellcheck disable=SC2046 # timed prints three numbers, split on purpose
 for rep in $(seq "$reps"); do
   # Interleaved, each into fresh empty directories, caches dropped by nobody (page cache warm
   # for both: the registry's files are read from memory in every run).
-  for who in berth berth-durable berth-serial peer; do
+  for who in berth berth-serial berth-dirsink peer; do
     d=$work/$who-$rep
     rm -rf "$d"
     case $who in
     berth) set -- $(timed "$out/pull" "$ref" "$d") ;;
-    berth-durable) set -- $(timed "$out/pull" --durable "$ref" "$d") ;;
     berth-serial) set -- $(timed "$out/pull" --parallel 1 "$ref" "$d") ;;
+    berth-dirsink) set -- $(timed "$out/pull" --dirsink "$ref" "$d") ;;
     peer)
       mkdir -p "$d"
       set -- $(timed skopeo --insecure-policy copy -q --src-tls-verify=false \
@@ -122,18 +124,19 @@ ratio () { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; els
 peer_ms=$(echo "${ms[peer]}" | median)
 peer_cpu=$(echo "${cpu[peer]}" | median)
 echo "== 4. Image pull: 3-layer image of ${size_mb} MB from docker-registry on 127.0.0.1, $reps runs =="
-echo "   berth: img_pull into a fresh directory sink (bench/pull.c, 3 layers at once, streamed"
-echo "   into unpacking); peer: skopeo copy docker://... oci:DIR, then umoci unpack"
+echo "   berth: img_pull into a fresh image store (bench/pull.c: img_store_sink, 3 layers at once,"
+echo "   streamed into unpacking, each layer syncfs + rename + fsync, image recorded);"
+echo "   peer: skopeo copy docker://... oci:DIR, then umoci unpack (no sync)"
 printf '   %-32s %9s %7s %8s %7s %12s\n' puller "median ms" "x peer" "cpu ms" "x peer" \
   "peak RSS KiB"
-for who in berth berth-durable berth-serial peer; do
+for who in berth berth-serial berth-dirsink peer; do
   m=$(echo "${ms[$who]}" | median)
   r=$(echo "${rss[$who]}" | median)
   c=$(echo "${cpu[$who]}" | median)
   case $who in
-  berth) label="berth (commit = rename)" ;;
-  berth-durable) label="berth (syncfs + fsync per layer)" ;;
-  berth-serial) label="berth (one layer at a time)" ;;
+  berth) label="berth (image store)" ;;
+  berth-serial) label="berth (store, one layer at once)" ;;
+  berth-dirsink) label="berth (dir sink, no sync)" ;;
   peer) label="skopeo copy + umoci unpack" ;;
   esac
   printf '   %-32s %9s %7s %8s %7s %12s\n' "$label" "$m" "$(ratio "$m" "$peer_ms")" "$c" \

@@ -345,11 +345,13 @@ struct img_import_result
   char **refs;    /* references recorded, NULL-terminated */
 };
 
-/* Imports every image of a `docker save` archive (manifest.json, layer tars) or an OCI image
- * layout tarball (oci-layout, index.json, blobs/sha256/...) read from fd, verifying every digest,
- * through the same stage/commit path as pulls. Images are recorded under the names the archive
- * gives (RepoTags; org.opencontainers.image.ref.name when it is a full reference) and, when ref
- * is not NULL, the first image also under ref. */
+/* Imports every image of a `docker save` archive (manifest.json, layer tars, uncompressed or
+ * gzip/zstd) or an OCI image layout tarball (oci-layout, index.json, blobs/sha256/...) read from
+ * fd, verifying every digest, through the same stage/commit path as pulls. Images are recorded
+ * under the names the archive gives (RepoTags; org.opencontainers.image.ref.name: a full
+ * reference as is, a bare tag such as `v1` on the repository of ref, else of the entry's
+ * io.containerd.image.name, else not at all) and, when ref is not NULL, the first image also
+ * under ref. */
 int img_store_import (struct img_store *s, int fd, const char *ref, struct img_import_result *res,
                       berr **err);
 void img_import_result_clear (struct img_import_result *res);
@@ -371,7 +373,8 @@ void img_archive_images_free (struct img_archive_image *v, size_t n);
 struct img_layout_entry
 {
   struct img_descriptor desc;
-  char *ref_name; /* org.opencontainers.image.ref.name, may be NULL */
+  char *ref_name;   /* org.opencontainers.image.ref.name, may be NULL */
+  char *image_name; /* io.containerd.image.name (containerd and docker exports), may be NULL */
 };
 
 /* Parses an OCI layout's oci-layout file (imageLayoutVersion must be 1.x). */

@@ -25,6 +25,7 @@
 #define DOC_MAX (4 << 20)
 #define MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
 #define REF_NAME "org.opencontainers.image.ref.name"
+#define IMAGE_NAME "io.containerd.image.name"
 
 static int oom (berr **err)
 {
@@ -140,21 +141,24 @@ void img_layout_entries_free (struct img_layout_entry *v, size_t n)
       free (d->architecture);
       free (d->variant);
       free (v[i].ref_name);
+      free (v[i].image_name);
     }
   free (v);
 }
 
-/* The ref.name annotation of manifests[i], NULL when absent; an error when not a string. */
-static int ref_name_of (const cJSON *j, size_t i, char **out, berr **err)
+/* The ref.name and io.containerd.image.name annotations of manifests[i], NULL when absent; an
+ * error when not strings. */
+static int names_of (const cJSON *j, size_t i, struct img_layout_entry *e, berr **err)
 {
   const cJSON *arr = cJSON_GetObjectItemCaseSensitive (j, "manifests");
   const cJSON *ann = NULL;
-  const char *name = NULL;
+  const char *name = NULL, *image = NULL;
   if (bjson_get_obj (cJSON_GetArrayItem (arr, (int)i), "annotations", false, &ann, err) < 0
-      || (ann && bjson_get_str (ann, REF_NAME, false, &name, err) < 0))
+      || (ann && bjson_get_str (ann, REF_NAME, false, &name, err) < 0)
+      || (ann && bjson_get_str (ann, IMAGE_NAME, false, &image, err) < 0))
     return berr_wrap (err, "`manifests[%zu]`", i);
-  *out = NULL;
-  if (name && (*out = strdup (name)) == NULL)
+  if ((name && (e->ref_name = strdup (name)) == NULL)
+      || (image && (e->image_name = strdup (image)) == NULL))
     return oom (err);
   return 0;
 }
@@ -177,7 +181,7 @@ int img_oci_index_parse (const char *json, size_t len, struct img_layout_entry *
     {
       v[i].desc = m->manifests[i];
       memset (&m->manifests[i], 0, sizeof m->manifests[i]);
-      r = ref_name_of (j, i, &v[i].ref_name, err);
+      r = names_of (j, i, &v[i], err);
     }
   img_manifest_free (m);
   if (r < 0)
@@ -391,6 +395,43 @@ static int sha256_fd (int fd, char out[72], uint64_t *size, berr **err)
   return 0;
 }
 
+/* The diff_id of a layer member: sha256 of its tar stream after gzip or zstd is undone (a plain
+ * tar is hashed as is); *filter says which compression it had (ARCHIVE_FILTER_*). */
+static int diff_digest_fd (int fd, char out[72], int *filter, berr **err)
+{
+  struct archive *a = archive_read_new ();
+  EVP_MD_CTX *md = EVP_MD_CTX_new ();
+  struct archive_entry *e = NULL;
+  int r = -1;
+  if (a == NULL || md == NULL || EVP_DigestInit_ex (md, EVP_sha256 (), NULL) != 1
+      || archive_read_support_filter_gzip (a) != ARCHIVE_OK
+      || archive_read_support_filter_zstd (a) != ARCHIVE_OK
+      || archive_read_support_format_raw (a) != ARCHIVE_OK
+      || archive_read_open_fd (a, fd, 1 << 16) != ARCHIVE_OK
+      || archive_read_next_header (a, &e) != ARCHIVE_OK)
+    goto out;
+  char buf[65536];
+  la_ssize_t n;
+  while ((n = archive_read_data (a, buf, sizeof buf)) > 0)
+    EVP_DigestUpdate (md, buf, (size_t)n);
+  unsigned char d[EVP_MAX_MD_SIZE];
+  unsigned int dl = 0;
+  if (n < 0 || EVP_DigestFinal_ex (md, d, &dl) != 1 || dl != 32)
+    goto out;
+  memcpy (out, "sha256:", 7);
+  for (unsigned i = 0; i < 32; i++)
+    snprintf (out + 7 + 2 * i, 3, "%02x", d[i]);
+  *filter = archive_filter_code (a, 0);
+  r = 0;
+out:
+  if (r < 0)
+    berr_make (err, EINVAL, "layer: %s",
+               a && archive_error_string (a) ? archive_error_string (a) : "cannot read it");
+  EVP_MD_CTX_free (md);
+  archive_read_free (a);
+  return r;
+}
+
 /* ---- Layers and images ----------------------------------------------------------------------- */
 
 /* Stages, unpacks and commits the layer in member name, whose blob digest must be digest. */
@@ -426,7 +467,7 @@ static int record (struct import *im, const char *ref, const char *digest, const
 
 /* A Docker schema 2 manifest for a docker-archive image (the archive has none). */
 static char *docker_manifest (const char *config_digest, size_t config_len, char **digests,
-                              uint64_t *sizes)
+                              uint64_t *sizes, const char **types)
 {
   _cleanup_json_ cJSON *j = cJSON_CreateObject ();
   cJSON *layers = cJSON_AddArrayToObject (j, "layers"), *c = cJSON_AddObjectToObject (j, "config");
@@ -440,9 +481,7 @@ static char *docker_manifest (const char *config_digest, size_t config_len, char
   for (size_t i = 0; digests[i]; i++)
     {
       cJSON *l = cJSON_CreateObject ();
-      if (!cJSON_AddItemToArray (layers, l)
-          || !cJSON_AddStringToObject (l, "mediaType",
-                                       "application/vnd.docker.image.rootfs.diff.tar")
+      if (!cJSON_AddItemToArray (layers, l) || !cJSON_AddStringToObject (l, "mediaType", types[i])
           || !cJSON_AddNumberToObject (l, "size", (double)sizes[i])
           || !cJSON_AddStringToObject (l, "digest", digests[i]))
         return NULL;
@@ -450,31 +489,59 @@ static char *docker_manifest (const char *config_digest, size_t config_len, char
   return cJSON_PrintUnformatted (j);
 }
 
-/* docker save layers are uncompressed tars, so each one's blob digest is its diff_id. */
+/* The Docker schema 2 media type of a layer with this compression. */
+static const char *docker_layer_type (int filter)
+{
+  switch (filter)
+    {
+    case ARCHIVE_FILTER_GZIP:
+      return "application/vnd.docker.image.rootfs.diff.tar.gzip";
+    case ARCHIVE_FILTER_ZSTD:
+      return "application/vnd.docker.image.rootfs.diff.tar.zstd";
+    default:
+      return "application/vnd.docker.image.rootfs.diff.tar";
+    }
+}
+
+/* Checks one docker-archive layer against its diff_id and imports it. `docker save` writes
+ * uncompressed tars (blob digest = diff_id); other writers may gzip or zstd them, so the
+ * diff_id is always computed over the decompressed stream, and the layer is stored under the
+ * digest of the member's bytes as they are (what the manifest names). */
+static int docker_layer (struct import *im, const char *name, const char *diff_id, char d[72],
+                         uint64_t *size, const char **type, berr **err)
+{
+  char diff[72];
+  int filter = ARCHIVE_FILTER_NONE;
+  _cleanup_close_ int fd = open_member (im, name, err);
+  if (fd < 0 || diff_digest_fd (fd, diff, &filter, err) < 0 || lseek (fd, 0, SEEK_SET) < 0
+      || sha256_fd (fd, d, size, err) < 0)
+    return berr_wrap (err, "layer `%.200s`", name);
+  if (strcmp (diff, diff_id) != 0)
+    return berr_make (err, EBADMSG,
+                      "layer `%.200s`: uncompressed digest %s, but the config says %s", name, diff,
+                      diff_id);
+  *type = docker_layer_type (filter);
+  return import_layer (im, name, d, err);
+}
+
 static int docker_layers (struct import *im, const struct img_archive_image *a,
                           const struct img_config *cfg, char ***digests, uint64_t **sizes,
-                          berr **err)
+                          const char ***types, berr **err)
 {
   size_t n = strv_len (a->layers);
   if (strv_len (cfg->diff_ids) != n)
     return berr_make (err, EINVAL, "%zu layers but %zu diff_ids in the config", n,
                       strv_len (cfg->diff_ids));
-  if ((*sizes = calloc (n, sizeof **sizes)) == NULL
+  if ((*sizes = calloc (n, sizeof **sizes)) == NULL || (*types = calloc (n, sizeof **types)) == NULL
       || (*digests = calloc (1, sizeof (char *))) == NULL)
     return oom (err);
   for (size_t i = 0; i < n; i++)
     {
       char d[72];
-      _cleanup_close_ int fd = open_member (im, a->layers[i], err);
-      if (fd < 0 || sha256_fd (fd, d, &(*sizes)[i], err) < 0)
+      if (docker_layer (im, a->layers[i], cfg->diff_ids[i], d, &(*sizes)[i], &(*types)[i], err) < 0)
         return -1;
-      if (strcmp (d, cfg->diff_ids[i]) != 0)
-        return berr_make (err, EBADMSG, "layer `%.200s`: digest %s, but the config says %s",
-                          a->layers[i], d, cfg->diff_ids[i]);
       if (strv_append (digests, d) < 0)
         return oom (err);
-      if (import_layer (im, a->layers[i], d, err) < 0)
-        return -1;
     }
   return 0;
 }
@@ -484,6 +551,7 @@ static int docker_image (struct import *im, const struct img_archive_image *a, c
 {
   _cleanup_free_ char *config = NULL, *manifest = NULL;
   _cleanup_free_ uint64_t *sizes = NULL;
+  _cleanup_free_ const char **types = NULL;
   _cleanup_strv_ char **digests = NULL;
   size_t clen = 0;
   char cdigest[72], mdigest[72];
@@ -492,11 +560,11 @@ static int docker_image (struct import *im, const struct img_archive_image *a, c
       || st_sha256 (config, clen, cdigest, err) < 0
       || img_config_parse (config, clen, &cfg, err) < 0)
     return -1;
-  int r = docker_layers (im, a, cfg, &digests, &sizes, err);
+  int r = docker_layers (im, a, cfg, &digests, &sizes, &types, err);
   img_config_free (cfg);
   if (r < 0)
     return -1;
-  if ((manifest = docker_manifest (cdigest, clen, digests, sizes)) == NULL)
+  if ((manifest = docker_manifest (cdigest, clen, digests, sizes, types)) == NULL)
     return oom (err);
   if (st_sha256 (manifest, strlen (manifest), mdigest, err) < 0)
     return -1;
@@ -547,6 +615,32 @@ static int read_blob (struct import *im, const struct img_descriptor *d, char **
   return 0;
 }
 
+/* Imports one layer of an OCI layout unless it is present: its blob digest and size must be
+ * the manifest's, its uncompressed digest the config's diff_id (as pulls check). */
+static int oci_layer (struct import *im, const struct img_descriptor *d, const char *diff_id,
+                      berr **err)
+{
+  char name[96], blob[72], diff[72];
+  snprintf (name, sizeof name, "blobs/sha256/%s", st_hex (d->digest));
+  int r = im->sink.layer_has (im->sink.cls, d->digest, err);
+  if (r != 0)
+    return r < 0 ? -1 : 0;
+  uint64_t size = 0;
+  int filter = 0;
+  _cleanup_close_ int fd = open_member (im, name, err);
+  if (fd < 0 || sha256_fd (fd, blob, &size, err) < 0)
+    return berr_wrap (err, "layer %s", d->digest);
+  if (strcmp (blob, d->digest) != 0 || (d->size >= 0 && size != (uint64_t)d->size))
+    return berr_make (err, EBADMSG, "layer %s: digest mismatch: got %s (%llu bytes)", d->digest,
+                      blob, (unsigned long long)size);
+  if (lseek (fd, 0, SEEK_SET) < 0 || diff_digest_fd (fd, diff, &filter, err) < 0)
+    return berr_wrap (err, "layer %s", d->digest);
+  if (strcmp (diff, diff_id) != 0)
+    return berr_make (err, EBADMSG, "layer %s: uncompressed content is %s, the config's diff_id %s",
+                      d->digest, diff, diff_id);
+  return import_layer (im, name, d->digest, err);
+}
+
 static int oci_image (struct import *im, const struct img_descriptor *desc, const char *ref,
                       berr **err)
 {
@@ -566,23 +660,55 @@ static int oci_image (struct import *im, const struct img_descriptor *desc, cons
       img_manifest_free (m);
       return r;
     }
+  struct img_config *cfg = NULL;
   r = read_blob (im, &m->config, &config, &clen, err);
+  if (r == 0)
+    r = img_config_parse (config, clen, &cfg, err);
+  if (r == 0 && strv_len (cfg->diff_ids) != m->n_layers)
+    r = berr_make (err, EINVAL, "%zu layers but %zu diff_ids in the config", m->n_layers,
+                   strv_len (cfg->diff_ids));
   for (size_t i = 0; r == 0 && i < m->n_layers; i++)
-    {
-      char name[96];
-      snprintf (name, sizeof name, "blobs/sha256/%s", st_hex (m->layers[i].digest));
-      r = import_layer (im, name, m->layers[i].digest, err);
-    }
+    r = oci_layer (im, &m->layers[i], cfg->diff_ids[i], err);
+  img_config_free (cfg);
   img_manifest_free (m);
   if (r < 0)
     return -1;
   return record (im, ref, desc->digest, body, len, config, clen, err);
 }
 
-/* A ref.name annotation is a reference when it names a repository; a bare tag ("v1") is not. */
-static bool full_reference (const char *name)
+/* A bare tag as OCI layouts write ref.name (`v1`): the tag grammar, no repository part. */
+static bool bare_tag (const char *name)
 {
-  return name && strchr (name, '/') != NULL;
+  size_t n = strlen (name);
+  if (n == 0 || n > 128 || name[0] == '.' || name[0] == '-')
+    return false;
+  return strspn (name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n;
+}
+
+/* The reference an index entry is recorded under (canonical, newly allocated), or NULL: ref.name
+ * when it is a whole reference (`registry/repo:tag`, `repo:tag`); a bare tag on the repository
+ * of ref (the name the caller gave) or else of io.containerd.image.name; nothing when a bare
+ * tag has no repository to go with (the image is still recorded by digest). */
+static int entry_ref (const struct img_layout_entry *e, const char *ref, char **out, berr **err)
+{
+  *out = NULL;
+  if (e->ref_name == NULL)
+    return 0;
+  if (!bare_tag (e->ref_name))
+    return st_canonical_ref (e->ref_name, out, err);
+  const char *base = ref ? ref : e->image_name;
+  if (base == NULL)
+    return 0;
+  struct img_ref r = { 0 };
+  if (img_ref_parse (base, NULL, &r, err) < 0)
+    return berr_wrap (err, "io.containerd.image.name");
+  free (r.tag);
+  free (r.digest);
+  r.digest = NULL;
+  r.tag = strdup (e->ref_name);
+  *out = r.tag ? img_ref_format (&r) : NULL;
+  img_ref_clear (&r);
+  return *out ? 0 : oom (err);
 }
 
 static int import_oci (struct import *im, const char *ref, berr **err)
@@ -599,10 +725,10 @@ static int import_oci (struct import *im, const char *ref, berr **err)
   for (size_t i = 0; r == 0 && i < n; i++)
     {
       _cleanup_free_ char *canon = NULL;
-      const char *name = full_reference (v[i].ref_name) ? v[i].ref_name : NULL;
-      if (name && st_canonical_ref (name, &canon, err) < 0)
+      if (entry_ref (&v[i], ref, &canon, err) < 0)
         r = -1;
-      else if ((r = oci_image (im, &v[i].desc, canon, err)) == 0 && i == 0 && ref)
+      else if ((r = oci_image (im, &v[i].desc, canon, err)) == 0 && i == 0 && ref
+               && (canon == NULL || strcmp (canon, ref) != 0))
         r = oci_image (im, &v[i].desc, ref, err);
       if (r < 0)
         berr_wrap (err, "image %s", v[i].desc.digest);

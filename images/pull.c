@@ -224,7 +224,10 @@ static int inflate_copy (struct archive *a, int fd, uint64_t *bytes, berr **err)
 }
 
 /* The decompression stage. After the end of the compressed stream the rest of its input is
- * read, so the download completes and its digest covers every byte. */
+ * read, so the download completes and its digest covers every byte. It is read after a failure
+ * too (bad compressed data, or the unpacker stopped reading): then the download still finishes
+ * and verifies the blob, so a corrupted blob is always reported as a digest mismatch, whatever
+ * the decompressor tripped over first and however far the download had got. */
 static void *inflate_main (void *arg)
 {
   struct stage *x = arg;
@@ -241,7 +244,7 @@ static void *inflate_main (void *arg)
     x->ret = inflate_copy (a, x->out, &x->size, &x->err);
   close (x->out);
   char buf[65536];
-  while (x->ret == 0 && read (x->in, buf, sizeof buf) > 0)
+  while (read (x->in, buf, sizeof buf) > 0)
     ;
   archive_read_free (a);
   close (x->in);

@@ -127,6 +127,96 @@ START_TEST (test_import_docker_archive_records_repo_tags)
 }
 END_TEST
 
+START_TEST (test_import_docker_archive_with_gzipped_layers_checks_uncompressed_digests)
+{
+  struct img_import_result res;
+  import_file ("docker-gz.tar", NULL, &res);
+  ck_assert_str_eq (res.refs[0], "registry-1.docker.io/test/busybox:v1");
+  berr *err = NULL;
+  struct img_store_image *im = NULL;
+  ck_assert_int_eq (img_store_lookup (st, "test/busybox:v1", &im, &err), 1);
+  /* Stored under the digests of the gzipped members, described as gzip layers. */
+  char *m = NULL, path[600];
+  snprintf (path, sizeof path, "%s/images/%s/manifest.json", root, im->digest + 7);
+  m = ts_read_file (path);
+  ck_assert_ptr_nonnull (strstr (m, "application/vnd.docker.image.rootfs.diff.tar.gzip"));
+  free (m);
+  struct img_config *c = NULL;
+  ok (img_store_config (st, "test/busybox:v1", &c, &err), &err);
+  for (size_t i = 0; im->layers[i]; i++)
+    ck_assert_str_ne (im->layers[i], c->diff_ids[i]);
+  img_config_free (c);
+  char marker[300];
+  snprintf (marker, sizeof marker, "layers/%s/root/etc", im->layers[0] + 7);
+  ck_assert (path_exists (marker, "marker"));
+  img_store_image_free (im);
+  img_import_result_clear (&res);
+  /* The plain archive's layers are other blobs (uncompressed), imported beside them. */
+  import_file ("docker.tar", NULL, &res);
+  img_import_result_clear (&res);
+}
+END_TEST
+
+START_TEST (test_import_oci_bare_tag_takes_the_repository_given_or_annotated)
+{
+  struct img_import_result res;
+  berr *err = NULL;
+  struct img_store_image *im = NULL;
+  /* No name to go with `v1`: recorded by digest only. */
+  import_file ("oci.tar", NULL, &res);
+  ck_assert_ptr_null (res.refs[0]);
+  ck_assert_int_eq (img_store_lookup (st, res.digests[0], &im, &err), 1);
+  ck_assert_ptr_null (im->refs[0]);
+  img_store_image_free (im);
+  img_import_result_clear (&res);
+  /* The caller's name gives the repository: both tags recorded. */
+  import_file ("oci.tar", "example.com/other/x:latest", &res);
+  ck_assert_str_eq (res.refs[0], "example.com/other/x:v1");
+  ck_assert_str_eq (res.refs[1], "example.com/other/x:latest");
+  img_import_result_clear (&res);
+  /* Without one, containerd's image name annotation does. */
+  import_file ("oci-named.tar", NULL, &res);
+  ck_assert_str_eq (res.refs[0], "example.com/team/app:v1");
+  ck_assert_ptr_null (res.refs[1]);
+  ck_assert_int_eq (img_store_lookup (st, "example.com/team/app:v1", &im, &err), 1);
+  img_store_image_free (im);
+  img_import_result_clear (&res);
+}
+END_TEST
+
+START_TEST (test_import_oci_layer_whose_content_differs_from_the_diff_id_is_rejected)
+{
+  char *work = ts_mkdtemp ("diffoci");
+  /* The config names another diff_id for layer 0; config, manifest and index re-hashed. */
+  ts_sh_ok ("set -e; cp -a %s/oci %s/oci; cd %s/oci/blobs/sha256;"
+            "m=$(jq -r '.manifests[0].digest' ../../index.json | cut -d: -f2);"
+            "c=$(jq -r '.config.digest' $m | cut -d: -f2);"
+            "jq -c '.rootfs.diff_ids[0] = \"sha256:%064d\"' $c > nc;"
+            "nc=$(sha256sum nc | cut -d' ' -f1); mv nc $nc;"
+            "jq -c --arg d sha256:$nc --argjson s $(stat -c %%s $nc) '.config.digest = $d | "
+            ".config.size = $s' $m > nm; nm=$(sha256sum nm | cut -d' ' -f1); mv nm $nm;"
+            "jq --arg d sha256:$nm --argjson s $(stat -c %%s $nm) '.manifests[0].digest = $d | "
+            ".manifests[0].size = $s' ../../index.json > ni; mv ni ../../index.json;"
+            "tar -C %s/oci -cf %s/bad.tar .",
+            fixtures, work, work, 7, work, work);
+  char path[512];
+  snprintf (path, sizeof path, "%s/bad.tar", work);
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  ck_assert_int_ge (fd, 0);
+  struct img_import_result res;
+  berr *err = NULL;
+  ck_assert_int_lt (img_store_import (st, fd, "x/y:z", &res, &err), 0);
+  close (fd);
+  ck_assert_int_eq (berr_errno (err), EBADMSG);
+  ck_assert_msg (strstr (err->msg, "diff_id") != NULL, "%s", err->msg);
+  berr_free (&err);
+  struct img_store_image *im = NULL;
+  ck_assert_int_eq (img_store_lookup (st, "x/y:z", &im, &err), 0);
+  ts_rmtree (work);
+  free (work);
+}
+END_TEST
+
 START_TEST (test_import_rejects_a_corrupted_blob_and_records_nothing)
 {
   char *work = ts_mkdtemp ("badoci");
@@ -475,6 +565,9 @@ int main (void)
   tcase_set_timeout (tc, 60);
   tcase_add_test (tc, test_import_oci_layout_tarball_records_image_and_config);
   tcase_add_test (tc, test_import_docker_archive_records_repo_tags);
+  tcase_add_test (tc, test_import_docker_archive_with_gzipped_layers_checks_uncompressed_digests);
+  tcase_add_test (tc, test_import_oci_bare_tag_takes_the_repository_given_or_annotated);
+  tcase_add_test (tc, test_import_oci_layer_whose_content_differs_from_the_diff_id_is_rejected);
   tcase_add_test (tc, test_import_rejects_a_corrupted_blob_and_records_nothing);
   tcase_add_test (tc, test_container_runs_from_overlay_rootfs_and_writes_go_to_upper);
   tcase_add_test (tc, test_read_only_rootfs_refuses_writes);
