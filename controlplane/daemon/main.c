@@ -13,6 +13,7 @@ static void usage (FILE *f)
 {
   fprintf (f, "usage: berth-control [--data-dir DIR] [--listen HOST:PORT] [--region R]\n"
               "                     [--account-id N] [--allow-insecure-listen] [--log-level L]\n"
+              "                     [--subnets FILE]\n"
               "defaults: --data-dir " CP_DEFAULT_DATA_DIR " --listen " CP_DEFAULT_LISTEN
               " --region " CP_DEFAULT_REGION " --account-id " CP_DEFAULT_ACCOUNT_ID "\n");
 }
@@ -34,7 +35,8 @@ static int parse_args (int argc, char **argv, cp_config *cfg, enum blog_level *l
   enum
   {
     OPT_INSECURE = 256,
-    OPT_LOG_LEVEL
+    OPT_LOG_LEVEL,
+    OPT_SUBNETS
   };
   static const struct option opts[] = {
     { "data-dir", required_argument, NULL, 'd' },
@@ -43,6 +45,7 @@ static int parse_args (int argc, char **argv, cp_config *cfg, enum blog_level *l
     { "account-id", required_argument, NULL, 'a' },
     { "allow-insecure-listen", no_argument, NULL, OPT_INSECURE },
     { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+    { "subnets", required_argument, NULL, OPT_SUBNETS },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
@@ -61,6 +64,9 @@ static int parse_args (int argc, char **argv, cp_config *cfg, enum blog_level *l
         break;
       case 'a':
         cfg->account_id = optarg;
+        break;
+      case OPT_SUBNETS:
+        cfg->subnets_file = optarg;
         break;
       case OPT_INSECURE:
         cfg->allow_insecure_listen = true;
