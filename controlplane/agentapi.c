@@ -18,9 +18,9 @@ static int ack (cJSON **out, cp_fault *fault)
 
 static bool known_status (const char *s)
 {
-  static const char *const all[] = { "PROVISIONING", "PENDING",        "ACTIVATING", "RUNNING",
-                                     "DEACTIVATING", "STOPPING",       "DEPROVISIONING",
-                                     "STOPPED",      "DELETED",        "NONE" };
+  static const char *const all[]
+      = { "PROVISIONING", "PENDING",        "ACTIVATING", "RUNNING", "DEACTIVATING",
+          "STOPPING",     "DEPROVISIONING", "STOPPED",    "DELETED", "NONE" };
   for (size_t i = 0; i < ARRAY_SIZE (all); i++)
     if (strcmp (s, all[i]) == 0)
       return true;
@@ -168,13 +168,13 @@ int cp_submit_task_state_change (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_f
       && (!cp_jset_str (t->doc, "stoppedReason", reason ? reason : "Essential container exited")
           || !cp_jset_str (t->doc, "stopCode", "EssentialContainerExited")))
     return cp_fail_oom (fault);
-  if ((status && cp_task_set_status (ctx, t, status, fault) < 0) || cp_task_save (ctx, t, fault) < 0)
+  if ((status && cp_task_set_status (ctx, t, status, fault) < 0)
+      || cp_task_save (ctx, t, fault) < 0)
     return -1;
   return ack (out, fault);
 }
 
-int cp_submit_container_state_change (cp_ctx *ctx, const cJSON *in, cJSON **out,
-                                      cp_fault *fault)
+int cp_submit_container_state_change (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault)
 {
   cp_task *t;
   if (bound_task (ctx, in, &t, fault) < 0 || apply_container (t, in, "containerName", fault) < 0
@@ -202,8 +202,7 @@ static cp_task *task_of_attachment (cp_ctx *ctx, const char *cluster, const char
   return NULL;
 }
 
-int cp_submit_attachment_state_changes (cp_ctx *ctx, const cJSON *in, cJSON **out,
-                                        cp_fault *fault)
+int cp_submit_attachment_state_changes (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault)
 {
   char cluster[256];
   const cJSON *list = NULL, *a;

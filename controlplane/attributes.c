@@ -139,7 +139,8 @@ int cp_list_attributes (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fau
       cp_instance *ci = m->inst[i];
       const cJSON *a;
       int k = -1;
-      if (strcmp (ci->cluster, cluster) != 0 || strcmp (cp_jstr (ci->doc, "status"), "INACTIVE") == 0)
+      if (strcmp (ci->cluster, cluster) != 0
+          || strcmp (cp_jstr (ci->doc, "status"), "INACTIVE") == 0)
         continue;
       cJSON_ArrayForEach (a, cJSON_GetObjectItemCaseSensitive (ci->doc, "attributes"))
       {

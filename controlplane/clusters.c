@@ -265,7 +265,8 @@ static int describe_one (cp_ctx *ctx, const char *ref, bool tags, bool settings,
       return cj && cJSON_AddItemToArray (clusters, cj) ? 0 : cp_fail_oom (fault);
     }
   /* A failure names the ARN the reference would have had. */
-  _cleanup_free_ char *arn = strncmp (ref, "arn:", 4) == 0 ? strdup (ref) : cp_cluster_arn (ctx, ref);
+  _cleanup_free_ char *arn
+      = strncmp (ref, "arn:", 4) == 0 ? strdup (ref) : cp_cluster_arn (ctx, ref);
   cJSON *f = cJSON_CreateObject ();
   if (arn == NULL || f == NULL || !cJSON_AddStringToObject (f, "arn", arn)
       || !cJSON_AddStringToObject (f, "reason", "MISSING") || !cJSON_AddItemToArray (failures, f))

@@ -16,8 +16,7 @@ static bool valid_attr_name (const char *s)
 {
   size_t n = strlen (s);
   return n >= 1 && n <= 128
-         && strspn (s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./@")
-                == n;
+         && strspn (s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./@") == n;
 }
 
 /* Attribute lists: [{name, value?}], names 1-128 of letters, digits, -_./@, values <= 128. */
@@ -25,8 +24,8 @@ int cp_attributes_check (const cJSON *attrs, bool targets, cp_fault *fault)
 {
   const cJSON *a;
   if (cJSON_GetArraySize (attrs) > MAX_ATTRIBUTES)
-    return cp_fail (fault, "AttributeLimitExceededException",
-                    "At most %d attributes can be given.", MAX_ATTRIBUTES);
+    return cp_fail (fault, "AttributeLimitExceededException", "At most %d attributes can be given.",
+                    MAX_ATTRIBUTES);
   cJSON_ArrayForEach (a, attrs)
   {
     const char *name = NULL, *value = NULL, *tt = NULL, *tid = NULL;
@@ -44,8 +43,7 @@ int cp_attributes_check (const cJSON *attrs, bool targets, cp_fault *fault)
       return cp_fail (fault, "InvalidParameterException",
                       "Attribute values have at most 128 characters.");
     if (tt && strcmp (tt, "container-instance") != 0)
-      return cp_fail (fault, "InvalidParameterException",
-                      "targetType must be container-instance.");
+      return cp_fail (fault, "InvalidParameterException", "targetType must be container-instance.");
     if (targets && tid == NULL)
       return cp_fail (fault, "InvalidParameterException", "targetId is required.");
   }
@@ -183,7 +181,8 @@ static int apply_registration (cp_ctx *ctx, cp_instance *ci, const cJSON *in, co
       || !cp_jset (ci->doc, "versionInfo",
                    cJSON_IsObject (ver) ? cJSON_Duplicate (ver, true) : cJSON_CreateObject ())
       || set_attributes (ci, cJSON_GetObjectItemCaseSensitive (in, "attributes")) < 0
-      || !cp_jset (ci->doc, "tags", cJSON_Parse (tags)) || !cp_jset_str (ci->doc, "status", "ACTIVE")
+      || !cp_jset (ci->doc, "tags", cJSON_Parse (tags))
+      || !cp_jset_str (ci->doc, "status", "ACTIVE")
       || !cp_jset (ci->doc, "agentConnected", cJSON_CreateTrue ()))
     return cp_fail_oom (fault);
   ci->cpu = cp_resource_int (res, "CPU");
@@ -276,8 +275,10 @@ int cp_register_container_instance (cp_ctx *ctx, const cJSON *in, cJSON **out, c
       if (ci == NULL || strcmp (cp_jstr (ci->doc, "status"), "INACTIVE") == 0)
         return cp_fail (fault, "InvalidParameterException",
                         "The referenced container instance was not found.");
-      if (cp_caller_may (ctx, ci->key, fault) < 0 || apply_registration (ctx, ci, in, tags, fault) < 0
-          || !cp_jset_num (ci->doc, "version", cJSON_GetNumberValue (cJSON_GetObjectItem (ci->doc, "version")) + 1)
+      if (cp_caller_may (ctx, ci->key, fault) < 0
+          || apply_registration (ctx, ci, in, tags, fault) < 0
+          || !cp_jset_num (ci->doc, "version",
+                           cJSON_GetNumberValue (cJSON_GetObjectItem (ci->doc, "version")) + 1)
           || cp_instance_save (ctx, ci, fault) < 0)
         return -1;
       return respond_instance (ci, out, fault);
@@ -546,8 +547,7 @@ int cp_list_container_instances (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_f
   return 0;
 }
 
-int cp_update_container_instances_state (cp_ctx *ctx, const cJSON *in, cJSON **out,
-                                         cp_fault *fault)
+int cp_update_container_instances_state (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault)
 {
   char cluster[256];
   const cJSON *refs = NULL, *r;

@@ -156,8 +156,7 @@ int cp_sigv4_verify (cp_store *store, const cp_http_request *req, const char *re
                      enum cp_role *role, cp_fault *fault);
 /* The same, also giving the access key id that signed (for binding agents to instances). */
 int cp_sigv4_authenticate (cp_store *store, const cp_http_request *req, const char *region,
-                           time_t now, enum cp_role *role, char access_key_id[32],
-                           cp_fault *fault);
+                           time_t now, enum cp_role *role, char access_key_id[32], cp_fault *fault);
 /* RFC 3986 encoding of s (keeping '/' when keep_slash) appended to a newly allocated string. */
 char *cp_uri_encode (const char *s, bool keep_slash);
 
@@ -169,8 +168,8 @@ struct cp_ctx
   cp_store *store;
   char *region;
   char *account_id;
-  cp_model *model;  /* instances, tasks, subnets in memory (model.h) */
-  char *base_url;   /* what DiscoverPollEndpoint returns; NULL until the server knows its port */
+  cp_model *model; /* instances, tasks, subnets in memory (model.h) */
+  char *base_url;  /* what DiscoverPollEndpoint returns; NULL until the server knows its port */
   /* The caller of the call in progress (set by cp_dispatch_as for the handler). */
   enum cp_role caller_role;
   char caller_key[32];
@@ -231,8 +230,7 @@ int cp_opt_bool (const cJSON *in, const char *key, bool *out, cp_fault *fault);
 int cp_opt_int (const cJSON *in, const char *key, int64_t min, int64_t max, int64_t *out,
                 cp_fault *fault);
 /* A list of strings (each checked), at most max entries. */
-int cp_opt_strlist (const cJSON *in, const char *key, int max, const cJSON **out,
-                    cp_fault *fault);
+int cp_opt_strlist (const cJSON *in, const char *key, int max, const cJSON **out, cp_fault *fault);
 /* maxResults (1..100, default 100) and nextToken decoded into after (size bytes). */
 int cp_page_args (const cJSON *in, int64_t *limit, char *after, size_t size, cp_fault *fault);
 /* A cluster reference (name or our ARN, default "default") that must be ACTIVE:

@@ -273,7 +273,7 @@ void cp_subnet_mark (cp_subnet *s, uint32_t ip, bool used)
   if (used)
     s->used[off / 8] |= (uint8_t)(1u << (off % 8));
   else
-    s->used[off / 8] &= (uint8_t)~(1u << (off % 8));
+    s->used[off / 8] &= (uint8_t) ~(1u << (off % 8));
 }
 
 int cp_subnet_alloc (cp_subnet *s, uint32_t *ip)

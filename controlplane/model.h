@@ -22,13 +22,13 @@ typedef struct cp_instance
   char id[CP_ID_LEN + 1];
   char *arn;
   char *cluster;
-  char key[32];              /* the access key that registered it (caller binding) */
-  cJSON *doc;                /* the stored ContainerInstance fields (status, attributes...) */
-  int64_t cpu, memory, eni;  /* remaining */
-  cp_u16v tcp, udp;          /* host ports reserved at registration or held by tasks */
-  const char **groups;       /* group of each task holding resources here (owned by tasks) */
+  char key[32];             /* the access key that registered it (caller binding) */
+  cJSON *doc;               /* the stored ContainerInstance fields (status, attributes...) */
+  int64_t cpu, memory, eni; /* remaining */
+  cp_u16v tcp, udp;         /* host ports reserved at registration or held by tasks */
+  const char **groups;      /* group of each task holding resources here (owned by tasks) */
   size_t n_groups, cap_groups;
-  int running, pending;      /* tasks by lastStatus, among those holding resources */
+  int running, pending; /* tasks by lastStatus, among those holding resources */
 } cp_instance;
 
 /* What a placed task takes from its instance until it STOPS. */
@@ -135,8 +135,7 @@ int cp_task_stop_now (cp_ctx *ctx, cp_task *t, const char *reason, cp_fault *fau
 /* Sets a task's lastStatus (RUNNING: startedAt; STOPPED: stoppedAt, resources back). */
 int cp_task_set_status (cp_ctx *ctx, cp_task *t, const char *status, cp_fault *fault);
 /* The required cluster and task members of a request. */
-int cp_require_task (cp_ctx *ctx, const cJSON *in, char cluster[256], cp_task **t,
-                     cp_fault *fault);
+int cp_require_task (cp_ctx *ctx, const cJSON *in, char cluster[256], cp_task **t, cp_fault *fault);
 
 /* A string member of obj, or "" when absent. */
 const char *cp_jstr (const cJSON *obj, const char *key);

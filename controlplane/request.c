@@ -151,8 +151,7 @@ int cp_opt_int (const cJSON *in, const char *key, int64_t min, int64_t max, int6
   return 0;
 }
 
-int cp_opt_strlist (const cJSON *in, const char *key, int max, const cJSON **out,
-                    cp_fault *fault)
+int cp_opt_strlist (const cJSON *in, const char *key, int max, const cJSON **out, cp_fault *fault)
 {
   const cJSON *list = NULL, *s;
   if (cp_opt_arr (in, key, &list, fault) < 0)

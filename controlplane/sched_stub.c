@@ -16,7 +16,8 @@ static bool well_typed (const cJSON *list, const char *key)
   {
     const cJSON *t = cJSON_GetObjectItemCaseSensitive (e, "type");
     const cJSON *v = cJSON_GetObjectItemCaseSensitive (e, key);
-    if (!cJSON_IsObject (e) || !cJSON_IsString (t) || (v && !cJSON_IsNull (v) && !cJSON_IsString (v)))
+    if (!cJSON_IsObject (e) || !cJSON_IsString (t)
+        || (v && !cJSON_IsNull (v) && !cJSON_IsString (v)))
       return false;
   }
   return true;

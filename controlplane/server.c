@@ -221,7 +221,8 @@ static enum MHD_Result serve (cp_server *srv, struct MHD_Connection *conn, const
                           .header = request_header,
                           .cls = conn };
   if (cp_sigv4_authenticate (srv->ctx->store, &req, srv->ctx->region, time (NULL), &role, key,
-                             &fault) < 0)
+                             &fault)
+      < 0)
     {
       blog_info ("refused request: %s: %s", fault.type, fault.message);
       return respond_fault (conn, &fault);
@@ -241,7 +242,8 @@ static enum MHD_Result serve (cp_server *srv, struct MHD_Connection *conn, const
     }
   char *response = NULL;
   const char *action = target + strlen (TARGET_PREFIX);
-  int status = cp_dispatch_as (srv->ctx, role, key, action, c->body ? c->body : "", c->len, &response);
+  int status
+      = cp_dispatch_as (srv->ctx, role, key, action, c->body ? c->body : "", c->len, &response);
   blog_debug ("%s -> %d", action, status);
   return respond (conn, status < 0 ? 500 : status, response);
 }

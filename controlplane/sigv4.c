@@ -254,8 +254,7 @@ int cp_sigv4_verify (cp_store *store, const cp_http_request *req, const char *re
 }
 
 int cp_sigv4_authenticate (cp_store *store, const cp_http_request *req, const char *region,
-                           time_t now, enum cp_role *role, char access_key_id[32],
-                           cp_fault *fault)
+                           time_t now, enum cp_role *role, char access_key_id[32], cp_fault *fault)
 {
   _cleanup_free_ char *authorization = req->header (req->cls, "authorization");
   _cleanup_free_ char *amz_date = req->header (req->cls, "x-amz-date");

@@ -535,8 +535,7 @@ int cp_store_put_doc (cp_store *store, enum cp_doc_kind kind, const char *id, co
   return rc == SQLITE_DONE ? 0 : store_fail (store, err, "write document");
 }
 
-int cp_store_load_docs (cp_store *store, enum cp_doc_kind kind, cp_doc_fn fn, void *cls,
-                        berr **err)
+int cp_store_load_docs (cp_store *store, enum cp_doc_kind kind, cp_doc_fn fn, void *cls, berr **err)
 {
   sqlite3_stmt *st = NULL;
   char sql[128];

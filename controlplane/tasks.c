@@ -142,8 +142,7 @@ static int compute_need (run_args *a, cp_fault *fault)
   if (*tcpu && (cpu = cp_taskdef_cpu_units (tcpu)) < 0)
     return cp_fail (fault, "InvalidParameterException", "Invalid cpu override '%.32s'.", tcpu);
   if (*tmem && (mem = cp_taskdef_memory_mib (tmem)) < 0)
-    return cp_fail (fault, "InvalidParameterException", "Invalid memory override '%.32s'.",
-                    tmem);
+    return cp_fail (fault, "InvalidParameterException", "Invalid memory override '%.32s'.", tmem);
   a->need = (cp_sched_task){ .cpu = cpu,
                              .memory = mem,
                              .eni = a->awsvpc,
@@ -279,7 +278,8 @@ static cJSON *container_json (cp_ctx *ctx, const cp_task *t, const run_args *a, 
       || !cJSON_AddStringToObject (c, "image", cp_jstr (ct, "image"))
       || !cJSON_AddStringToObject (c, "lastStatus", "PENDING")
       || !cJSON_AddArrayToObject (c, "networkBindings")
-      || !cJSON_AddArrayToObject (c, "networkInterfaces") || !cJSON_AddStringToObject (c, "cpu", num))
+      || !cJSON_AddArrayToObject (c, "networkInterfaces")
+      || !cJSON_AddStringToObject (c, "cpu", num))
     goto fail;
   const char *mems[] = { "memory", "memoryReservation" };
   for (size_t i = 0; i < 2; i++)
@@ -318,8 +318,8 @@ static int add_eni (cp_task *t, cp_subnet *s, cp_fault *fault)
   addr.s_addr = htonl (t->hold.ip);
   inet_ntop (AF_INET, &addr, ip, sizeof ip);
   /* 02: locally administered, unicast; the rest from the task id, unique per task. */
-  snprintf (mac, sizeof mac, "02:%.2s:%.2s:%.2s:%.2s:%.2s", t->id, t->id + 2, t->id + 4,
-            t->id + 6, t->id + 8);
+  snprintf (mac, sizeof mac, "02:%.2s:%.2s:%.2s:%.2s:%.2s", t->id, t->id + 2, t->id + 4, t->id + 6,
+            t->id + 8);
   snprintf (eni, sizeof eni, "eni-%.17s", t->id + 10);
   uuid_of (t->id, uuid);
   cJSON *att = cJSON_CreateObject (), *details;
@@ -328,9 +328,11 @@ static int add_eni (cp_task *t, cp_subnet *s, cp_fault *fault)
       || !cJSON_AddStringToObject (att, "type", "ElasticNetworkInterface")
       || !cJSON_AddStringToObject (att, "status", "PRECREATED")
       || (details = cJSON_AddArrayToObject (att, "details")) == NULL
-      || !add_detail (details, "subnetId", s->id) || !add_detail (details, "networkInterfaceId", eni)
+      || !add_detail (details, "subnetId", s->id)
+      || !add_detail (details, "networkInterfaceId", eni)
       || !add_detail (details, "macAddress", mac) || !add_detail (details, "privateIPv4Address", ip)
-      || !add_detail (details, "subnetCidr", s->cidr) || !add_detail (details, "gateway", s->gateway))
+      || !add_detail (details, "subnetCidr", s->cidr)
+      || !add_detail (details, "gateway", s->gateway))
     return cp_fail_oom (fault);
   const cJSON *c;
   cJSON_ArrayForEach (c, cJSON_GetObjectItem (t->doc, "containers"))
@@ -375,8 +377,8 @@ static cp_task *new_task (cp_ctx *ctx, const run_args *a, const cp_instance *ci)
       || !cJSON_AddStringToObject (d, "desiredStatus", "RUNNING")
       || !cJSON_AddNumberToObject (d, "createdAt", (double)time (NULL))
       || !cJSON_AddStringToObject (d, "launchType", a->launch_type)
-      || !cJSON_AddStringToObject (d, "group", a->group) || !add_opt_str (d, "startedBy", a->started_by)
-      || !cJSON_AddNumberToObject (d, "version", 1)
+      || !cJSON_AddStringToObject (d, "group", a->group)
+      || !add_opt_str (d, "startedBy", a->started_by) || !cJSON_AddNumberToObject (d, "version", 1)
       || !cJSON_AddFalseToObject (d, "enableExecuteCommand")
       || !cJSON_AddArrayToObject (d, "attachments")
       || !cJSON_AddItemToObject (d, "overrides",
@@ -417,8 +419,7 @@ fail:
 /* ---- placement ---- */
 
 /* The scheduler's view of the cluster's registered instances. */
-static cp_sched_instance *snapshot (cp_model *m, const char *cluster, cp_instance ***map,
-                                    size_t *n)
+static cp_sched_instance *snapshot (cp_model *m, const char *cluster, cp_instance ***map, size_t *n)
 {
   cp_sched_instance *v = calloc (m->n_inst + 1, sizeof *v);
   *map = calloc (m->n_inst + 1, sizeof **map);
@@ -514,9 +515,8 @@ static int create_tasks (cp_ctx *ctx, run_args *a, cp_instance **chosen, int n, 
   return 0;
 }
 
-static int place_and_create (cp_ctx *ctx, run_args *a, cp_sched_instance *snap,
-                             cp_instance **map, size_t n, int count, cJSON *res,
-                             cp_fault *fault)
+static int place_and_create (cp_ctx *ctx, run_args *a, cp_sched_instance *snap, cp_instance **map,
+                             size_t n, int count, cJSON *res, cp_fault *fault)
 {
   int choices[MAX_COUNT];
   cp_sched_failure why[MAX_COUNT];
@@ -584,18 +584,19 @@ int cp_start_task (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault)
       return cp_fail (fault, "InvalidParameterException",
                       "The referenced container instance %.200s was not found.", r->valuestring);
     map[n] = ci;
-    snap[n++] = (cp_sched_instance){ .arn = ci->arn,
-                                     .placeable = strcmp (cp_jstr (ci->doc, "status"), "ACTIVE") == 0,
-                                     .cpu = ci->cpu,
-                                     .memory = ci->memory,
-                                     .eni = ci->eni,
-                                     .ports_tcp = ci->tcp.v,
-                                     .n_ports_tcp = ci->tcp.n,
-                                     .ports_udp = ci->udp.v,
-                                     .n_ports_udp = ci->udp.n,
-                                     .attributes = cJSON_GetObjectItem (ci->doc, "attributes"),
-                                     .task_groups = ci->groups,
-                                     .n_tasks = ci->n_groups };
+    snap[n++]
+        = (cp_sched_instance){ .arn = ci->arn,
+                               .placeable = strcmp (cp_jstr (ci->doc, "status"), "ACTIVE") == 0,
+                               .cpu = ci->cpu,
+                               .memory = ci->memory,
+                               .eni = ci->eni,
+                               .ports_tcp = ci->tcp.v,
+                               .n_ports_tcp = ci->tcp.n,
+                               .ports_udp = ci->udp.v,
+                               .n_ports_udp = ci->udp.n,
+                               .attributes = cJSON_GetObjectItem (ci->doc, "attributes"),
+                               .task_groups = ci->groups,
+                               .n_tasks = ci->n_groups };
   }
   (void)m;
   /* Each instance on its own, with no strategy or constraint: StartTask names the place. */
@@ -615,7 +616,8 @@ int cp_start_task (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault)
       else if (cp_add_failure (failures, map[i]->arn, why.reason, fault) < 0)
         return -1;
     }
-  if (tasks == NULL || failures == NULL || create_tasks (ctx, &a, chosen, k, tasks, failures, fault) < 0)
+  if (tasks == NULL || failures == NULL
+      || create_tasks (ctx, &a, chosen, k, tasks, failures, fault) < 0)
     return fault->type ? -1 : cp_fail_oom (fault);
   *out = steal_ptr (&res);
   return 0;
@@ -681,8 +683,7 @@ static int require_task (cp_ctx *ctx, const cJSON *in, char cluster[256], cp_tas
                          cp_fault *fault)
 {
   const char *ref = NULL;
-  if (cp_cluster_require (ctx, in, cluster, fault) < 0
-      || cp_opt_str (in, "task", &ref, fault) < 0)
+  if (cp_cluster_require (ctx, in, cluster, fault) < 0 || cp_opt_str (in, "task", &ref, fault) < 0)
     return -1;
   if (ref == NULL)
     return cp_fail (fault, "InvalidParameterException", "task is required.");
@@ -691,8 +692,7 @@ static int require_task (cp_ctx *ctx, const cJSON *in, char cluster[256], cp_tas
   return 0;
 }
 
-int cp_require_task (cp_ctx *ctx, const cJSON *in, char cluster[256], cp_task **t,
-                     cp_fault *fault)
+int cp_require_task (cp_ctx *ctx, const cJSON *in, char cluster[256], cp_task **t, cp_fault *fault)
 {
   return require_task (ctx, in, cluster, t, fault);
 }
