@@ -508,4 +508,20 @@ for rt in berth crun runc; do
 done
 print_rss
 echo
+
+echo "== 4. berth-control RunTask placement through the HTTP API (no peer) =="
+# The store is on the build directory's disk, as a real data directory would be: every
+# RunTask commits with fsync before it answers (docs/controlplane.md).
+if [ -x "$BUILD/bin/berth-control" ] &&
+  cc -std=gnu11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror $(pkg-config --cflags libcjson libcurl) \
+    -o "$out/placement" "$src/placement.c" $(pkg-config --libs libcjson libcurl); then
+  "$out/placement" "$BUILD/bin/berth-control" "$work/placement" "${BENCH_INSTANCES:-1000}" \
+    "${BENCH_RUNTASKS:-300}" 10 >"$work/placement.out" 2>"$work/logs/placement.err" ||
+    echo "   failed: $(tail -n 1 "$work/logs/placement.err")"
+  grep -v '^raw ' "$work/placement.out" || true
+  sed -n 's/^raw //p' "$work/placement.out" >>"$results"
+else
+  echo "   not measured: berth-control not built"
+fi
+echo
 echo "raw numbers: $results"
