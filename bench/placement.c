@@ -2,9 +2,9 @@
  * on a scratch data directory, registers N container instances, then times RunTask requests
  * (SigV4-signed by libcurl with the admin key) per placement strategy. bench/README.md.
  * Usage: placement BERTH_CONTROL DATA_DIR [INSTANCES [REQUESTS [COUNT]]] */
+#include <arpa/inet.h>
 #include <cJSON.h>
 #include <curl/curl.h>
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -246,12 +246,12 @@ int main (int argc, char **argv)
       printf ("   %-8s %8s %10s %10s %10s\n", "strategy", "placed", "per s", "p50 ms", "p99 ms");
       rc = run_strategy (&a, "binpack", "[{\"type\":\"binpack\",\"field\":\"memory\"}]", requests,
                          count)
-                   < 0
-               || run_strategy (&a, "spread",
-                                "[{\"type\":\"spread\",\"field\":\"attribute:ecs.availability-"
-                                "zone\"},{\"type\":\"spread\",\"field\":\"instanceId\"}]",
-                                requests, count)
-                      < 0;
+               < 0
+           || run_strategy (&a, "spread",
+                            "[{\"type\":\"spread\",\"field\":\"attribute:ecs.availability-"
+                            "zone\"},{\"type\":\"spread\",\"field\":\"instanceId\"}]",
+                            requests, count)
+                  < 0;
     }
   if (pid > 0)
     {

@@ -1,6 +1,6 @@
 /* The Clusters API: CreateCluster, DeleteCluster, DescribeClusters, ListClusters, with the ECS
  * model's field names, validation and errors. */
-#include "controlplane/internal.h"
+#include "controlplane/model.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
 #include "lib/strv.h"
@@ -104,17 +104,18 @@ static bool add_json_array (cJSON *obj, const char *key, const char *text)
 }
 
 /* The ECS Cluster shape. Tags and settings come back only when asked for (include), as ECS
- * does; counts are zero until container instances, tasks and services exist. */
+ * does; counts come from the in-memory model (services do not exist yet). */
 static cJSON *cluster_json (const cp_ctx *ctx, const cp_cluster *c, bool tags, bool settings)
 {
+  cp_cluster_counts n = cp_model_cluster_counts (ctx->model, c->name);
   _cleanup_free_ char *arn = cp_cluster_arn (ctx, c->name);
   _cleanup_json_ cJSON *j = cJSON_CreateObject ();
   if (arn == NULL || j == NULL || !cJSON_AddStringToObject (j, "clusterArn", arn)
       || !cJSON_AddStringToObject (j, "clusterName", c->name)
       || !cJSON_AddStringToObject (j, "status", c->status)
-      || !cJSON_AddNumberToObject (j, "registeredContainerInstancesCount", 0)
-      || !cJSON_AddNumberToObject (j, "runningTasksCount", 0)
-      || !cJSON_AddNumberToObject (j, "pendingTasksCount", 0)
+      || !cJSON_AddNumberToObject (j, "registeredContainerInstancesCount", n.instances)
+      || !cJSON_AddNumberToObject (j, "runningTasksCount", n.running)
+      || !cJSON_AddNumberToObject (j, "pendingTasksCount", n.pending)
       || !cJSON_AddNumberToObject (j, "activeServicesCount", 0)
       || !cJSON_AddArrayToObject (j, "statistics")
       || !cJSON_AddArrayToObject (j, "capacityProviders")
@@ -199,8 +200,7 @@ int cp_create_cluster (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *faul
 }
 
 /* Marks the cluster INACTIVE (DescribeClusters still shows it, as ECS does for a while).
- * Clusters hold no instances, tasks or services yet; when those exist, deleting a cluster
- * that still has any must fail with ClusterContains*Exception (docs/controlplane.md). */
+ * A cluster with registered instances or tasks not yet STOPPED cannot be deleted. */
 int cp_delete_cluster (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault)
 {
   const char *ref = NULL;
@@ -217,6 +217,14 @@ int cp_delete_cluster (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *faul
     return cp_fail_server (fault, &err);
   if (found == 0 || strcmp (c.status, "ACTIVE") != 0)
     return cp_fail (fault, "ClusterNotFoundException", "Cluster not found.");
+  cp_cluster_counts n = cp_model_cluster_counts (ctx->model, name);
+  if (n.instances > 0)
+    return cp_fail (fault, "ClusterContainsContainerInstancesException",
+                    "The Cluster cannot be deleted while Container Instances are active or "
+                    "draining.");
+  if (n.running + n.pending + n.stopping > 0)
+    return cp_fail (fault, "ClusterContainsTasksException",
+                    "The Cluster cannot be deleted while Tasks are active.");
   free (c.status);
   if ((c.status = strdup ("INACTIVE")) == NULL)
     return cp_fail_oom (fault);

@@ -255,6 +255,27 @@ int cp_resource_ports (const cJSON *resources, const char *name, cp_u16v *v)
   return 0;
 }
 
+cp_cluster_counts cp_model_cluster_counts (const cp_model *m, const char *cluster)
+{
+  cp_cluster_counts n = { 0 };
+  for (size_t i = 0; m && i < m->n_inst; i++)
+    n.instances += strcmp (m->inst[i]->cluster, cluster) == 0
+                   && strcmp (cp_jstr (m->inst[i]->doc, "status"), "INACTIVE") != 0;
+  for (size_t i = 0; m && i < m->n_task; i++)
+    {
+      const char *s = cp_jstr (m->task[i]->doc, "lastStatus");
+      if (strcmp (m->task[i]->cluster, cluster) != 0 || strcmp (s, "STOPPED") == 0)
+        continue;
+      if (strcmp (s, "RUNNING") == 0)
+        n.running++;
+      else if (strcmp (s, "PENDING") == 0)
+        n.pending++;
+      else
+        n.stopping++;
+    }
+  return n;
+}
+
 /* ---- resource accounting ---- */
 
 cp_subnet *cp_subnet_find (cp_model *m, const char *id)

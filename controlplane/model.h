@@ -77,6 +77,14 @@ struct cp_model
 int cp_model_load (cp_ctx *ctx, berr **err);
 void cp_model_free (cp_model *m);
 
+/* What a cluster holds: registered (not INACTIVE) instances, tasks by lastStatus among those
+ * not STOPPED (stopping: any other status). */
+typedef struct cp_cluster_counts
+{
+  int instances, running, pending, stopping;
+} cp_cluster_counts;
+cp_cluster_counts cp_model_cluster_counts (const cp_model *m, const char *cluster);
+
 /* 32 random hex digits. */
 int cp_random_id (char out[CP_ID_LEN + 1]);
 /* Splits one of our ARNs, arn:aws:ecs:<region>:<account>:<type>/<rest>; false when arn is not

@@ -690,6 +690,54 @@ START_TEST (test_attributes_and_tags_on_instances_tasks_clusters_and_definitions
 }
 END_TEST
 
+START_TEST (test_clusters_count_instances_and_tasks_and_are_not_deleted_while_they_exist)
+{
+  create_cluster_and_defs ();
+  const char *a = register_instance (ADMIN, 4096, 4096, 0);
+  char arn[160];
+  snprintf (arn, sizeof arn, "%s", a);
+  cJSON *r = run ("small", 2);
+  cJSON_Delete (ok ("SubmitTaskStateChange",
+                    "{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"RUNNING\"}", task_arn (r, 0)));
+  cJSON *d = ok ("DescribeClusters", "{\"clusters\":[\"c\"]}");
+  const cJSON *c = cJSON_GetArrayItem (cJSON_GetObjectItem (d, "clusters"), 0);
+  ck_assert_int_eq (cJSON_GetObjectItem (c, "registeredContainerInstancesCount")->valueint, 1);
+  ck_assert_int_eq (cJSON_GetObjectItem (c, "runningTasksCount")->valueint, 1);
+  ck_assert_int_eq (cJSON_GetObjectItem (c, "pendingTasksCount")->valueint, 1);
+  cJSON_Delete (d);
+  fails ("ClusterContainsContainerInstancesException", "DeleteCluster", "{\"cluster\":\"c\"}");
+  cJSON_Delete (ok ("DeregisterContainerInstance",
+                    "{\"cluster\":\"c\",\"containerInstance\":\"%s\",\"force\":true}", arn));
+  /* Forced deregistration stopped its tasks, so now the cluster can go. */
+  cJSON_Delete (ok ("DeleteCluster", "{\"cluster\":\"c\"}"));
+  cJSON_Delete (r);
+}
+END_TEST
+
+START_TEST (test_deregistering_without_force_waits_until_its_tasks_stopped)
+{
+  create_cluster_and_defs ();
+  const char *a = register_instance (ADMIN, 4096, 4096, 0);
+  char arn[160];
+  snprintf (arn, sizeof arn, "%s", a);
+  cJSON *r = run ("small", 1);
+  /* Deregistering needs force while the task holds resources. */
+  fails ("InvalidParameterException", "DeregisterContainerInstance",
+         "{\"cluster\":\"c\",\"containerInstance\":\"%s\"}", arn);
+  cJSON_Delete (ok ("SubmitTaskStateChange",
+                    "{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"DEACTIVATING\"}",
+                    task_arn (r, 0)));
+  fails ("InvalidParameterException", "DeregisterContainerInstance",
+         "{\"cluster\":\"c\",\"containerInstance\":\"%s\"}", arn);
+  cJSON_Delete (ok ("SubmitTaskStateChange",
+                    "{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"STOPPED\"}", task_arn (r, 0)));
+  cJSON_Delete (
+      ok ("DeregisterContainerInstance", "{\"cluster\":\"c\",\"containerInstance\":\"%s\"}", arn));
+  cJSON_Delete (ok ("DeleteCluster", "{\"cluster\":\"c\"}"));
+  cJSON_Delete (r);
+}
+END_TEST
+
 static Suite *tasks_suite (void)
 {
   Suite *s = suite_create ("controlplane-tasks");
@@ -705,6 +753,8 @@ static Suite *tasks_suite (void)
   tcase_add_test (tc, test_run_task_input_errors);
   tcase_add_test (tc, test_list_tasks_filters_and_pages);
   tcase_add_test (tc, test_attributes_and_tags_on_instances_tasks_clusters_and_definitions);
+  tcase_add_test (tc, test_clusters_count_instances_and_tasks_and_are_not_deleted_while_they_exist);
+  tcase_add_test (tc, test_deregistering_without_force_waits_until_its_tasks_stopped);
   suite_add_tcase (s, tc);
   return s;
 }
