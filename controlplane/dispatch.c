@@ -170,6 +170,11 @@ int cp_dispatch_as (cp_ctx *ctx, enum cp_role role, const char *access_key_id, c
   _cleanup_json_ cJSON *out = NULL;
   if (run_action (ctx, role, action, body, len, &out, &fault) < 0)
     {
+      /* A store failure may have left the in-memory model ahead of the store: the store is
+       * the truth, so read it again. */
+      berr *err = NULL;
+      if (fault.status == 500 && cp_model_reload (ctx, &err) < 0)
+        blog_berr (&err);
       blog_debug ("%s: %s: %s", action, fault.type, fault.message);
       *response = cp_error_body (fault.type, fault.message);
       return *response ? fault.status : -1;

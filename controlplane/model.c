@@ -544,6 +544,34 @@ int cp_model_load (cp_ctx *ctx, berr **err)
   return 0;
 }
 
+int cp_model_reload (cp_ctx *ctx, berr **err)
+{
+  cp_model *old = ctx->model;
+  ctx->model = NULL;
+  if (cp_model_load (ctx, err) < 0)
+    {
+      cp_model_free (ctx->model);
+      ctx->model = old;
+      return -1;
+    }
+  /* The subnets come from the command line, not the store: keep them, recount addresses. */
+  cp_model *m = ctx->model;
+  m->subnets = steal_ptr (&old->subnets);
+  m->n_subnets = old->n_subnets;
+  old->n_subnets = 0;
+  for (size_t i = 0; i < m->n_subnets; i++)
+    memset (m->subnets[i].used, 0, m->subnets[i].size / 8 + 1);
+  for (size_t i = 0; i < m->n_task; i++)
+    {
+      cp_task *t = m->task[i];
+      cp_subnet *s = t->holding && t->hold.subnet_id ? cp_subnet_find (m, t->hold.subnet_id) : NULL;
+      if (s)
+        cp_subnet_mark (s, t->hold.ip, true);
+    }
+  cp_model_free (old);
+  return 0;
+}
+
 /* ---- response shapes ---- */
 
 static cJSON *resource (const char *name, const char *type, int64_t value, const cp_u16v *ports)

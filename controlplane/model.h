@@ -76,6 +76,9 @@ struct cp_model
 /* Loads every instance and task; tasks still holding resources take them from their instance. */
 int cp_model_load (cp_ctx *ctx, berr **err);
 void cp_model_free (cp_model *m);
+/* Replaces the model with what the store holds (after a failed write left memory ahead of it);
+ * keeps the subnets. On failure the old model stays. */
+int cp_model_reload (cp_ctx *ctx, berr **err);
 
 /* What a cluster holds: registered (not INACTIVE) instances, tasks by lastStatus among those
  * not STOPPED (stopping: any other status). */

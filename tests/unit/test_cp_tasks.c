@@ -6,6 +6,7 @@
 #include "tests/support/support.h"
 
 #include <cJSON.h>
+#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -738,11 +739,50 @@ START_TEST (test_deregistering_without_force_waits_until_its_tasks_stopped)
 }
 END_TEST
 
+/* A write the store refuses (another connection holds the write lock past the busy timeout)
+ * answers ServerException and leaves the model as the store has it. */
+START_TEST (test_a_failed_store_write_leaves_the_model_as_the_store_has_it)
+{
+  create_cluster_and_defs ();
+  const char *a = register_instance (ADMIN, 1024, 1024, 0);
+  char arn[160];
+  snprintf (arn, sizeof arn, "%s", a);
+  cJSON *r = run ("small", 1);
+  _cleanup_free_ char *db = NULL;
+  sqlite3 *lock = NULL;
+  ck_assert_int_ge (asprintf (&db, "%s/db", dir), 0);
+  ck_assert_int_eq (sqlite3_open (db, &lock), SQLITE_OK);
+  ck_assert_int_eq (sqlite3_exec (lock, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+  int status;
+  _cleanup_free_ char *body = NULL;
+  ck_assert_int_ge (asprintf (&body, "{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"STOPPED\"}",
+                              task_arn (r, 0)),
+                    0);
+  cJSON *e = call_as (CP_ROLE_ADMIN, ADMIN, "SubmitTaskStateChange", body, &status);
+  ck_assert_int_eq (status, 500);
+  ck_assert_str_eq (ts_json_str (e, "__type"), "ServerException");
+  cJSON_Delete (e);
+  sqlite3_exec (lock, "ROLLBACK", NULL, NULL, NULL);
+  sqlite3_close (lock);
+  /* Not stopped: still holding its resources, as stored. */
+  ck_assert_int_eq (remaining (arn, "CPU"), 1024 - 100);
+  cJSON *d = ok ("DescribeTasks", "{\"cluster\":\"c\",\"tasks\":[\"%s\"]}", task_arn (r, 0));
+  ck_assert_str_eq (
+      ts_json_str (cJSON_GetArrayItem (cJSON_GetObjectItem (d, "tasks"), 0), "lastStatus"),
+      "PENDING");
+  cJSON_Delete (d);
+  cJSON_Delete (ok ("SubmitTaskStateChange", "%s", body));
+  ck_assert_int_eq (remaining (arn, "CPU"), 1024);
+  cJSON_Delete (r);
+}
+END_TEST
+
 static Suite *tasks_suite (void)
 {
   Suite *s = suite_create ("controlplane-tasks");
   TCase *tc = tcase_create ("tasks");
   tcase_add_checked_fixture (tc, setup, teardown);
+  tcase_set_timeout (tc, 30);
   tcase_add_test (tc, test_arns_parse_only_for_this_region_and_account);
   tcase_add_test (tc, test_placed_tasks_take_resources_and_stopping_gives_them_back);
   tcase_add_test (tc, test_task_states_set_times_counts_and_stop_codes);
@@ -755,6 +795,7 @@ static Suite *tasks_suite (void)
   tcase_add_test (tc, test_attributes_and_tags_on_instances_tasks_clusters_and_definitions);
   tcase_add_test (tc, test_clusters_count_instances_and_tasks_and_are_not_deleted_while_they_exist);
   tcase_add_test (tc, test_deregistering_without_force_waits_until_its_tasks_stopped);
+  tcase_add_test (tc, test_a_failed_store_write_leaves_the_model_as_the_store_has_it);
   suite_add_tcase (s, tc);
   return s;
 }
