@@ -576,13 +576,16 @@ int cp_start_task (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault)
     return -1;
   if (cJSON_GetArraySize (refs) == 0)
     return cp_fail (fault, "InvalidParameterException", "containerInstances is required.");
-  cp_model *m = ctx->model;
   cJSON_ArrayForEach (r, refs)
   {
     cp_instance *ci = cp_instance_find (ctx, a.cluster, r->valuestring);
     if (ci == NULL || strcmp (cp_jstr (ci->doc, "status"), "INACTIVE") == 0)
       return cp_fail (fault, "InvalidParameterException",
                       "The referenced container instance %.200s was not found.", r->valuestring);
+    for (size_t k = 0; k < n; k++)
+      if (map[k] == ci)
+        return cp_fail (fault, "InvalidParameterException",
+                        "containerInstances names %.200s twice.", r->valuestring);
     map[n] = ci;
     snap[n++]
         = (cp_sched_instance){ .arn = ci->arn,
@@ -598,7 +601,6 @@ int cp_start_task (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault)
                                .task_groups = ci->groups,
                                .n_tasks = ci->n_groups };
   }
-  (void)m;
   /* Each instance on its own, with no strategy or constraint: StartTask names the place. */
   a.need.strategy = a.need.constraints = NULL;
   cJSON *tasks = cJSON_AddArrayToObject (res, "tasks");

@@ -519,7 +519,8 @@ END_TEST
 START_TEST (test_run_task_input_errors)
 {
   create_cluster_and_defs ();
-  register_instance (ADMIN, 1024, 1024, 0);
+  char ci[160];
+  snprintf (ci, sizeof ci, "%s", register_instance (ADMIN, 1024, 1024, 0));
   fails ("ClusterNotFoundException", "RunTask",
          "{\"cluster\":\"nope\",\"taskDefinition\":\"small\"}");
   fails ("InvalidParameterException", "RunTask", "{\"cluster\":\"c\"}");
@@ -545,6 +546,9 @@ START_TEST (test_run_task_input_errors)
   cJSON_Delete (ok ("DeregisterTaskDefinition", "{\"taskDefinition\":\"small:1\"}"));
   fails ("ClientException", "RunTask", "{\"cluster\":\"c\",\"taskDefinition\":\"small:1\"}");
   fails ("InvalidParameterException", "StopTask", "{\"cluster\":\"c\",\"task\":\"%032d\"}", 0);
+  fails ("InvalidParameterException", "StartTask",
+         "{\"cluster\":\"c\",\"taskDefinition\":\"br\",\"containerInstances\":[\"%s\",\"%s\"]}", ci,
+         ci);
   fails ("InvalidParameterException", "StartTask",
          "{\"cluster\":\"c\",\"taskDefinition\":\"br\",\"containerInstances\":[\"%032d\"]}", 0);
   cJSON *d = ok ("DescribeTasks", "{\"cluster\":\"c\",\"tasks\":[\"%032d\"]}", 0);
