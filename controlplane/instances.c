@@ -67,6 +67,7 @@ int cp_instance_set_attribute (cp_instance *ci, const char *name, const char *va
   if (o == NULL || !cJSON_AddItemToArray (attrs, o) || !cJSON_AddStringToObject (o, "name", name)
       || (value && !cJSON_AddStringToObject (o, "value", value)))
     return -1;
+  cp_instance_sync (ci);
   return 0;
 }
 
@@ -191,6 +192,7 @@ static int apply_registration (cp_ctx *ctx, cp_instance *ci, const cJSON *in, co
   if (cp_resource_ports (res, "PORTS", &ci->tcp) < 0
       || cp_resource_ports (res, "PORTS_UDP", &ci->udp) < 0)
     return cp_fail_oom (fault);
+  cp_instance_sync (ci);
   for (size_t i = 0; i < m->n_task; i++)
     if (strcmp (m->task[i]->instance_id, ci->id) == 0 && m->task[i]->holding)
       {
@@ -348,6 +350,7 @@ int cp_deregister_container_instance (cp_ctx *ctx, const cJSON *in, cJSON **out,
       cp_store_rollback (ctx->store);
       return cp_fail_oom (fault);
     }
+  cp_instance_sync (ci);
   if (cp_instance_save (ctx, ci, fault) < 0)
     {
       cp_store_rollback (ctx->store);
@@ -578,6 +581,7 @@ int cp_update_container_instances_state (cp_ctx *ctx, const cJSON *in, cJSON **o
       }
     if (!cp_jset_str (ci->doc, "status", status))
       return cp_fail_oom (fault);
+    cp_instance_sync (ci);
     if (cp_instance_save (ctx, ci, fault) < 0)
       return -1;
     cJSON *j = cp_instance_json (ci);

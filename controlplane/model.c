@@ -101,6 +101,22 @@ cp_instance *cp_instance_by_id (cp_model *m, const char *id)
   return NULL;
 }
 
+void cp_instance_sync (cp_instance *ci)
+{
+  const char *status = cp_jstr (ci->doc, "status");
+  ci->registered = strcmp (status, "INACTIVE") != 0;
+  ci->placeable = strcmp (status, "ACTIVE") == 0;
+  ci->attributes = cJSON_GetObjectItemCaseSensitive (ci->doc, "attributes");
+  ci->ec2_instance_id = cp_jstr (ci->doc, "ec2InstanceId");
+}
+
+static cp_instance *task_instance (cp_model *m, cp_task *t)
+{
+  if (t->inst == NULL)
+    t->inst = cp_instance_by_id (m, t->instance_id);
+  return t->inst;
+}
+
 cp_instance *cp_instance_find (cp_ctx *ctx, const char *cluster, const char *ref)
 {
   char rest[512];
@@ -318,7 +334,7 @@ static bool is_running (const cp_task *t)
 
 int cp_task_take (cp_model *m, cp_task *t)
 {
-  cp_instance *ci = cp_instance_by_id (m, t->instance_id);
+  cp_instance *ci = task_instance (m, t);
   if (t->holding || ci == NULL)
     return 0;
   if (grow ((void **)&ci->groups, &ci->cap_groups, ci->n_groups, sizeof *ci->groups) < 0)
@@ -346,7 +362,7 @@ int cp_task_take (cp_model *m, cp_task *t)
 
 void cp_task_release (cp_model *m, cp_task *t)
 {
-  cp_instance *ci = cp_instance_by_id (m, t->instance_id);
+  cp_instance *ci = task_instance (m, t);
   cp_subnet *s = t->hold.subnet_id ? cp_subnet_find (m, t->hold.subnet_id) : NULL;
   if (!t->holding)
     return;
@@ -377,7 +393,7 @@ void cp_task_release (cp_model *m, cp_task *t)
 
 void cp_task_count_status (cp_model *m, cp_task *t, const char *old_status)
 {
-  cp_instance *ci = cp_instance_by_id (m, t->instance_id);
+  cp_instance *ci = task_instance (m, t);
   bool was = strcmp (old_status, "RUNNING") == 0, now = is_running (t);
   if (ci == NULL || !t->holding || was == now)
     return;
@@ -469,6 +485,7 @@ static int load_instance (void *cls, const char *id, const char *cluster, const 
       cp_instance_free (ci);
       return berr_sys (err, "load container instance");
     }
+  cp_instance_sync (ci);
   return 0;
 }
 

@@ -29,6 +29,10 @@ typedef struct cp_instance
   const char **groups;      /* group of each task holding resources here (owned by tasks) */
   size_t n_groups, cap_groups;
   int running, pending; /* tasks by lastStatus, among those holding resources */
+  /* Read from doc by cp_instance_sync after each change, so placement reads no JSON. */
+  bool registered, placeable; /* not INACTIVE; ACTIVE */
+  const cJSON *attributes;
+  const char *ec2_instance_id;
 } cp_instance;
 
 /* What a placed task takes from its instance until it STOPS. */
@@ -48,7 +52,8 @@ typedef struct cp_task
   char *arn;
   char *cluster;
   char instance_id[CP_ID_LEN + 1];
-  cJSON *doc; /* the ECS Task shape, tags included */
+  cJSON *doc;        /* the ECS Task shape, tags included */
+  cp_instance *inst; /* instance_id resolved once (instances stay in the model) */
   cp_hold hold;
   bool holding;
 } cp_task;
@@ -97,6 +102,8 @@ bool cp_arn_parse (const cp_ctx *ctx, const char *arn, char type[32], char rest[
 cp_instance *cp_instance_find (cp_ctx *ctx, const char *cluster, const char *ref);
 cp_task *cp_task_find (cp_ctx *ctx, const char *cluster, const char *ref);
 cp_instance *cp_instance_by_id (cp_model *m, const char *id);
+/* Refreshes the fields read from ci->doc (status, attributes): call after changing the doc. */
+void cp_instance_sync (cp_instance *ci);
 
 int cp_model_add_instance (cp_model *m, cp_instance *ci);
 int cp_model_add_task (cp_model *m, cp_task *t);

@@ -434,14 +434,13 @@ static cp_sched_instance *snapshot (cp_model *m, const char *cluster, cp_instanc
   for (size_t i = 0; i < m->n_inst; i++)
     {
       cp_instance *ci = m->inst[i];
-      const char *status = cp_jstr (ci->doc, "status");
-      if (strcmp (ci->cluster, cluster) != 0 || strcmp (status, "INACTIVE") == 0)
+      if (!ci->registered || strcmp (ci->cluster, cluster) != 0)
         continue;
       (*map)[*n] = ci;
       v[(*n)++] = (cp_sched_instance){
         .arn = ci->arn,
-        .ec2_instance_id = cp_jstr (ci->doc, "ec2InstanceId"),
-        .placeable = strcmp (status, "ACTIVE") == 0,
+        .ec2_instance_id = ci->ec2_instance_id,
+        .placeable = ci->placeable,
         .cpu = ci->cpu,
         .memory = ci->memory,
         .eni = ci->eni,
@@ -449,7 +448,7 @@ static cp_sched_instance *snapshot (cp_model *m, const char *cluster, cp_instanc
         .n_ports_tcp = ci->tcp.n,
         .ports_udp = ci->udp.v,
         .n_ports_udp = ci->udp.n,
-        .attributes = cJSON_GetObjectItemCaseSensitive (ci->doc, "attributes"),
+        .attributes = ci->attributes,
         .task_groups = ci->groups,
         .n_tasks = ci->n_groups,
       };
@@ -587,19 +586,18 @@ int cp_start_task (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault)
         return cp_fail (fault, "InvalidParameterException",
                         "containerInstances names %.200s twice.", r->valuestring);
     map[n] = ci;
-    snap[n++]
-        = (cp_sched_instance){ .arn = ci->arn,
-                               .placeable = strcmp (cp_jstr (ci->doc, "status"), "ACTIVE") == 0,
-                               .cpu = ci->cpu,
-                               .memory = ci->memory,
-                               .eni = ci->eni,
-                               .ports_tcp = ci->tcp.v,
-                               .n_ports_tcp = ci->tcp.n,
-                               .ports_udp = ci->udp.v,
-                               .n_ports_udp = ci->udp.n,
-                               .attributes = cJSON_GetObjectItem (ci->doc, "attributes"),
-                               .task_groups = ci->groups,
-                               .n_tasks = ci->n_groups };
+    snap[n++] = (cp_sched_instance){ .arn = ci->arn,
+                                     .placeable = ci->placeable,
+                                     .cpu = ci->cpu,
+                                     .memory = ci->memory,
+                                     .eni = ci->eni,
+                                     .ports_tcp = ci->tcp.v,
+                                     .n_ports_tcp = ci->tcp.n,
+                                     .ports_udp = ci->udp.v,
+                                     .n_ports_udp = ci->udp.n,
+                                     .attributes = ci->attributes,
+                                     .task_groups = ci->groups,
+                                     .n_tasks = ci->n_groups };
   }
   /* Each instance on its own, with no strategy or constraint: StartTask names the place. */
   a.need.strategy = a.need.constraints = NULL;
