@@ -123,7 +123,6 @@ static int check_resources (const cJSON *res, cp_fault *fault)
   {
     const char *name = NULL, *type = NULL;
     const cJSON *set = NULL;
-    bool dummy;
     int64_t v = 0;
     if (!cJSON_IsObject (r))
       return cp_fail (fault, "SerializationException", "Each resource must be a structure.");
@@ -132,7 +131,6 @@ static int check_resources (const cJSON *res, cp_fault *fault)
         || cp_opt_int (r, "longValue", 0, INT64_MAX / 2, &v, fault) < 0
         || cp_opt_strlist (r, "stringSetValue", 65536, &set, fault) < 0)
       return -1;
-    (void)dummy;
     const cJSON *d = cJSON_GetObjectItemCaseSensitive (r, "doubleValue");
     if (d && !cJSON_IsNull (d) && !cJSON_IsNumber (d))
       return cp_fail (fault, "SerializationException", "'doubleValue' must be a number.");
