@@ -110,27 +110,34 @@ static bool attr_matches (const cJSON *a, const char *name, const char *value)
          && (value == NULL || strcmp (cp_jstr (a, "value"), value) == 0);
 }
 
+static int list_args (const cJSON *in, const char **name, const char **value, cp_fault *fault)
+{
+  const char *type = NULL;
+  if (cp_opt_str (in, "targetType", &type, fault) < 0
+      || cp_opt_str (in, "attributeName", name, fault) < 0
+      || cp_opt_str (in, "attributeValue", value, fault) < 0)
+    return -1;
+  if (type == NULL || strcmp (type, "container-instance") != 0)
+    return cp_fail (fault, "InvalidParameterException", "targetType must be container-instance.");
+  if (*value && *name == NULL)
+    return cp_fail (fault, "InvalidParameterException",
+                    "attributeValue can only be given with attributeName.");
+  return 0;
+}
+
 /* Tokens are "<instance id>/<attribute index>" of the last one returned. */
 int cp_list_attributes (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault)
 {
   char cluster[256], after[128];
-  const char *type = NULL, *name = NULL, *value = NULL;
+  const char *name = NULL, *value = NULL;
   int64_t limit;
   _cleanup_json_ cJSON *res = cJSON_CreateObject ();
   cJSON *list = cJSON_AddArrayToObject (res, "attributes");
   if (list == NULL)
     return cp_fail_oom (fault);
-  if (cp_cluster_require (ctx, in, cluster, fault) < 0
-      || cp_opt_str (in, "targetType", &type, fault) < 0
-      || cp_opt_str (in, "attributeName", &name, fault) < 0
-      || cp_opt_str (in, "attributeValue", &value, fault) < 0
+  if (cp_cluster_require (ctx, in, cluster, fault) < 0 || list_args (in, &name, &value, fault) < 0
       || cp_page_args (in, &limit, after, sizeof after, fault) < 0)
     return -1;
-  if (type == NULL || strcmp (type, "container-instance") != 0)
-    return cp_fail (fault, "InvalidParameterException", "targetType must be container-instance.");
-  if (value && name == NULL)
-    return cp_fail (fault, "InvalidParameterException",
-                    "attributeValue can only be given with attributeName.");
   cp_model *m = ctx->model;
   bool skipping = *after != '\0';
   int n = 0;

@@ -351,6 +351,21 @@ static bool add_opt_str (cJSON *o, const char *key, const char *value)
   return value == NULL || cJSON_AddStringToObject (o, key, value);
 }
 
+/* What one copy takes from its instance (group and awsvpc address are set apart). */
+static int fill_hold (cp_hold *h, const run_args *a)
+{
+  h->cpu = a->need.cpu;
+  h->memory = a->need.memory;
+  h->eni = a->awsvpc;
+  for (size_t i = 0; i < a->tcp.n; i++)
+    if (cp_u16v_push (&h->tcp, a->tcp.v[i]) < 0)
+      return -1;
+  for (size_t i = 0; i < a->udp.n; i++)
+    if (cp_u16v_push (&h->udp, a->udp.v[i]) < 0)
+      return -1;
+  return 0;
+}
+
 /* The Task document of a new copy on instance ci. */
 static cp_task *new_task (cp_ctx *ctx, const run_args *a, const cp_instance *ci)
 {
@@ -401,15 +416,8 @@ static cp_task *new_task (cp_ctx *ctx, const run_args *a, const cp_instance *ci)
     if (!cJSON_AddItemToArray (containers, container_json (ctx, t, a, ct)))
       goto fail;
   }
-  t->hold.cpu = a->need.cpu;
-  t->hold.memory = a->need.memory;
-  t->hold.eni = a->awsvpc;
-  for (size_t i = 0; i < a->tcp.n; i++)
-    if (cp_u16v_push (&t->hold.tcp, a->tcp.v[i]) < 0)
-      goto fail;
-  for (size_t i = 0; i < a->udp.n; i++)
-    if (cp_u16v_push (&t->hold.udp, a->udp.v[i]) < 0)
-      goto fail;
+  if (fill_hold (&t->hold, a) < 0)
+    goto fail;
   return t;
 fail:
   cp_task_free (t);
@@ -417,6 +425,24 @@ fail:
 }
 
 /* ---- placement ---- */
+
+/* The scheduler's view of one instance. */
+static cp_sched_instance sched_view (const cp_instance *ci)
+{
+  return (cp_sched_instance){ .arn = ci->arn,
+                              .ec2_instance_id = ci->ec2_instance_id,
+                              .placeable = ci->placeable,
+                              .cpu = ci->cpu,
+                              .memory = ci->memory,
+                              .eni = ci->eni,
+                              .ports_tcp = ci->tcp.v,
+                              .n_ports_tcp = ci->tcp.n,
+                              .ports_udp = ci->udp.v,
+                              .n_ports_udp = ci->udp.n,
+                              .attributes = ci->attributes,
+                              .task_groups = ci->groups,
+                              .n_tasks = ci->n_groups };
+}
 
 /* The scheduler's view of the cluster's registered instances. */
 static cp_sched_instance *snapshot (cp_model *m, const char *cluster, cp_instance ***map, size_t *n)
@@ -437,21 +463,7 @@ static cp_sched_instance *snapshot (cp_model *m, const char *cluster, cp_instanc
       if (!ci->registered || strcmp (ci->cluster, cluster) != 0)
         continue;
       (*map)[*n] = ci;
-      v[(*n)++] = (cp_sched_instance){
-        .arn = ci->arn,
-        .ec2_instance_id = ci->ec2_instance_id,
-        .placeable = ci->placeable,
-        .cpu = ci->cpu,
-        .memory = ci->memory,
-        .eni = ci->eni,
-        .ports_tcp = ci->tcp.v,
-        .n_ports_tcp = ci->tcp.n,
-        .ports_udp = ci->udp.v,
-        .n_ports_udp = ci->udp.n,
-        .attributes = ci->attributes,
-        .task_groups = ci->groups,
-        .n_tasks = ci->n_groups,
-      };
+      v[(*n)++] = sched_view (ci);
     }
   return v;
 }
@@ -559,66 +571,62 @@ int cp_run_task (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault)
   return 0;
 }
 
-/* One copy on each named instance, checked for resources like RunTask's. */
-int cp_start_task (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault)
+/* The instances StartTask names: registered ones of the cluster, each once. */
+static int named_instances (cp_ctx *ctx, const char *cluster, const cJSON *refs, cp_instance **map,
+                            size_t *n, cp_fault *fault)
 {
-  _cleanup_run_args_ run_args a = { 0 };
-  _cleanup_json_ cJSON *res = cJSON_CreateObject ();
-  const cJSON *refs = NULL, *r;
-  cp_sched_instance snap[MAX_COUNT];
-  cp_instance *map[MAX_COUNT];
-  size_t n = 0;
-  if (res == NULL)
-    return cp_fail_oom (fault);
-  if (cp_opt_strlist (in, "containerInstances", MAX_COUNT, &refs, fault) < 0
-      || parse_run_args (ctx, in, &a, fault) < 0)
-    return -1;
+  const cJSON *r;
+  *n = 0;
   if (cJSON_GetArraySize (refs) == 0)
     return cp_fail (fault, "InvalidParameterException", "containerInstances is required.");
   cJSON_ArrayForEach (r, refs)
   {
-    cp_instance *ci = cp_instance_find (ctx, a.cluster, r->valuestring);
-    if (ci == NULL || strcmp (cp_jstr (ci->doc, "status"), "INACTIVE") == 0)
+    cp_instance *ci = cp_instance_find (ctx, cluster, r->valuestring);
+    if (ci == NULL || !ci->registered)
       return cp_fail (fault, "InvalidParameterException",
                       "The referenced container instance %.200s was not found.", r->valuestring);
-    for (size_t k = 0; k < n; k++)
+    for (size_t k = 0; k < *n; k++)
       if (map[k] == ci)
         return cp_fail (fault, "InvalidParameterException",
                         "containerInstances names %.200s twice.", r->valuestring);
-    map[n] = ci;
-    snap[n++] = (cp_sched_instance){ .arn = ci->arn,
-                                     .placeable = ci->placeable,
-                                     .cpu = ci->cpu,
-                                     .memory = ci->memory,
-                                     .eni = ci->eni,
-                                     .ports_tcp = ci->tcp.v,
-                                     .n_ports_tcp = ci->tcp.n,
-                                     .ports_udp = ci->udp.v,
-                                     .n_ports_udp = ci->udp.n,
-                                     .attributes = ci->attributes,
-                                     .task_groups = ci->groups,
-                                     .n_tasks = ci->n_groups };
+    map[(*n)++] = ci;
   }
-  /* Each instance on its own, with no strategy or constraint: StartTask names the place. */
-  a.need.strategy = a.need.constraints = NULL;
+  return 0;
+}
+
+/* One copy on each named instance, checked for resources like RunTask's: each instance on its
+ * own, with no strategy or constraint, since StartTask names the place. */
+int cp_start_task (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault)
+{
+  _cleanup_run_args_ run_args a = { 0 };
+  _cleanup_json_ cJSON *res = cJSON_CreateObject ();
+  const cJSON *refs = NULL;
+  cp_instance *map[MAX_COUNT], *chosen[MAX_COUNT];
+  size_t n;
+  int k = 0;
   cJSON *tasks = cJSON_AddArrayToObject (res, "tasks");
   cJSON *failures = cJSON_AddArrayToObject (res, "failures");
-  cp_instance *chosen[MAX_COUNT];
-  int k = 0;
+  if (tasks == NULL || failures == NULL)
+    return cp_fail_oom (fault);
+  if (cp_opt_strlist (in, "containerInstances", MAX_COUNT, &refs, fault) < 0
+      || parse_run_args (ctx, in, &a, fault) < 0
+      || named_instances (ctx, a.cluster, refs, map, &n, fault) < 0)
+    return -1;
+  a.need.strategy = a.need.constraints = NULL;
   for (size_t i = 0; i < n; i++)
     {
       int choice;
       cp_sched_failure why;
-      if (cp_sched_place (&snap[i], 1, &a.need, 1, &choice, &why, fault) < 0)
+      cp_sched_instance view = sched_view (map[i]);
+      if (cp_sched_place (&view, 1, &a.need, 1, &choice, &why, fault) < 0)
         return -1;
       if (choice == 0)
         chosen[k++] = map[i];
       else if (cp_add_failure (failures, map[i]->arn, why.reason, fault) < 0)
         return -1;
     }
-  if (tasks == NULL || failures == NULL
-      || create_tasks (ctx, &a, chosen, k, tasks, failures, fault) < 0)
-    return fault->type ? -1 : cp_fail_oom (fault);
+  if (create_tasks (ctx, &a, chosen, k, tasks, failures, fault) < 0)
+    return -1;
   *out = steal_ptr (&res);
   return 0;
 }
