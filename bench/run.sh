@@ -547,4 +547,21 @@ else
   echo "   not measured: $BUILD/bench/sched missing (make BUILD=$BUILD all)"
 fi
 echo
+echo "== 9. berth-control RunTask placement through the HTTP API (no peer) =="
+# The store is on the build directory's disk, as a real data directory would be: every
+# RunTask commits with fsync before it answers (docs/controlplane.md).
+read -ra pl_cflags <<<"$(pkg-config --cflags libcjson libcurl)"
+read -ra pl_libs <<<"$(pkg-config --libs libcjson libcurl)"
+if [ -x "$BUILD/bin/berth-control" ] &&
+  cc -std=gnu11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror "${pl_cflags[@]}" \
+    -o "$out/placement" "$src/placement.c" "${pl_libs[@]}"; then
+  "$out/placement" "$BUILD/bin/berth-control" "$work/placement" "${BENCH_INSTANCES:-1000}" \
+    "${BENCH_RUNTASKS:-300}" 10 >"$work/placement.out" 2>"$work/logs/placement.err" ||
+    echo "   failed: $(tail -n 1 "$work/logs/placement.err")"
+  grep -v '^raw ' "$work/placement.out" || true
+  sed -n 's/^raw //p' "$work/placement.out" >>"$results"
+else
+  echo "   not measured: berth-control not built"
+fi
+echo
 echo "raw numbers: $results"

@@ -1,6 +1,6 @@
 /* The Clusters API: CreateCluster, DeleteCluster, DescribeClusters, ListClusters, with the ECS
  * model's field names, validation and errors. */
-#include "controlplane/internal.h"
+#include "controlplane/model.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
 #include "lib/strv.h"
@@ -51,7 +51,7 @@ static bool valid_cluster_name (const char *name)
                 == n;
 }
 
-static char *cluster_arn (const cp_ctx *ctx, const char *name)
+char *cp_cluster_arn (const cp_ctx *ctx, const char *name)
 {
   char *arn = NULL;
   if (asprintf (&arn, "arn:aws:ecs:%s:%s:cluster/%s", ctx->region, ctx->account_id, name) < 0)
@@ -75,6 +75,22 @@ static bool cluster_ref_name (const cp_ctx *ctx, const char *ref, char out[256])
   return true;
 }
 
+int cp_cluster_require (cp_ctx *ctx, const cJSON *in, char name[256], cp_fault *fault)
+{
+  const char *ref = "default";
+  _cleanup_cluster_ cp_cluster c = { 0 };
+  berr *err = NULL;
+  if (opt_str (in, "cluster", &ref, fault) < 0)
+    return -1;
+  int found
+      = cluster_ref_name (ctx, ref, name) ? cp_store_get_cluster (ctx->store, name, &c, &err) : 0;
+  if (found < 0)
+    return cp_fail_server (fault, &err);
+  if (found == 0 || strcmp (c.status, "ACTIVE") != 0)
+    return cp_fail (fault, "ClusterNotFoundException", "Cluster not found.");
+  return 0;
+}
+
 /* Adds key (a JSON array stored as text) to obj; stored text that does not parse reads as []. */
 static bool add_json_array (cJSON *obj, const char *key, const char *text)
 {
@@ -88,17 +104,18 @@ static bool add_json_array (cJSON *obj, const char *key, const char *text)
 }
 
 /* The ECS Cluster shape. Tags and settings come back only when asked for (include), as ECS
- * does; counts are zero until container instances, tasks and services exist. */
+ * does; counts come from the in-memory model (services do not exist yet). */
 static cJSON *cluster_json (const cp_ctx *ctx, const cp_cluster *c, bool tags, bool settings)
 {
-  _cleanup_free_ char *arn = cluster_arn (ctx, c->name);
+  cp_cluster_counts n = cp_model_cluster_counts (ctx->model, c->name);
+  _cleanup_free_ char *arn = cp_cluster_arn (ctx, c->name);
   _cleanup_json_ cJSON *j = cJSON_CreateObject ();
   if (arn == NULL || j == NULL || !cJSON_AddStringToObject (j, "clusterArn", arn)
       || !cJSON_AddStringToObject (j, "clusterName", c->name)
       || !cJSON_AddStringToObject (j, "status", c->status)
-      || !cJSON_AddNumberToObject (j, "registeredContainerInstancesCount", 0)
-      || !cJSON_AddNumberToObject (j, "runningTasksCount", 0)
-      || !cJSON_AddNumberToObject (j, "pendingTasksCount", 0)
+      || !cJSON_AddNumberToObject (j, "registeredContainerInstancesCount", n.instances)
+      || !cJSON_AddNumberToObject (j, "runningTasksCount", n.running)
+      || !cJSON_AddNumberToObject (j, "pendingTasksCount", n.pending)
       || !cJSON_AddNumberToObject (j, "activeServicesCount", 0)
       || !cJSON_AddArrayToObject (j, "statistics")
       || !cJSON_AddArrayToObject (j, "capacityProviders")
@@ -183,8 +200,7 @@ int cp_create_cluster (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *faul
 }
 
 /* Marks the cluster INACTIVE (DescribeClusters still shows it, as ECS does for a while).
- * Clusters hold no instances, tasks or services yet; when those exist, deleting a cluster
- * that still has any must fail with ClusterContains*Exception (docs/controlplane.md). */
+ * A cluster with registered instances or tasks not yet STOPPED cannot be deleted. */
 int cp_delete_cluster (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault)
 {
   const char *ref = NULL;
@@ -201,6 +217,14 @@ int cp_delete_cluster (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *faul
     return cp_fail_server (fault, &err);
   if (found == 0 || strcmp (c.status, "ACTIVE") != 0)
     return cp_fail (fault, "ClusterNotFoundException", "Cluster not found.");
+  cp_cluster_counts n = cp_model_cluster_counts (ctx->model, name);
+  if (n.instances > 0)
+    return cp_fail (fault, "ClusterContainsContainerInstancesException",
+                    "The Cluster cannot be deleted while Container Instances are active or "
+                    "draining.");
+  if (n.running + n.pending + n.stopping > 0)
+    return cp_fail (fault, "ClusterContainsTasksException",
+                    "The Cluster cannot be deleted while Tasks are active.");
   free (c.status);
   if ((c.status = strdup ("INACTIVE")) == NULL)
     return cp_fail_oom (fault);
@@ -249,7 +273,8 @@ static int describe_one (cp_ctx *ctx, const char *ref, bool tags, bool settings,
       return cj && cJSON_AddItemToArray (clusters, cj) ? 0 : cp_fail_oom (fault);
     }
   /* A failure names the ARN the reference would have had. */
-  _cleanup_free_ char *arn = strncmp (ref, "arn:", 4) == 0 ? strdup (ref) : cluster_arn (ctx, ref);
+  _cleanup_free_ char *arn
+      = strncmp (ref, "arn:", 4) == 0 ? strdup (ref) : cp_cluster_arn (ctx, ref);
   cJSON *f = cJSON_CreateObject ();
   if (arn == NULL || f == NULL || !cJSON_AddStringToObject (f, "arn", arn)
       || !cJSON_AddStringToObject (f, "reason", "MISSING") || !cJSON_AddItemToArray (failures, f))
@@ -313,7 +338,7 @@ static int page_response (cp_ctx *ctx, char **names, bool more, cJSON **out, cp_
     return cp_fail_oom (fault);
   for (; names[n]; n++)
     {
-      _cleanup_free_ char *arn = cluster_arn (ctx, names[n]);
+      _cleanup_free_ char *arn = cp_cluster_arn (ctx, names[n]);
       if (arn == NULL || !cJSON_AddItemToArray (arns, cJSON_CreateString (arn)))
         return cp_fail_oom (fault);
     }

@@ -32,6 +32,7 @@ typedef struct cp_config
   bool allow_insecure_listen; /* plaintext HTTP on a non-loopback address */
   const char *tls_cert;       /* PEM certificate (chain) file: serve HTTPS; NULL: plain HTTP */
   const char *tls_key;        /* PEM private key file, not readable by group or others */
+  const char *subnets_file;   /* JSON list of awsvpc subnets (docs/controlplane.md), or NULL */
 } cp_config;
 
 /* The API's state: the store plus what ARNs are made of. Single-threaded: one event loop uses
@@ -42,6 +43,8 @@ typedef struct cp_ctx cp_ctx;
 int cp_ctx_open (const char *db_path, const char *region, const char *account_id, cp_ctx **out,
                  berr **err);
 void cp_ctx_free (cp_ctx *ctx);
+/* Reads the awsvpc subnets from a JSON file: [{"subnetId", "cidr", "gateway", "dns": [...]}]. */
+int cp_ctx_load_subnets (cp_ctx *ctx, const char *path, berr **err);
 
 /* Runs one already-authenticated API call: action is the part of X-Amz-Target after the dot,
  * body the JSON request. Returns the HTTP status and sets *response to a newly allocated JSON
@@ -49,6 +52,10 @@ void cp_ctx_free (cp_ctx *ctx);
  * on any input; returns -1 only when memory runs out. */
 int cp_dispatch (cp_ctx *ctx, enum cp_role role, const char *action, const char *body, size_t len,
                  char **response);
+/* The same for the key access_key_id: an agent key may touch only the container instances it
+ * registered and their tasks (cp_dispatch calls as the key ""). */
+int cp_dispatch_as (cp_ctx *ctx, enum cp_role role, const char *access_key_id, const char *action,
+                    const char *body, size_t len, char **response);
 
 /* The HTTP server. cp_server_start opens the store in data_dir, creates the credentials on first
  * start, binds the listen address and serves from libmicrohttpd's single event-loop thread. */

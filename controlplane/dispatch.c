@@ -1,6 +1,6 @@
 /* The ECS API dispatcher: X-Amz-Target action -> handler, role checks, JSON decoding and ECS
  * error objects. Everything after authentication goes through cp_dispatch. */
-#include "controlplane/internal.h"
+#include "controlplane/model.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
 #include "lib/log.h"
@@ -19,7 +19,8 @@ typedef struct cp_action
 
 /* The agent role may call only what a container instance needs: RegisterContainerInstance,
  * DeregisterContainerInstance, DiscoverPollEndpoint, Submit{Task,Container}StateChange,
- * SubmitAttachmentStateChanges and the poll/telemetry endpoints, each added with agent = true. */
+ * SubmitAttachmentStateChanges (and the poll/telemetry endpoints when they exist). Those
+ * handlers also check that an agent's key is the one bound to the instance it names. */
 static const cp_action actions[] = {
   { "CreateCluster", cp_create_cluster, false },
   { "DeleteCluster", cp_delete_cluster, false },
@@ -30,6 +31,26 @@ static const cp_action actions[] = {
   { "DescribeTaskDefinition", cp_describe_task_definition, false },
   { "ListTaskDefinitions", cp_list_task_definitions, false },
   { "ListTaskDefinitionFamilies", cp_list_task_definition_families, false },
+  { "RegisterContainerInstance", cp_register_container_instance, true },
+  { "DeregisterContainerInstance", cp_deregister_container_instance, true },
+  { "DescribeContainerInstances", cp_describe_container_instances, false },
+  { "ListContainerInstances", cp_list_container_instances, false },
+  { "UpdateContainerInstancesState", cp_update_container_instances_state, false },
+  { "PutAttributes", cp_put_attributes, false },
+  { "ListAttributes", cp_list_attributes, false },
+  { "DeleteAttributes", cp_delete_attributes, false },
+  { "RunTask", cp_run_task, false },
+  { "StartTask", cp_start_task, false },
+  { "StopTask", cp_stop_task, false },
+  { "DescribeTasks", cp_describe_tasks, false },
+  { "ListTasks", cp_list_tasks, false },
+  { "DiscoverPollEndpoint", cp_discover_poll_endpoint, true },
+  { "SubmitTaskStateChange", cp_submit_task_state_change, true },
+  { "SubmitContainerStateChange", cp_submit_container_state_change, true },
+  { "SubmitAttachmentStateChanges", cp_submit_attachment_state_changes, true },
+  { "TagResource", cp_tag_resource, false },
+  { "UntagResource", cp_untag_resource, false },
+  { "ListTagsForResource", cp_list_tags_for_resource, false },
 };
 
 int cp_fail (cp_fault *fault, const char *type, const char *fmt, ...)
@@ -70,7 +91,7 @@ int cp_ctx_open (const char *db_path, const char *region, const char *account_id
       cp_ctx_free (ctx);
       return berr_sys (err, "allocate context");
     }
-  if (cp_store_open (db_path, &ctx->store, err) < 0)
+  if (cp_store_open (db_path, &ctx->store, err) < 0 || cp_model_load (ctx, err) < 0)
     {
       cp_ctx_free (ctx);
       return -1;
@@ -83,7 +104,9 @@ void cp_ctx_free (cp_ctx *ctx)
 {
   if (ctx == NULL)
     return;
+  cp_model_free (ctx->model);
   cp_store_free (ctx->store);
+  free (ctx->base_url);
   free (ctx->region);
   free (ctx->account_id);
   free (ctx);
@@ -135,10 +158,23 @@ static int run_action (cp_ctx *ctx, enum cp_role role, const char *name, const c
 int cp_dispatch (cp_ctx *ctx, enum cp_role role, const char *action, const char *body, size_t len,
                  char **response)
 {
+  return cp_dispatch_as (ctx, role, "", action, body, len, response);
+}
+
+int cp_dispatch_as (cp_ctx *ctx, enum cp_role role, const char *access_key_id, const char *action,
+                    const char *body, size_t len, char **response)
+{
   cp_fault fault = { 0 };
+  ctx->caller_role = role;
+  snprintf (ctx->caller_key, sizeof ctx->caller_key, "%s", access_key_id);
   _cleanup_json_ cJSON *out = NULL;
   if (run_action (ctx, role, action, body, len, &out, &fault) < 0)
     {
+      /* A store failure may have left the in-memory model ahead of the store: the store is
+       * the truth, so read it again. */
+      berr *err = NULL;
+      if (fault.status == 500 && cp_model_reload (ctx, &err) < 0)
+        blog_berr (&err);
       blog_debug ("%s: %s: %s", action, fault.type, fault.message);
       *response = cp_error_body (fault.type, fault.message);
       return *response ? fault.status : -1;

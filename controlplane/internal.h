@@ -92,6 +92,29 @@ int cp_store_list_taskdefs (cp_store *store, const cp_taskdef_query *q, int limi
 int cp_store_list_taskdef_families (cp_store *store, const cp_taskdef_query *q, int limit,
                                     char ***out, bool *more, berr **err);
 
+/* Container instances and tasks are JSON documents keyed by id (model.c keeps them in memory and
+ * writes each change through). */
+enum cp_doc_kind
+{
+  CP_DOC_INSTANCE = 0,
+  CP_DOC_TASK,
+};
+/* Inserts or replaces one document; durable on return unless inside cp_store_begin. */
+int cp_store_put_doc (cp_store *store, enum cp_doc_kind kind, const char *id, const char *cluster,
+                      const char *body, berr **err);
+typedef int (*cp_doc_fn) (void *cls, const char *id, const char *cluster, const char *body,
+                          berr **err);
+/* Calls fn for every document of kind, in insertion order. */
+int cp_store_load_docs (cp_store *store, enum cp_doc_kind kind, cp_doc_fn fn, void *cls,
+                        berr **err);
+/* One transaction around several writes (RunTask's copies commit together). */
+int cp_store_begin (cp_store *store, berr **err);
+int cp_store_commit (cp_store *store, berr **err);
+void cp_store_rollback (cp_store *store);
+/* Replaces the tags of one task definition revision. */
+int cp_store_set_taskdef_tags (cp_store *store, const char *family, int64_t revision,
+                               const char *tags_json, berr **err);
+
 /* ---- SigV4 (sigv4.c) ---- */
 /* The parts of an HTTP request that a signature covers; header() returns the value of a header
  * (several of the same name joined by commas), newly allocated, or NULL when absent. */
@@ -131,15 +154,25 @@ int cp_token_decode (const char *token, char *out, size_t size, cp_fault *fault)
  * "ecs" in region, at time now. Returns 0 and the key's role, or -1 with fault filled. */
 int cp_sigv4_verify (cp_store *store, const cp_http_request *req, const char *region, time_t now,
                      enum cp_role *role, cp_fault *fault);
+/* The same, also giving the access key id that signed (for binding agents to instances). */
+int cp_sigv4_authenticate (cp_store *store, const cp_http_request *req, const char *region,
+                           time_t now, enum cp_role *role, char access_key_id[32], cp_fault *fault);
 /* RFC 3986 encoding of s (keeping '/' when keep_slash) appended to a newly allocated string. */
 char *cp_uri_encode (const char *s, bool keep_slash);
 
 /* ---- API (dispatch.c, clusters.c) ---- */
+typedef struct cp_model cp_model;
+
 struct cp_ctx
 {
   cp_store *store;
   char *region;
   char *account_id;
+  cp_model *model; /* instances, tasks, subnets in memory (model.h) */
+  char *base_url;  /* what DiscoverPollEndpoint returns; NULL until the server knows its port */
+  /* The caller of the call in progress (set by cp_dispatch_as for the handler). */
+  enum cp_role caller_role;
+  char caller_key[32];
 };
 
 typedef int (*cp_handler) (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault);
@@ -155,12 +188,60 @@ int cp_deregister_task_definition (cp_ctx *ctx, const cJSON *in, cJSON **out, cp
 int cp_describe_task_definition (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault);
 int cp_list_task_definitions (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault);
 int cp_list_task_definition_families (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault);
+/* Container instances (instances.c), attributes (attributes.c), tasks (tasks.c), the agent's
+ * actions (agentapi.c) and tags (tags.c). */
+#define CP_HANDLER(name) int name (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault)
+CP_HANDLER (cp_register_container_instance);
+CP_HANDLER (cp_deregister_container_instance);
+CP_HANDLER (cp_describe_container_instances);
+CP_HANDLER (cp_list_container_instances);
+CP_HANDLER (cp_update_container_instances_state);
+CP_HANDLER (cp_put_attributes);
+CP_HANDLER (cp_list_attributes);
+CP_HANDLER (cp_delete_attributes);
+CP_HANDLER (cp_run_task);
+CP_HANDLER (cp_start_task);
+CP_HANDLER (cp_stop_task);
+CP_HANDLER (cp_describe_tasks);
+CP_HANDLER (cp_list_tasks);
+CP_HANDLER (cp_discover_poll_endpoint);
+CP_HANDLER (cp_submit_task_state_change);
+CP_HANDLER (cp_submit_container_state_change);
+CP_HANDLER (cp_submit_attachment_state_changes);
+CP_HANDLER (cp_tag_resource);
+CP_HANDLER (cp_untag_resource);
+CP_HANDLER (cp_list_tags_for_resource);
+#undef CP_HANDLER
+
 /* Checks a RegisterTaskDefinition request (types, names, resources, ports vs network mode,
  * dependsOn, volumes) and fills ECS's defaults into it (essential, cpu, port protocol). */
 int cp_taskdef_validate (cJSON *in, cp_fault *fault);
 /* Task cpu ("256", "0.25 vCPU") in CPU units and memory ("512", "1 GB") in MiB; -1 if invalid. */
 int64_t cp_taskdef_cpu_units (const char *s);
 int64_t cp_taskdef_memory_mib (const char *s);
+
+/* Shared request readers (request.c): a member of the wrong JSON type is a
+ * SerializationException naming it; absent or null leaves *out unchanged. */
+int cp_opt_str (const cJSON *in, const char *key, const char **out, cp_fault *fault);
+int cp_opt_arr (const cJSON *in, const char *key, const cJSON **out, cp_fault *fault);
+int cp_opt_obj (const cJSON *in, const char *key, const cJSON **out, cp_fault *fault);
+int cp_opt_bool (const cJSON *in, const char *key, bool *out, cp_fault *fault);
+/* An integer in [min, max] (InvalidParameterException outside). */
+int cp_opt_int (const cJSON *in, const char *key, int64_t min, int64_t max, int64_t *out,
+                cp_fault *fault);
+/* A list of strings (each checked), at most max entries. */
+int cp_opt_strlist (const cJSON *in, const char *key, int max, const cJSON **out, cp_fault *fault);
+/* maxResults (1..100, default 100) and nextToken decoded into after (size bytes). */
+int cp_page_args (const cJSON *in, int64_t *limit, char *after, size_t size, cp_fault *fault);
+/* A cluster reference (name or our ARN, default "default") that must be ACTIVE:
+ * ClusterNotFoundException otherwise. name gets the name. */
+int cp_cluster_require (cp_ctx *ctx, const cJSON *in, char name[256], cp_fault *fault);
+char *cp_cluster_arn (const cp_ctx *ctx, const char *name);
+/* Resolves family, family:revision or ARN; 1 found (out filled), 0 not, -1 fault. */
+int cp_taskdef_resolve (cp_ctx *ctx, const char *ref, cp_taskdef *out, cp_fault *fault);
+char *cp_taskdef_arn (const cp_ctx *ctx, const char *family, int64_t revision);
+/* The agent role may touch only the instance its key registered: AccessDeniedException. */
+int cp_caller_may (const cp_ctx *ctx, const char *bound_key, cp_fault *fault);
 
 /* Serialises {"__type": type, "message": message} (newly allocated). */
 char *cp_error_body (const char *type, const char *message);

@@ -4,6 +4,7 @@
 #include "lib/cleanup.h"
 #include "lib/json.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,4 +83,106 @@ int cp_token_decode (const char *token, char *out, size_t size, cp_fault *fault)
   if (strlen (out) != n / 2) /* an embedded NUL */
     return cp_fail (fault, "InvalidParameterException", "Invalid nextToken.");
   return 0;
+}
+
+static const cJSON *member (const cJSON *in, const char *key)
+{
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive (in, key);
+  return v == NULL || cJSON_IsNull (v) ? NULL : v;
+}
+
+int cp_opt_str (const cJSON *in, const char *key, const char **out, cp_fault *fault)
+{
+  const cJSON *v = member (in, key);
+  if (v == NULL)
+    return 0;
+  if (!cJSON_IsString (v))
+    return cp_fail (fault, "SerializationException", "'%s' must be a string.", key);
+  *out = v->valuestring;
+  return 0;
+}
+
+int cp_opt_arr (const cJSON *in, const char *key, const cJSON **out, cp_fault *fault)
+{
+  const cJSON *v = member (in, key);
+  if (v == NULL)
+    return 0;
+  if (!cJSON_IsArray (v))
+    return cp_fail (fault, "SerializationException", "'%s' must be a list.", key);
+  *out = v;
+  return 0;
+}
+
+int cp_opt_obj (const cJSON *in, const char *key, const cJSON **out, cp_fault *fault)
+{
+  const cJSON *v = member (in, key);
+  if (v == NULL)
+    return 0;
+  if (!cJSON_IsObject (v))
+    return cp_fail (fault, "SerializationException", "'%s' must be a structure.", key);
+  *out = v;
+  return 0;
+}
+
+int cp_opt_bool (const cJSON *in, const char *key, bool *out, cp_fault *fault)
+{
+  const cJSON *v = member (in, key);
+  if (v == NULL)
+    return 0;
+  if (!cJSON_IsBool (v))
+    return cp_fail (fault, "SerializationException", "'%s' must be a boolean.", key);
+  *out = cJSON_IsTrue (v);
+  return 0;
+}
+
+int cp_opt_int (const cJSON *in, const char *key, int64_t min, int64_t max, int64_t *out,
+                cp_fault *fault)
+{
+  const cJSON *v = member (in, key);
+  if (v == NULL)
+    return 0;
+  if (!cJSON_IsNumber (v) || v->valuedouble != (double)(int64_t)v->valuedouble)
+    return cp_fail (fault, "SerializationException", "'%s' must be an integer.", key);
+  /* Range first: converting an out-of-range double to an integer is undefined. */
+  if (!(v->valuedouble >= (double)min && v->valuedouble <= (double)max))
+    return cp_fail (fault, "InvalidParameterException",
+                    "%s must be between %" PRId64 " and %" PRId64 ".", key, min, max);
+  *out = (int64_t)v->valuedouble;
+  return 0;
+}
+
+int cp_opt_strlist (const cJSON *in, const char *key, int max, const cJSON **out, cp_fault *fault)
+{
+  const cJSON *list = NULL, *s;
+  if (cp_opt_arr (in, key, &list, fault) < 0)
+    return -1;
+  cJSON_ArrayForEach (s, list)
+  {
+    if (!cJSON_IsString (s))
+      return cp_fail (fault, "SerializationException", "'%s' must be a list of strings.", key);
+  }
+  if (cJSON_GetArraySize (list) > max)
+    return cp_fail (fault, "InvalidParameterException", "%s can have at most %d entries.", key,
+                    max);
+  *out = list;
+  return 0;
+}
+
+int cp_page_args (const cJSON *in, int64_t *limit, char *after, size_t size, cp_fault *fault)
+{
+  const char *token = NULL;
+  *limit = 100;
+  after[0] = '\0';
+  if (cp_opt_int (in, "maxResults", 1, 100, limit, fault) < 0
+      || cp_opt_str (in, "nextToken", &token, fault) < 0)
+    return -1;
+  return token ? cp_token_decode (token, after, size, fault) : 0;
+}
+
+int cp_caller_may (const cp_ctx *ctx, const char *bound_key, cp_fault *fault)
+{
+  if (ctx->caller_role != CP_ROLE_AGENT || strcmp (ctx->caller_key, bound_key) == 0)
+    return 0;
+  return cp_fail (fault, "AccessDeniedException",
+                  "This agent's credentials are not bound to that container instance.");
 }

@@ -217,6 +217,7 @@ static enum MHD_Result serve (cp_server *srv, struct MHD_Connection *conn, const
 {
   cp_fault fault = { 0 };
   enum cp_role role;
+  char key[32];
   _cleanup_free_ char *query = canonical_query (conn);
   cp_http_request req = { .method = "POST",
                           .path = url,
@@ -225,7 +226,9 @@ static enum MHD_Result serve (cp_server *srv, struct MHD_Connection *conn, const
                           .body_len = c->len,
                           .header = request_header,
                           .cls = conn };
-  if (cp_sigv4_verify (srv->ctx->store, &req, srv->ctx->region, time (NULL), &role, &fault) < 0)
+  if (cp_sigv4_authenticate (srv->ctx->store, &req, srv->ctx->region, time (NULL), &role, key,
+                             &fault)
+      < 0)
     {
       blog_info ("refused request: %s: %s", fault.type, fault.message);
       return respond_fault (conn, &fault);
@@ -245,7 +248,8 @@ static enum MHD_Result serve (cp_server *srv, struct MHD_Connection *conn, const
     }
   char *response = NULL;
   const char *action = target + strlen (TARGET_PREFIX);
-  int status = cp_dispatch (srv->ctx, role, action, c->body ? c->body : "", c->len, &response);
+  int status
+      = cp_dispatch_as (srv->ctx, role, key, action, c->body ? c->body : "", c->len, &response);
   blog_debug ("%s -> %d", action, status);
   return respond (conn, status < 0 ? 500 : status, response);
 }
@@ -339,6 +343,12 @@ static int open_state (const cp_config *config, cp_ctx **ctx, berr **err)
     return berr_sys (err, "create `%s`", db);
   if (cp_ctx_open (db, config->region, config->account_id, ctx, err) < 0)
     return -1;
+  if (config->subnets_file && cp_ctx_load_subnets (*ctx, config->subnets_file, err) < 0)
+    {
+      cp_ctx_free (*ctx);
+      *ctx = NULL;
+      return -1;
+    }
   int r = cp_store_ensure_credentials ((*ctx)->store, creds, &created, err);
   if (r == 0 && (created || fstatat (dirfd, "credentials", &st, 0) < 0))
     {
@@ -391,6 +401,11 @@ static int start_daemon (cp_server *srv, const char *host, uint16_t port, berr *
                       host, port);
   const union MHD_DaemonInfo *info = MHD_get_daemon_info (srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
   srv->port = info ? info->port : port;
+  /* Agents reach this same server for now (DiscoverPollEndpoint). */
+  if (asprintf (&srv->ctx->base_url, strchr (host, ':') ? "http://[%s]:%u/" : "http://%s:%u/", host,
+                (unsigned)srv->port)
+      < 0)
+    return berr_sys (err, "allocate");
   return 0;
 }
 

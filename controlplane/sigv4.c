@@ -249,6 +249,13 @@ static int check_date (const char *amz_date, const sigv4_auth *a, time_t now, cp
 int cp_sigv4_verify (cp_store *store, const cp_http_request *req, const char *region, time_t now,
                      enum cp_role *role, cp_fault *fault)
 {
+  char key[32];
+  return cp_sigv4_authenticate (store, req, region, now, role, key, fault);
+}
+
+int cp_sigv4_authenticate (cp_store *store, const cp_http_request *req, const char *region,
+                           time_t now, enum cp_role *role, char access_key_id[32], cp_fault *fault)
+{
   _cleanup_free_ char *authorization = req->header (req->cls, "authorization");
   _cleanup_free_ char *amz_date = req->header (req->cls, "x-amz-date");
   _cleanup_free_ char *sts = NULL;
@@ -287,5 +294,6 @@ int cp_sigv4_verify (cp_store *store, const cp_http_request *req, const char *re
                     "The request signature we calculated does not match the signature you "
                     "provided. Check your AWS Secret Access Key and signing method.");
   *role = cred.role;
+  snprintf (access_key_id, 32, "%s", cred.access_key_id);
   return 0;
 }

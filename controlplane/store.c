@@ -6,12 +6,14 @@
 
 #include <errno.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct cp_store
 {
   sqlite3 *db;
+  sqlite3_stmt *put_doc[2]; /* prepared once: RunTask writes many documents */
 };
 
 /* Migration N brings the schema from version N to N+1. Append only: never edit a shipped one. */
@@ -38,6 +40,15 @@ static const char *const migrations[] = {
   "  registered_at INTEGER NOT NULL,"
   "  deregistered_at INTEGER NOT NULL DEFAULT 0,"
   "  PRIMARY KEY (family, revision));",
+  /* 3: container instances and tasks, each a JSON document (controlplane/model.c) */
+  "CREATE TABLE container_instances ("
+  "  id TEXT PRIMARY KEY,"
+  "  cluster TEXT NOT NULL,"
+  "  body TEXT NOT NULL);"
+  "CREATE TABLE tasks ("
+  "  id TEXT PRIMARY KEY,"
+  "  cluster TEXT NOT NULL,"
+  "  body TEXT NOT NULL);",
 };
 
 static int store_fail (cp_store *store, berr **err, const char *what)
@@ -131,6 +142,8 @@ void cp_store_free (cp_store *store)
 {
   if (store == NULL)
     return;
+  for (size_t i = 0; i < ARRAY_SIZE (store->put_doc); i++)
+    sqlite3_finalize (store->put_doc[i]);
   sqlite3_close_v2 (store->db);
   free (store);
 }
@@ -497,4 +510,78 @@ int cp_store_list_taskdef_families (cp_store *store, const cp_taskdef_query *q, 
     sqlite3_bind_text (st, 2, q->status, -1, SQLITE_STATIC);
   sqlite3_bind_text (st, 3, q->after_family ? q->after_family : "", -1, SQLITE_STATIC);
   return collect_page (store, st, 4, limit, out, more, "list task definition families", err);
+}
+
+static const char *const doc_tables[] = { "container_instances", "tasks" };
+
+int cp_store_put_doc (cp_store *store, enum cp_doc_kind kind, const char *id, const char *cluster,
+                      const char *body, berr **err)
+{
+  sqlite3_stmt **st = &store->put_doc[kind];
+  if (*st == NULL)
+    {
+      char sql[128];
+      snprintf (sql, sizeof sql, "INSERT OR REPLACE INTO %s (id, cluster, body) VALUES (?, ?, ?)",
+                doc_tables[kind]);
+      if (sqlite3_prepare_v2 (store->db, sql, -1, st, NULL) != SQLITE_OK)
+        return store_fail (store, err, "write document");
+    }
+  sqlite3_bind_text (*st, 1, id, -1, SQLITE_STATIC);
+  sqlite3_bind_text (*st, 2, cluster, -1, SQLITE_STATIC);
+  sqlite3_bind_text (*st, 3, body, -1, SQLITE_STATIC);
+  int rc = sqlite3_step (*st);
+  sqlite3_reset (*st);
+  sqlite3_clear_bindings (*st);
+  return rc == SQLITE_DONE ? 0 : store_fail (store, err, "write document");
+}
+
+int cp_store_load_docs (cp_store *store, enum cp_doc_kind kind, cp_doc_fn fn, void *cls, berr **err)
+{
+  sqlite3_stmt *st = NULL;
+  char sql[128];
+  int rc, r = 0;
+  snprintf (sql, sizeof sql, "SELECT id, cluster, body FROM %s ORDER BY rowid", doc_tables[kind]);
+  if (sqlite3_prepare_v2 (store->db, sql, -1, &st, NULL) != SQLITE_OK)
+    return store_fail (store, err, "load documents");
+  while (r == 0 && (rc = sqlite3_step (st)) == SQLITE_ROW)
+    r = fn (cls, (const char *)sqlite3_column_text (st, 0),
+            (const char *)sqlite3_column_text (st, 1), (const char *)sqlite3_column_text (st, 2),
+            err);
+  sqlite3_finalize (st);
+  if (r < 0)
+    return -1;
+  return rc == SQLITE_DONE ? 0 : store_fail (store, err, "load documents");
+}
+
+int cp_store_begin (cp_store *store, berr **err)
+{
+  return store_exec (store, "BEGIN IMMEDIATE", err);
+}
+
+int cp_store_commit (cp_store *store, berr **err)
+{
+  return store_exec (store, "COMMIT", err);
+}
+
+void cp_store_rollback (cp_store *store)
+{
+  store_exec (store, "ROLLBACK", NULL);
+}
+
+int cp_store_set_taskdef_tags (cp_store *store, const char *family, int64_t revision,
+                               const char *tags_json, berr **err)
+{
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2 (store->db,
+                          "UPDATE task_definitions SET tags = ?3 WHERE family = ?1 AND"
+                          " revision = ?2",
+                          -1, &st, NULL)
+      != SQLITE_OK)
+    return store_fail (store, err, "write task definition tags");
+  sqlite3_bind_text (st, 1, family, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (st, 2, revision);
+  sqlite3_bind_text (st, 3, tags_json, -1, SQLITE_STATIC);
+  int rc = sqlite3_step (st);
+  sqlite3_finalize (st);
+  return rc == SQLITE_DONE ? 0 : store_fail (store, err, "write task definition tags");
 }

@@ -582,7 +582,7 @@ int cp_taskdef_validate (cJSON *in, cp_fault *fault)
 
 /* ---- the ECS shapes ---- */
 
-static char *taskdef_arn (const cp_ctx *ctx, const char *family, int64_t revision)
+char *cp_taskdef_arn (const cp_ctx *ctx, const char *family, int64_t revision)
 {
   char *arn = NULL;
   if (asprintf (&arn, "arn:aws:ecs:%s:%s:task-definition/%s:%" PRId64, ctx->region, ctx->account_id,
@@ -607,7 +607,7 @@ static cJSON *parse_stored (const char *text, bool array)
 /* The TaskDefinition shape: the registered body plus what the service adds. */
 static cJSON *taskdef_json (const cp_ctx *ctx, const cp_taskdef *td)
 {
-  _cleanup_free_ char *arn = taskdef_arn (ctx, td->family, td->revision);
+  _cleanup_free_ char *arn = cp_taskdef_arn (ctx, td->family, td->revision);
   _cleanup_json_ cJSON *j = parse_stored (td->body_json, false);
   const char *compat[] = { "EC2", "EXTERNAL" };
   cJSON *c = cJSON_CreateStringArray (compat, 2);
@@ -696,6 +696,17 @@ static bool parse_ref (const cp_ctx *ctx, const char *ref, char family[MAX_NAME 
   memcpy (family, ref, flen);
   family[flen] = '\0';
   return valid_name (family);
+}
+
+int cp_taskdef_resolve (cp_ctx *ctx, const char *ref, cp_taskdef *out, cp_fault *fault)
+{
+  char family[MAX_NAME + 1];
+  int64_t revision;
+  berr *err = NULL;
+  int found = parse_ref (ctx, ref, family, &revision)
+                  ? cp_store_get_taskdef (ctx->store, family, revision, out, &err)
+                  : 0;
+  return found < 0 ? cp_fail_server (fault, &err) : found;
 }
 
 /* The required taskDefinition member. */
@@ -864,7 +875,7 @@ int cp_list_task_definitions (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_faul
     {
       char *colon = strrchr (items[i], ':');
       *colon = '\0';
-      _cleanup_free_ char *arn = taskdef_arn (ctx, items[i], strtoll (colon + 1, NULL, 10));
+      _cleanup_free_ char *arn = cp_taskdef_arn (ctx, items[i], strtoll (colon + 1, NULL, 10));
       *colon = ':';
       if (arn == NULL || !cJSON_AddItemToArray (arns, cJSON_CreateString (arn)))
         return cp_fail_oom (fault);

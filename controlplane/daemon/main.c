@@ -14,6 +14,7 @@ static void usage (FILE *f)
   fprintf (f, "usage: berth-control [--data-dir DIR] [--listen HOST:PORT] [--region R]\n"
               "                     [--account-id N] [--tls-cert FILE --tls-key FILE]\n"
               "                     [--allow-insecure-listen] [--log-level L]\n"
+              "                     [--subnets FILE]\n"
               "defaults: --data-dir " CP_DEFAULT_DATA_DIR " --listen " CP_DEFAULT_LISTEN
               " --region " CP_DEFAULT_REGION " --account-id " CP_DEFAULT_ACCOUNT_ID "\n");
 }
@@ -38,6 +39,7 @@ static int parse_args (int argc, char **argv, cp_config *cfg, enum blog_level *l
     OPT_LOG_LEVEL,
     OPT_TLS_CERT,
     OPT_TLS_KEY,
+    OPT_SUBNETS,
   };
   static const struct option opts[] = {
     { "data-dir", required_argument, NULL, 'd' },
@@ -48,6 +50,7 @@ static int parse_args (int argc, char **argv, cp_config *cfg, enum blog_level *l
     { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
     { "tls-cert", required_argument, NULL, OPT_TLS_CERT },
     { "tls-key", required_argument, NULL, OPT_TLS_KEY },
+    { "subnets", required_argument, NULL, OPT_SUBNETS },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
@@ -66,6 +69,9 @@ static int parse_args (int argc, char **argv, cp_config *cfg, enum blog_level *l
         break;
       case 'a':
         cfg->account_id = optarg;
+        break;
+      case OPT_SUBNETS:
+        cfg->subnets_file = optarg;
         break;
       case OPT_INSECURE:
         cfg->allow_insecure_listen = true;

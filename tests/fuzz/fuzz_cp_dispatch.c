@@ -5,8 +5,11 @@
 #include "lib/log.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
@@ -19,6 +22,16 @@ static cp_ctx *fuzz_ctx (void)
       blog_setup ("fuzz", BLOG_ERROR, BLOG_SINK_STDERR);
       if (cp_ctx_open (":memory:", "us-east-1", "000000000000", &ctx, &err) < 0)
         abort ();
+      /* A small awsvpc subnet, so RunTask's address allocation is reached and runs out. */
+      static const char subnets[] = "[{\"subnetId\":\"subnet-a\",\"cidr\":\"10.0.0.0/29\","
+                                    "\"gateway\":\"10.0.0.1\"}]";
+      char path[64];
+      int fd = memfd_create ("subnets", MFD_CLOEXEC);
+      snprintf (path, sizeof path, "/proc/self/fd/%d", fd);
+      if (fd < 0 || write (fd, subnets, sizeof subnets - 1) != (ssize_t)sizeof subnets - 1
+          || cp_ctx_load_subnets (ctx, path, &err) < 0)
+        abort ();
+      close (fd);
     }
   return ctx;
 }

@@ -31,9 +31,10 @@ static bool cp_port_accepts (void *arg)
 void ts_cp_start (ts_cp *cp)
 {
   _cleanup_free_ char *bin = ts_bin ("berth-control");
-  char listen[64], log[512];
+  char listen[64], log[512], subnets[512];
   snprintf (listen, sizeof listen, "127.0.0.1:%d", cp->port);
   snprintf (log, sizeof log, "%s/log", cp->dir);
+  snprintf (subnets, sizeof subnets, "%s/subnets.json", cp->dir);
   cp->pid = fork ();
   ck_assert_int_ge (cp->pid, 0);
   if (cp->pid == 0)
@@ -41,7 +42,11 @@ void ts_cp_start (ts_cp *cp)
       int fd = open (log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
       dup2 (fd, 1);
       dup2 (fd, 2);
-      execl (bin, bin, "--data-dir", cp->dir, "--listen", listen, "--log-level", "debug", NULL);
+      if (access (subnets, F_OK) == 0)
+        execl (bin, bin, "--data-dir", cp->dir, "--listen", listen, "--log-level", "debug",
+               "--subnets", subnets, NULL);
+      else
+        execl (bin, bin, "--data-dir", cp->dir, "--listen", listen, "--log-level", "debug", NULL);
       _exit (127);
     }
   ck_assert_msg (ts_wait_for (cp_port_accepts, cp, 10000), "berth-control did not listen");

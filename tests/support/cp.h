@@ -18,7 +18,8 @@ typedef struct ts_cp
 void ts_cp_setup (ts_cp *cp);
 /* Kills the server if it runs and removes the data directory. */
 void ts_cp_teardown (ts_cp *cp);
-/* Starts berth-control on cp->dir and cp->port, its log appended to cp->dir/log. */
+/* Starts berth-control on cp->dir and cp->port, its log appended to cp->dir/log; with
+ * --subnets cp->dir/subnets.json when that file exists. */
 void ts_cp_start (ts_cp *cp);
 /* Sends sig and reaps the server; returns the wait status. */
 int ts_cp_signal (ts_cp *cp, int sig);
