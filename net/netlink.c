@@ -759,7 +759,7 @@ int net_route_del_blackhole (net_nl *nl, struct in_addr dst, unsigned prefixlen,
 }
 
 /* A directly connected route (scope link, no gateway) for dst/len out of ifindex: how a /32 on an
- * unnumbered point-to-point link is reached (awsvpc's metadata link). */
+ * unnumbered point-to-point link is reached. */
 static int link_route (net_nl *nl, uint16_t type, struct in_addr dst, unsigned len, int ifindex,
                        berr **err)
 {

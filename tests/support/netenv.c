@@ -11,12 +11,21 @@
 #include <string.h>
 #include <sys/mount.h>
 
+/* The suite's command, then the mounts under this suite run's own scratch directory (its pins):
+ * only what this run made, so other suites and other runs of this one pinning namespaces at the
+ * same time cannot make it fail. */
 static char *snapshot (const struct ts_netenv *e)
 {
-  char *out = NULL;
+  char *out = NULL, *cmd = NULL;
   int status;
-  ck_assert_int_eq (ts_sh (e->snapshot, &out, &status), 0);
+  ck_assert_int_ge (asprintf (&cmd,
+                              "%s; echo ---; grep -F ' %s/' /proc/self/mountinfo"
+                              " | cut -d' ' -f5 | sort",
+                              e->snapshot, e->base),
+                    0);
+  ck_assert_int_eq (ts_sh (cmd, &out, &status), 0);
   ck_assert_int_eq (ts_exit_code (status), 0);
+  free (cmd);
   return out;
 }
 

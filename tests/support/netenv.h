@@ -6,11 +6,15 @@
 
 struct ts_netenv
 {
-  const char *prefix;   /* scratch directory name prefix */
-  const char *snapshot; /* shell command printing what a leak would change on the host */
-  char *base;           /* per suite */
-  char *tmp, *run_dir;  /* per test: scratch dir and the netns pin directory inside it */
-  char *before;         /* the host snapshot taken when the test began */
+  const char *prefix; /* scratch directory name prefix */
+  /* Shell command printing what a leak would change on the host: only what the suite's code
+   * could make there (links by name, Berth's table), never machine-wide lists that other suites
+   * running at the same time change (`ip netns list`, every nsfs mount). The mounts under the
+   * suite's scratch directory (its pins) are added to it. */
+  const char *snapshot;
+  char *base;          /* per suite */
+  char *tmp, *run_dir; /* per test: scratch dir and the netns pin directory inside it */
+  char *before;        /* the host snapshot taken when the test began */
 };
 
 void ts_netenv_suite_begin (struct ts_netenv *e);
