@@ -56,6 +56,9 @@ int net_link_set_mtu (net_nl *nl, int ifindex, unsigned mtu, berr **err);
 int net_link_set_mac (net_nl *nl, int ifindex, const uint8_t mac[6], berr **err);
 /* Enslaves ifindex to the bridge master_ifindex; 0 releases it. */
 int net_link_set_master (net_nl *nl, int ifindex, int master_ifindex, berr **err);
+/* Hairpin mode of a bridge port: the bridge may send a frame back out of the port it came in by
+ * (a container reaching itself through a host address, with the bridge netfilter hooks on). */
+int net_link_set_hairpin (net_nl *nl, int ifindex, bool on, berr **err);
 /* Moves ifindex into netns_fd and, when new_name is not NULL, renames it there in the same
  * step (so "eth0" never has to exist in the source namespace). */
 int net_link_move (net_nl *nl, int ifindex, int netns_fd, const char *new_name, berr **err);

@@ -555,6 +555,55 @@ START_TEST (test_each_container_reaches_the_endpoint_socket_in_its_own_namespace
 }
 END_TEST
 
+START_TEST (test_container_reaches_another_containers_published_port_through_the_host)
+{
+  struct world w;
+  world_build (&w);
+  uint16_t port = (uint16_t)ts_free_port ();
+  struct net_port_mapping p[] = { tcp (80, port), udp (53, port) };
+  struct net_bridge_endpoint ea, eb;
+  MUST (net_bridge_setup (w.br, "t8.a", p, 2, &ea, err));
+  MUST (net_bridge_setup (w.br, "t8.b", NULL, 0, &eb, err));
+  int na = ctr_ns ("t8.a"), nb = ctr_ns ("t8.b");
+  int l = sock_at (na, SOCK_STREAM, NULL, 80), u = sock_at (na, SOCK_DGRAM, NULL, 53);
+  char gw[INET_ADDRSTRLEN], a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN], src[INET_ADDRSTRLEN] = "";
+  inet_ntop (AF_INET, (struct in_addr[]){ net_bridge_gateway (w.br) }, gw, sizeof gw);
+  inet_ntop (AF_INET, &ea.addr, a, sizeof a);
+  inet_ntop (AF_INET, &eb.addr, b, sizeof b);
+  /* With and without the bridge netfilter hooks (br_netfilter, on where Docker runs): with them
+   * a frame from one container to another passes the IP hooks while being bridged. */
+  for (int hooks = 1; hooks >= 0; hooks--)
+    {
+      ts_sh_ok ("nsenter --net=%s/host sysctl -qw net.bridge.bridge-nf-call-iptables=%d",
+                env.run_dir, hooks);
+      /* b to a's published port at the host's address: the reply must come back through the
+       * host, so the request arrives from the bridge's address. */
+      ck_assert (tcp_delivers (nb, l, "10.99.0.1", port, src));
+      ck_assert_str_eq (src, gw);
+      ck_assert (tcp_delivers (nb, l, gw, port, NULL));
+      ck_assert (udp_delivers (nb, u, "10.99.0.1", port));
+      /* a to its own published port: out of its bridge port and back in by the same one. */
+      ck_assert_msg (tcp_delivers (na, l, "10.99.0.1", port, src), "hooks %d", hooks);
+      ck_assert_str_eq (src, gw);
+      /* Directly on the bridge nothing is translated: a sees b's own address. */
+      ck_assert (tcp_delivers (nb, l, a, 80, src));
+      ck_assert_str_eq (src, b);
+      /* From another host the client's address is kept, as before. */
+      ck_assert (tcp_delivers (w.client, l, "10.99.0.1", port, src));
+      ck_assert_str_eq (src, "10.99.0.2");
+    }
+  close (l);
+  close (u);
+  close (na);
+  close (nb);
+  MUST (net_bridge_teardown (w.br, "t8.a", err));
+  MUST (net_bridge_teardown (w.br, "t8.b", err));
+  net_bridge_endpoint_clear (&ea);
+  net_bridge_endpoint_clear (&eb);
+  world_free (&w);
+}
+END_TEST
+
 START_TEST (test_bad_keys_and_configuration_are_refused)
 {
   struct world w;
@@ -600,6 +649,7 @@ int main (void)
   tcase_add_test (tc, test_a_pair_kept_alive_by_a_straggler_is_swept_by_reconcile);
   tcase_add_test (tc, test_reconcile_after_restart_removes_gone_endpoints_and_keeps_live_ones);
   tcase_add_test (tc, test_each_container_reaches_the_endpoint_socket_in_its_own_namespace);
+  tcase_add_test (tc, test_container_reaches_another_containers_published_port_through_the_host);
   tcase_add_test (tc, test_bad_keys_and_configuration_are_refused);
   suite_add_tcase (s, tc);
   return ts_run_suite (s);
