@@ -486,23 +486,6 @@ START_TEST (test_no_link_with_the_mac_and_no_parent_fails_cleanly)
 }
 END_TEST
 
-/* The agent's endpoint socket in task ns (169.254.170.2:80). */
-static int endpoint (int ns)
-{
-  berr *e = NULL;
-  int fd = net_task_endpoint_listen (ns, ip4 (NET_TASK_ENDPOINT_ADDR), 80, &e);
-  if (fd < 0)
-    ck_abort_msg ("endpoint: %s", e->msg);
-  return fd;
-}
-
-/* Whether a connection waits on the listening socket lsock within ms. */
-static bool pending (int lsock, int ms)
-{
-  struct pollfd p = { lsock, POLLIN, 0 };
-  return poll (&p, 1, ms) == 1;
-}
-
 START_TEST (test_endpoint_answers_each_awsvpc_task_from_its_own_socket)
 {
   struct vpc v;
@@ -514,15 +497,15 @@ START_TEST (test_endpoint_answers_each_awsvpc_task_from_its_own_socket)
   free (setup_task (&v, "t2", &e2));
   int t1 = task_ns ("t1"), t2 = task_ns ("t2");
   char *with_tasks = host_a_snapshot ();
-  int l1 = endpoint (t1), l2 = endpoint (t2);
+  int l1 = ts_endpoint_listen (t1), l2 = ts_endpoint_listen (t2);
   /* Each task's request lands on its own socket: which socket accepted says which task asks. */
   char *b1 = http_get (t1, l1, NET_TASK_ENDPOINT_ADDR, 80, NULL);
   ck_assert_ptr_nonnull (b1);
   ck_assert_str_eq (b1, "from " NET_TASK_ENDPOINT_ADDR);
-  ck_assert (!pending (l2, 100));
+  ck_assert (!ts_pending (l2, 100));
   char *b2 = http_get (t2, l2, NET_TASK_ENDPOINT_ADDR, 80, NULL);
   ck_assert_ptr_nonnull (b2);
-  ck_assert (!pending (l1, 100));
+  ck_assert (!ts_pending (l1, 100));
   /* Only port 80 is served; another port is refused inside the task. */
   ck_assert_int_eq (connect_from (t1, NET_TASK_ENDPOINT_ADDR, 8080, 300), -ECONNREFUSED);
   /* Host A did not change for it: no address, route, link or rule. */
@@ -567,26 +550,24 @@ START_TEST (test_task_reaches_nothing_else_on_host_a_and_no_impostor)
   free (setup_task (&v, "t1", &e1));
   free (setup_task (&v, "t2", &e2));
   int t1 = task_ns ("t1"), t2 = task_ns ("t2");
-  /* Host A forwards (as a host running bridge tasks does). */
-  ts_sh_ok ("nsenter --net=%s/hostA sysctl -qw net.ipv4.ip_forward=1", env.run_dir);
   /* Without the endpoint the task's request leaves by its ENI (the impostor answers): what the
    * endpoint's address on the task's lo prevents below. */
   char *b = http_get (t1, fake, NET_TASK_ENDPOINT_ADDR, 80, NULL);
   ck_assert_ptr_nonnull (b);
   free (b);
-  int l1 = endpoint (t1), l2 = endpoint (t2);
+  int l1 = ts_endpoint_listen (t1), l2 = ts_endpoint_listen (t2);
   ck_assert_str_eq (link_names (t1), "eth0 lo");
   ck_assert_str_eq (link_names (t2), "eth0 lo");
   int c = connect_from (t1, NET_TASK_ENDPOINT_ADDR, 80, 1000);
   ck_assert_int_ge (c, 0);
-  ck_assert (pending (l1, 1000));
-  ck_assert (!pending (fake, 100));
+  ck_assert (ts_pending (l1, 1000));
+  ck_assert (!ts_pending (fake, 100));
   close (c);
   /* The agent away (socket closed): refused inside the task, never sent to the impostor. */
   close (l1);
   ck_assert_int_eq (connect_from (t1, NET_TASK_ENDPOINT_ADDR, 80, 1000), -ECONNREFUSED);
-  ck_assert (!pending (fake, 100));
-  l1 = endpoint (t1);
+  ck_assert (!ts_pending (fake, 100));
+  l1 = ts_endpoint_listen (t1);
   /* 169.254.169.254 is a blackhole: connect fails at once. */
   int64_t t0 = now_ms ();
   ck_assert_int_eq (connect_from (t1, NET_IMDS_ADDR, 80, 2000), -EINVAL);
@@ -594,10 +575,10 @@ START_TEST (test_task_reaches_nothing_else_on_host_a_and_no_impostor)
   /* Host A's loopback services: 127.0.0.1 in the task is the task's own lo. */
   int lo_srv = listener (v.a, "127.0.0.1", 7001);
   ck_assert_int_eq (connect_from (t1, "127.0.0.1", 7001, 300), -ECONNREFUSED);
-  ck_assert (!pending (lo_srv, 100));
+  ck_assert (!ts_pending (lo_srv, 100));
   /* The other task's endpoint: bound to its lo only, so its ENI address refuses port 80. */
   ck_assert_int_eq (connect_from (t1, "10.0.1.60", 80, 1000), -ECONNREFUSED);
-  ck_assert (!pending (l2, 100));
+  ck_assert (!ts_pending (l2, 100));
   /* Host A's primary address is reachable only the VPC way, like any neighbour's. */
   int prim = listener (v.a, "0.0.0.0", 7002);
   b = http_get (t1, prim, "10.0.1.10", 7002, NULL);
@@ -698,7 +679,7 @@ START_TEST (test_reconcile_after_restart_removes_dead_tasks_and_keeps_live_ones)
   berr_free (&e);
   net_nl_close (h);
   int t = task_ns ("live");
-  int md = endpoint (t);
+  int md = ts_endpoint_listen (t);
   char *b = http_get (t, md, NET_TASK_ENDPOINT_ADDR, 80, NULL);
   ck_assert_ptr_nonnull (b);
   free (b);

@@ -10,7 +10,6 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -500,22 +499,6 @@ START_TEST (test_reconcile_after_restart_removes_gone_endpoints_and_keeps_live_o
 }
 END_TEST
 
-/* Whether a connection waits on the listening socket within ms. */
-static bool pending (int lsock, int ms)
-{
-  struct pollfd p = { lsock, POLLIN, 0 };
-  return poll (&p, 1, ms) == 1;
-}
-
-static int endpoint (int ns)
-{
-  berr *e = NULL;
-  int fd = net_task_endpoint_listen (ns, ip4 (NET_TASK_ENDPOINT_ADDR), 80, &e);
-  if (fd < 0)
-    ck_abort_msg ("endpoint: %s", e->msg);
-  return fd;
-}
-
 START_TEST (test_each_container_reaches_the_endpoint_socket_in_its_own_namespace)
 {
   struct world w;
@@ -525,18 +508,18 @@ START_TEST (test_each_container_reaches_the_endpoint_socket_in_its_own_namespace
   MUST (net_bridge_setup (w.br, "t6.b", NULL, 0, &e2, err));
   int n1 = ctr_ns ("t6.a"), n2 = ctr_ns ("t6.b");
   char *before = host_snapshot (&w);
-  int l1 = endpoint (n1), l2 = endpoint (n2);
+  int l1 = ts_endpoint_listen (n1), l2 = ts_endpoint_listen (n2);
   /* Each container's request is accepted by its own socket: the socket names the task. */
   ck_assert (tcp_delivers (n1, l1, NET_TASK_ENDPOINT_ADDR, 80, NULL));
-  ck_assert (!pending (l2, 100));
+  ck_assert (!ts_pending (l2, 100));
   ck_assert (tcp_delivers (n2, l2, NET_TASK_ENDPOINT_ADDR, 80, NULL));
-  ck_assert (!pending (l1, 100));
+  ck_assert (!ts_pending (l1, 100));
   /* A neighbour on the bridge cannot open another container's endpoint by its address. */
   char a1[INET_ADDRSTRLEN];
   inet_ntop (AF_INET, &e1.addr, a1, sizeof a1);
   int none = sock_at (n2, SOCK_STREAM, NULL, 0);
   ck_assert (!tcp_delivers (n2, none, a1, 80, NULL));
-  ck_assert (!pending (l1, 100));
+  ck_assert (!ts_pending (l1, 100));
   close (none);
   /* Nothing on the host for it: no address, route or rule. */
   char *after = host_snapshot (&w);

@@ -4,8 +4,10 @@
 #include "net/net.h"
 #include "tests/support/support.h"
 
+#include <arpa/inet.h>
 #include <check.h>
 #include <glob.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,4 +101,21 @@ net_nl *ts_nl_open (int nsfd)
   if (net_nl_open (nsfd, &nl, &err) < 0)
     ck_abort_msg ("net_nl_open: %s", err->msg);
   return nl;
+}
+
+int ts_endpoint_listen (int nsfd)
+{
+  berr *err = NULL;
+  struct in_addr a;
+  inet_pton (AF_INET, NET_TASK_ENDPOINT_ADDR, &a);
+  int fd = net_task_endpoint_listen (nsfd, a, 80, &err);
+  if (fd < 0)
+    ck_abort_msg ("task endpoint: %s", err->msg);
+  return fd;
+}
+
+bool ts_pending (int lsock, int ms)
+{
+  struct pollfd p = { .fd = lsock, .events = POLLIN };
+  return poll (&p, 1, ms) == 1;
 }

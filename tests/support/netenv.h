@@ -4,6 +4,8 @@
 #ifndef BERTH_TESTS_SUPPORT_NETENV_H
 #define BERTH_TESTS_SUPPORT_NETENV_H
 
+#include <stdbool.h>
+
 struct ts_netenv
 {
   const char *prefix; /* scratch directory name prefix */
@@ -28,5 +30,10 @@ void ts_netenv_test_end (struct ts_netenv *e);
 int ts_netenv_ns (const struct ts_netenv *e, const char *name);
 /* A netlink socket inside the namespace nsfd; aborts the test on error. */
 struct net_nl *ts_nl_open (int nsfd);
+/* The agent's task endpoint socket in nsfd (169.254.170.2:80, net_task_endpoint_listen); aborts
+ * the test on error. */
+int ts_endpoint_listen (int nsfd);
+/* Whether a connection waits on the listening socket lsock within ms milliseconds. */
+bool ts_pending (int lsock, int ms);
 
 #endif
