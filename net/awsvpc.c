@@ -113,16 +113,17 @@ static int record_read (const struct net_awsvpc_config *cfg, const char *key, st
                         berr **err)
 {
   _cleanup_free_ char *path = record_path (cfg, key), *text = NULL;
+  size_t len = 0;
   if (path == NULL)
     return berr_make (err, ENOMEM, "out of memory");
-  if (bfs_read_all (AT_FDCWD, path, 4096, &text, NULL, err) < 0)
+  if (bfs_read_all (AT_FDCWD, path, 4096, &text, &len, err) < 0)
     {
       if (berr_errno (*err) != ENOENT)
         return -1;
       berr_free (err);
       return 0;
     }
-  if (record_parse (text, r) == 0)
+  if (strlen (text) != len || record_parse (text, r) == 0)
     return berr_make (err, EINVAL,
                       "corrupt awsvpc record `%s`: not in the format of version 2 (or 1)", path);
   return 1;
