@@ -1,6 +1,7 @@
 /* awsvpc: a pinned namespace per task holding its ENI as eth0 (an EC2-attached link moved in, or
  * a macvlan made on-prem). A record per task, written before anything is made, lets teardown undo
  * exactly and reconcile find leftovers after a restart. Design: docs/networking.md, "awsvpc". */
+#include "net/internal.h"
 #include "net/net.h"
 
 #include "lib/cleanup.h"
@@ -20,21 +21,6 @@
  * it; nothing reads it any more, and reconcile removes it. */
 #define OLD_META_IPAM_FILE "metadata-ipam"
 
-enum eni_kind
-{
-  ENI_MOVED,   /* the host had a link with the MAC: it goes back on teardown */
-  ENI_MACVLAN, /* made by Berth on the parent: deleted on teardown */
-};
-
-/* What setup made for one task (the file <state_dir>/<task_key>.awsvpc). */
-struct record
-{
-  uint8_t mac[6];
-  enum eni_kind kind;
-  char name[IFNAMSIZ]; /* the moved link's name in the host */
-  bool complete;
-};
-
 static char *record_path (const struct net_awsvpc_config *cfg, const char *key)
 {
   char *p = NULL;
@@ -43,11 +29,8 @@ static char *record_path (const struct net_awsvpc_config *cfg, const char *key)
   return p;
 }
 
-/* The record's text. Version 2 is what this code writes; version 1 (with a "meta <address>"
- * line naming the task end of the per-task metadata link that earlier versions made) is only
- * read, so that tasks set up by them are still torn down. meta is that line's value. */
-static int record_format (const struct record *r, int version, const char *meta, char *text,
-                          size_t size)
+int net_awsvpc_record_format (const struct net_awsvpc_record *r, int version, const char *meta,
+                              char *text, size_t size)
 {
   const uint8_t *m = r->mac;
   char mac[18], metaline[32] = "";
@@ -55,15 +38,15 @@ static int record_format (const struct record *r, int version, const char *meta,
   if (version == 1)
     snprintf (metaline, sizeof metaline, "meta %s\n", meta);
   return snprintf (text, size, "berth-awsvpc %d\nmac %s\nkind %s %s\n%scomplete %d\n", version, mac,
-                   r->kind == ENI_MOVED ? "moved" : "macvlan", r->kind == ENI_MOVED ? r->name : "-",
-                   metaline, r->complete);
+                   r->kind == NET_ENI_MOVED ? "moved" : "macvlan",
+                   r->kind == NET_ENI_MOVED ? r->name : "-", metaline, r->complete);
 }
 
 static int record_write (const struct net_awsvpc_config *cfg, const char *key,
-                         const struct record *r, berr **err)
+                         const struct net_awsvpc_record *r, berr **err)
 {
   char text[256];
-  int n = record_format (r, 2, NULL, text, sizeof text);
+  int n = net_awsvpc_record_format (r, 2, NULL, text, sizeof text);
   _cleanup_close_ int dfd = open (cfg->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0)
     return berr_sys (err, "open `%s`", cfg->state_dir);
@@ -72,14 +55,14 @@ static int record_write (const struct net_awsvpc_config *cfg, const char *key,
   return bfs_write_atomic_volatile (dfd, file, text, (size_t)n, 0644, err);
 }
 
-/* Parses a record of version 2 or 1 strictly: only the exact text record_format gives for what
- * was read is accepted. Returns the version, or 0 when the text is not a record. */
-static int record_parse (const char *text, struct record *r)
+int net_awsvpc_record_parse (const char *text, size_t len, struct net_awsvpc_record *r)
 {
   char mac[18], kind[8], name[IFNAMSIZ], meta[INET_ADDRSTRLEN] = "-", again[256];
   int complete, version = 2;
   struct in_addr ignored;
   memset (r, 0, sizeof *r);
+  if (strnlen (text, len) != len) /* a NUL byte inside */
+    return 0;
   if (sscanf (text, "berth-awsvpc 2\nmac %17s\nkind %7s %15s\ncomplete %d", mac, kind, name,
               &complete)
       != 4)
@@ -97,20 +80,20 @@ static int record_parse (const char *text, struct record *r)
       berr_free (&e);
       return 0;
     }
-  r->kind = strcmp (kind, "moved") == 0 ? ENI_MOVED : ENI_MACVLAN;
+  r->kind = strcmp (kind, "moved") == 0 ? NET_ENI_MOVED : NET_ENI_MACVLAN;
   snprintf (r->name, sizeof r->name, "%s", name);
   r->complete = complete == 1;
   if ((strcmp (kind, "moved") != 0 && strcmp (kind, "macvlan") != 0)
-      || (r->kind == ENI_MOVED && strcmp (name, "-") == 0)
-      || record_format (r, version, meta, again, sizeof again) >= (int)sizeof again
-      || strcmp (again, text) != 0)
+      || (r->kind == NET_ENI_MOVED && strcmp (name, "-") == 0)
+      || net_awsvpc_record_format (r, version, meta, again, sizeof again) >= (int)sizeof again
+      || strlen (again) != len || strcmp (again, text) != 0)
     return 0;
   return version;
 }
 
 /* 1 and *r when the task has a record, 0 when not. */
-static int record_read (const struct net_awsvpc_config *cfg, const char *key, struct record *r,
-                        berr **err)
+static int record_read (const struct net_awsvpc_config *cfg, const char *key,
+                        struct net_awsvpc_record *r, berr **err)
 {
   _cleanup_free_ char *path = record_path (cfg, key), *text = NULL;
   size_t len = 0;
@@ -123,7 +106,7 @@ static int record_read (const struct net_awsvpc_config *cfg, const char *key, st
       berr_free (err);
       return 0;
     }
-  if (strlen (text) != len || record_parse (text, r) == 0)
+  if (net_awsvpc_record_parse (text, len, r) == 0)
     return berr_make (err, EINVAL,
                       "corrupt awsvpc record `%s`: not in the format of version 2 (or 1)", path);
   return 1;
@@ -165,9 +148,9 @@ static int host_fd (const struct net_awsvpc_config *cfg, berr **err)
 /* A moved ENI goes back to the host under its name. (A macvlan needs nothing: it dies with the
  * namespace.) */
 static int eni_release (const struct net_awsvpc_config *cfg, const char *key,
-                        const struct record *rec, berr **err)
+                        const struct net_awsvpc_record *rec, berr **err)
 {
-  if (rec->kind != ENI_MOVED)
+  if (rec->kind != NET_ENI_MOVED)
     return 0;
   _cleanup_close_ int nsfd = net_netns_open (cfg->run_dir, key, err);
   if (nsfd < 0)
@@ -195,7 +178,7 @@ static int eni_release (const struct net_awsvpc_config *cfg, const char *key,
  * path. Deleting each link here instead would wait for RCU under the RTNL lock, stalling every
  * other network change on the host for tens of milliseconds per link (docs/networking.md). */
 static int teardown_recorded (const struct net_awsvpc_config *cfg, const char *key,
-                              const struct record *rec, berr **err)
+                              const struct net_awsvpc_record *rec, berr **err)
 {
   if (eni_release (cfg, key, rec, err) < 0 || net_netns_delete (cfg->run_dir, key, err) < 0
       || record_remove (cfg, key, err) < 0)
@@ -207,7 +190,7 @@ int net_awsvpc_teardown (const struct net_awsvpc_config *cfg, const char *task_k
 {
   if (!net_netns_name_valid (task_key))
     return berr_make (err, EINVAL, "awsvpc: invalid task key `%.70s`", task_key ? task_key : "");
-  struct record rec;
+  struct net_awsvpc_record rec;
   int have = record_read (cfg, task_key, &rec, err);
   if (have <= 0)
     return have < 0 ? berr_wrap (err, "tear down awsvpc for `%s`", task_key) : 0;
@@ -220,11 +203,11 @@ int net_awsvpc_teardown (const struct net_awsvpc_config *cfg, const char *task_k
 
 /* Puts the ENI into nsfd as eth0: the host's link with its MAC, else a macvlan on the parent,
  * made directly in the task's namespace. */
-static int eni_place (const struct net_awsvpc_config *cfg, net_nl *hnl, const struct record *rec,
-                      int nsfd, berr **err)
+static int eni_place (const struct net_awsvpc_config *cfg, net_nl *hnl,
+                      const struct net_awsvpc_record *rec, int nsfd, berr **err)
 {
   int idx;
-  if (rec->kind == ENI_MOVED)
+  if (rec->kind == NET_ENI_MOVED)
     {
       if ((idx = net_link_index (hnl, rec->name, err)) < 0)
         return -1;
@@ -278,7 +261,7 @@ static int write_task_files (const char *task_dir, const struct net_eni *eni, be
 
 /* Everything after the record names what will be made. */
 static int build (const struct net_awsvpc_config *cfg, const char *key, const struct net_eni *eni,
-                  struct record *rec, net_nl *hnl, const char *task_dir, berr **err)
+                  struct net_awsvpc_record *rec, net_nl *hnl, const char *task_dir, berr **err)
 {
   net_nl *tnl = NULL;
   _cleanup_close_ int nsfd = -1;
@@ -306,7 +289,7 @@ static int build (const struct net_awsvpc_config *cfg, const char *key, const st
 static int setup_fresh (const struct net_awsvpc_config *cfg, const char *key,
                         const struct net_eni *eni, const char *task_dir, berr **err)
 {
-  struct record rec = { .kind = ENI_MOVED };
+  struct net_awsvpc_record rec = { .kind = NET_ENI_MOVED };
   memcpy (rec.mac, eni->mac, 6);
   net_nl *hnl = NULL;
   if (net_nl_open (cfg->host_netns_fd, &hnl, err) < 0)
@@ -315,7 +298,7 @@ static int setup_fresh (const struct net_awsvpc_config *cfg, const char *key,
   if (r < 0 && berr_errno (*err) == ENODEV && cfg->parent != NULL)
     {
       berr_free (err);
-      rec.kind = ENI_MACVLAN;
+      rec.kind = NET_ENI_MACVLAN;
       r = 0;
     }
   if (r >= 0)
@@ -345,7 +328,7 @@ int net_awsvpc_setup (const struct net_awsvpc_config *cfg, const char *task_key,
     return berr_make (err, EINVAL, "awsvpc: invalid task key `%.70s`", task_key ? task_key : "");
   if (eni->n_addrs == 0 || eni->prefixlen < 1 || eni->prefixlen > 30)
     return berr_make (err, EINVAL, "awsvpc: the ENI needs an address and a gateway");
-  struct record rec;
+  struct net_awsvpc_record rec;
   int have = bfs_mkdirs (cfg->state_dir, 0700, err);
   if (have == 0)
     have = record_read (cfg, task_key, &rec, err);
