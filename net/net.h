@@ -187,8 +187,10 @@ int net_nft_port_add (net_nft *nft, struct net_nft_port *m, const struct net_por
 /* Removes every mapping of owner; returns how many were removed (0 is fine). */
 int net_nft_ports_remove (net_nft *nft, const char *owner, berr **err);
 
-/* Masquerades subnet ("a.b.c.d/len") leaving through any interface but bridge, and lets the
- * bridge's traffic through the forward hook. Idempotent; remove undoes exactly that. */
+/* Masquerades subnet ("a.b.c.d/len") leaving through any interface but bridge, and traffic from
+ * subnet to subnet that a published port DNATed (hairpin: the reply must come back through the
+ * host), and lets the bridge's traffic through the forward hook. Idempotent; remove undoes
+ * exactly that. */
 int net_nft_masquerade_add (net_nft *nft, const char *subnet, const char *bridge, berr **err);
 int net_nft_masquerade_remove (net_nft *nft, const char *subnet, const char *bridge, berr **err);
 
