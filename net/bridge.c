@@ -309,6 +309,7 @@ static int ensure_veth (net_bridge *br, const char *key, net_nl *cnl, int ctr_fd
           || (hi = net_link_index (br->nl, host, err)) < 0))
     return -1;
   if (net_link_set_master (br->nl, hi, br->ifindex, err) < 0
+      || net_link_set_hairpin (br->nl, hi, true, err) < 0
       || net_link_set_up (br->nl, hi, true, err) < 0)
     return -1;
   return hi;

@@ -1,6 +1,7 @@
-/* The task endpoint address (169.254.170.2): a listening socket the agent holds inside each
- * task's own network namespace, so a task reaches the agent without any route, link or NAT rule
- * on the host, and the socket that accepted a connection says which task is asking. */
+/* The link-local addresses a task sees. 169.254.170.2 (task metadata and credentials): a
+ * listening socket the agent holds inside each task's own network namespace, so a task reaches
+ * the agent without any route, link or NAT rule on the host, and the socket that accepted a
+ * connection says which task is asking. 169.254.169.254 (instance metadata): a blackhole. */
 #include "lib/cleanup.h"
 #include "net/net.h"
 
@@ -50,4 +51,23 @@ int net_task_endpoint_listen (int netns_fd, struct in_addr addr, uint16_t port, 
   if (listen (fd, 64) < 0)
     return berr_sys (err, "task endpoint: listen");
   return steal_fd (&fd);
+}
+
+int net_block_imds (int netns_fd, berr **err)
+{
+  net_nl *nl = NULL;
+  struct in_addr a;
+  inet_pton (AF_INET, NET_IMDS_ADDR, &a);
+  int r = net_nl_open (netns_fd, &nl, err);
+  if (r == 0 && net_route_add_blackhole (nl, a, 32, err) < 0)
+    {
+      r = -1;
+      if (berr_errno (*err) == EEXIST)
+        {
+          berr_free (err);
+          r = 0;
+        }
+    }
+  net_nl_close (nl);
+  return r < 0 ? berr_wrap (err, "block " NET_IMDS_ADDR) : 0;
 }

@@ -4,6 +4,8 @@
 
 #include "lib/error.h"
 
+#include <net/if.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -79,5 +81,32 @@ bool net_nft_bridge_valid (const char *name);
 int net_nft_netns (const net_nft *nft);
 /* Runs nft commands (text) in one transaction; the library's error text goes into err. */
 int net_nft_run (net_nft *nft, const char *cmds, const char *what, berr **err);
+
+/* ---- awsvpc task records (net/awsvpc.c) ---- */
+enum net_eni_kind
+{
+  NET_ENI_MOVED,   /* the host had a link with the MAC: it goes back on teardown */
+  NET_ENI_MACVLAN, /* made by Berth on the parent: dies with the namespace */
+};
+
+/* What setup made for one task (the file <state_dir>/<task_key>.awsvpc). */
+struct net_awsvpc_record
+{
+  uint8_t mac[6];
+  enum net_eni_kind kind;
+  char name[IFNAMSIZ]; /* the moved link's name in the host */
+  bool complete;
+};
+
+/* The record's text into text (size bytes; 256 is enough); returns its length. Version 2 is what
+ * Berth writes; version 1 (with a "meta <address>" line, meta, naming the task end of the
+ * per-task metadata link earlier versions made) is only read, so that their tasks are still torn
+ * down. */
+int net_awsvpc_record_format (const struct net_awsvpc_record *r, int version, const char *meta,
+                              char *text, size_t size);
+/* Parses len bytes of text (NUL-terminated after them) strictly: only the exact text
+ * net_awsvpc_record_format gives for what was read is accepted. Returns the version (2 or 1), or
+ * 0 when the text is not a record. */
+int net_awsvpc_record_parse (const char *text, size_t len, struct net_awsvpc_record *r);
 
 #endif

@@ -56,6 +56,9 @@ int net_link_set_mtu (net_nl *nl, int ifindex, unsigned mtu, berr **err);
 int net_link_set_mac (net_nl *nl, int ifindex, const uint8_t mac[6], berr **err);
 /* Enslaves ifindex to the bridge master_ifindex; 0 releases it. */
 int net_link_set_master (net_nl *nl, int ifindex, int master_ifindex, berr **err);
+/* Hairpin mode of a bridge port: the bridge may send a frame back out of the port it came in by
+ * (a container reaching itself through a host address, with the bridge netfilter hooks on). */
+int net_link_set_hairpin (net_nl *nl, int ifindex, bool on, berr **err);
 /* Moves ifindex into netns_fd and, when new_name is not NULL, renames it there in the same
  * step (so "eth0" never has to exist in the source namespace). */
 int net_link_move (net_nl *nl, int ifindex, int netns_fd, const char *new_name, berr **err);
@@ -117,16 +120,22 @@ const char *net_ipam_owner_at (const net_ipam *ipam, size_t i);
 /* ---- task network modes (net/mode.c) --------------------------------------------------------*/
 enum net_mode
 {
-  NET_MODE_HOST, /* the host's namespace, nothing to set up */
-  NET_MODE_NONE, /* a namespace of the task's own with only lo */
+  NET_MODE_HOST,   /* the host's namespace, nothing to set up */
+  NET_MODE_NONE,   /* a namespace of the task's own with only lo */
+  NET_MODE_BRIDGE, /* a namespace per container on Berth's bridge (net_bridge_setup) */
+  NET_MODE_AWSVPC, /* a namespace per task holding its ENI (net_awsvpc_setup) */
 };
 
-/* "host" or "none" (bridge and awsvpc come later); anything else is EINVAL naming it. */
+/* A task's networkMode: "host", "none", "bridge" or "awsvpc"; NULL or "" is "bridge" (ECS's
+ * default on Linux). Anything else is EINVAL naming the value. */
 int net_mode_parse (const char *s, enum net_mode *out, berr **err);
+/* The networkMode text of mode ("host", ...). */
+const char *net_mode_name (enum net_mode mode);
 
-/* Sets up the task's network; task_key names its namespace (net_netns_name_valid, e.g. the task
- * id from the ARN). *netns_path gets the namespace path for the containers' spec (newly
- * allocated) or NULL for "use the host's". Calling it again for a set-up task is a no-op. */
+/* Sets up a host or none task's network; task_key names its namespace (net_netns_name_valid,
+ * e.g. the task id from the ARN). *netns_path gets the namespace path for the containers' spec
+ * (newly allocated) or NULL for "use the host's". Calling it again for a set-up task is a no-op.
+ * bridge and awsvpc need their own inputs (net_bridge_setup, net_awsvpc_setup): EINVAL here. */
 int net_task_setup (const char *run_dir, enum net_mode mode, const char *task_key,
                     char **netns_path, berr **err);
 /* Undoes exactly what net_task_setup made; a task with nothing set up is not an error. */
@@ -178,8 +187,10 @@ int net_nft_port_add (net_nft *nft, struct net_nft_port *m, const struct net_por
 /* Removes every mapping of owner; returns how many were removed (0 is fine). */
 int net_nft_ports_remove (net_nft *nft, const char *owner, berr **err);
 
-/* Masquerades subnet ("a.b.c.d/len") leaving through any interface but bridge, and lets the
- * bridge's traffic through the forward hook. Idempotent; remove undoes exactly that. */
+/* Masquerades subnet ("a.b.c.d/len") leaving through any interface but bridge, and traffic from
+ * subnet to subnet that a published port DNATed (hairpin: the reply must come back through the
+ * host), and lets the bridge's traffic through the forward hook. Idempotent; remove undoes
+ * exactly that. */
 int net_nft_masquerade_add (net_nft *nft, const char *subnet, const char *bridge, berr **err);
 int net_nft_masquerade_remove (net_nft *nft, const char *subnet, const char *bridge, berr **err);
 
@@ -221,17 +232,23 @@ int net_port_range_parse (const char *s, struct net_port_range *out, berr **err)
 int net_port_range_default (const struct net_port_range *kernel, struct net_port_range *out,
                             berr **err);
 
-/* ---- task endpoint address (net/endpoint.c) --------------------------------------------------
+/* ---- link-local addresses a task sees (net/endpoint.c) -------------------------------------
  * The agent serves task metadata and credentials at 169.254.170.2 from a socket it holds inside
  * each task's network namespace: addr/32 goes on that namespace's lo and a non-blocking TCP
  * socket is bound there. Nothing changes on the host; a task can reach only its own socket, and
- * the accepting socket identifies the task. Returns the listening fd (O_CLOEXEC). */
+ * the accepting socket identifies the task. Returns the listening fd (O_CLOEXEC). Works for every
+ * mode with a namespace of the task's own (none, bridge, awsvpc); docs/networking.md. */
 #define NET_TASK_ENDPOINT_ADDR "169.254.170.2"
 int net_task_endpoint_listen (int netns_fd, struct in_addr addr, uint16_t port, berr **err);
 
+/* Instance metadata (169.254.169.254): net_block_imds puts a blackhole route for it in the
+ * namespace netns_fd (connect fails at once with EINVAL). Idempotent. */
+#define NET_IMDS_ADDR "169.254.169.254"
+int net_block_imds (int netns_fd, berr **err);
+
 /* ---- awsvpc: the task's own ENI (net/eni.c, net/awsvpc.c) -----------------------------------
- * One pinned namespace per task, shared by its containers, holding the ENI as eth0 and a
- * point-to-point link to the host for 169.254.170.2 (docs/networking.md, "awsvpc"). */
+ * One pinned namespace per task, shared by its containers, holding the ENI as eth0
+ * (docs/networking.md, "awsvpc"). 169.254.170.2 is net_task_endpoint_listen's, as for any mode. */
 
 /* A directly connected route (scope link) for dst/prefixlen out of ifindex (delete: ifindex 0
  * matches any link). */
@@ -276,49 +293,31 @@ int net_eni_from_json (const char *json, size_t len, struct net_eni *out, berr *
 char *net_eni_resolv_conf (const struct net_eni *eni);
 char *net_eni_hostname_file (const struct net_eni *eni);
 
-/* The task-side addresses of the metadata links come from this subnet (one /32 each). */
-#define NET_METADATA_LINK_SUBNET "169.254.172.0/22"
-
 struct net_awsvpc_config
 {
-  int host_netns_fd;           /* the host's namespace; -1: the caller's */
-  const char *run_dir;         /* netns pins (NULL: NET_DEFAULT_NETNS_DIR) */
-  const char *state_dir;       /* what setup made, per task (volatile: under /run) */
-  const char *parent;          /* on-prem: macvlan parent when no link has the MAC; NULL: none */
-  bool block_imds;             /* ECS_AWSVPC_BLOCK_IMDS: blackhole 169.254.169.254 */
-  bool metadata_link;          /* the point-to-point link to 169.254.170.2 */
-  const char *metadata_subnet; /* NULL: NET_METADATA_LINK_SUBNET */
+  int host_netns_fd;     /* the host's namespace; -1: the caller's */
+  const char *run_dir;   /* netns pins (NULL: NET_DEFAULT_NETNS_DIR) */
+  const char *state_dir; /* what setup made, per task (volatile: under /run) */
+  const char *parent;    /* on-prem: macvlan parent when no link has the MAC; NULL: none */
+  bool block_imds;       /* ECS_AWSVPC_BLOCK_IMDS: blackhole 169.254.169.254 */
 };
 
 /* Sets up task_key's namespace (net_netns_name_valid) with eni: the host's link with its MAC is
  * moved in, else a macvlan on cfg->parent is made with it; eth0 with the addresses and the
- * default route; the metadata link; resolv.conf and hostname written atomically into task_dir.
+ * default route; the IMDS blackhole; resolv.conf and hostname written atomically into task_dir.
  * *netns_path gets the pin (newly allocated). Idempotent: a finished setup is a no-op, an
  * interrupted one is undone and redone. */
 int net_awsvpc_setup (const struct net_awsvpc_config *cfg, const char *task_key,
                       const struct net_eni *eni, const char *task_dir, char **netns_path,
                       berr **err);
 /* Undoes exactly what setup made: a moved ENI goes back to the host under its name (down, no
- * addresses), a macvlan is deleted, the metadata link, address and namespace are removed.
+ * addresses), the namespace is unpinned (a macvlan dies with it), the record is removed.
  * Nothing set up is not an error; an interrupted teardown can be repeated. */
 int net_awsvpc_teardown (const struct net_awsvpc_config *cfg, const char *task_key, berr **err);
 /* After a restart: tears down every task recorded in cfg->state_dir that is not in live_keys
- * (NULL-terminated), and removes metadata links and address reservations nothing records. */
+ * (NULL-terminated). Records of the previous format (version 1) are torn down the same way. */
 int net_awsvpc_reconcile (const struct net_awsvpc_config *cfg, const char *const *live_keys,
                           berr **err);
-
-/* ---- 169.254.170.2, task metadata and credentials (net/metadata.c) -------------------------- */
-#define NET_METADATA_ADDR "169.254.170.2"
-#define NET_IMDS_ADDR "169.254.169.254"
-
-/* Once per host (agent start), in the namespace host_netns_fd (-1: the caller's): puts
- * 169.254.170.2/32 on lo, and chains meta_in and meta_fwd in Berth's table that let traffic
- * from task-facing links ("bmd*") reach only 169.254.170.2 tcp/80 and nothing beyond the host.
- * Idempotent; remove undoes exactly that (the table itself stays). */
-int net_metadata_host_setup (int host_netns_fd, berr **err);
-int net_metadata_host_remove (int host_netns_fd, berr **err);
-/* A blackhole route for 169.254.169.254 in the namespace netns_fd. Idempotent. */
-int net_block_imds (int netns_fd, berr **err);
 
 /* ---- bridge mode (net/bridge.c) --------------------------------------------------------------
  * ECS bridge mode: each container (an "endpoint", named by a key) gets a network namespace of its

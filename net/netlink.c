@@ -641,6 +641,21 @@ int net_link_set_master (net_nl *nl, int ifindex, int master_ifindex, berr **err
   return nl_talk (nl, r.nlh, NULL, NULL, what, err);
 }
 
+int net_link_set_hairpin (net_nl *nl, int ifindex, bool on, berr **err)
+{
+  struct nl_req r;
+  struct ifinfomsg *ifi = link_req (&r, RTM_SETLINK, 0, ifindex);
+  ifi->ifi_family = AF_BRIDGE; /* handled by the port's bridge */
+  /* Flagged nested: without the flag the bridge reads IFLA_PROTINFO as a bare port state. */
+  struct nlattr *info = mnl_attr_nest_start (r.nlh, IFLA_PROTINFO | NLA_F_NESTED);
+  mnl_attr_put_u8 (r.nlh, IFLA_BRPORT_MODE, on ? BRIDGE_MODE_HAIRPIN : 0);
+  mnl_attr_nest_end (r.nlh, info);
+  char what[64];
+  snprintf (what, sizeof what, "turn hairpin mode %s on bridge port %d", on ? "on" : "off",
+            ifindex);
+  return nl_talk (nl, r.nlh, NULL, NULL, what, err);
+}
+
 int net_link_move (net_nl *nl, int ifindex, int netns_fd, const char *new_name, berr **err)
 {
   if (new_name != NULL && check_name (new_name, err) < 0)
@@ -759,7 +774,7 @@ int net_route_del_blackhole (net_nl *nl, struct in_addr dst, unsigned prefixlen,
 }
 
 /* A directly connected route (scope link, no gateway) for dst/len out of ifindex: how a /32 on an
- * unnumbered point-to-point link is reached (awsvpc's metadata link). */
+ * unnumbered point-to-point link is reached. */
 static int link_route (net_nl *nl, uint16_t type, struct in_addr dst, unsigned len, int ifindex,
                        berr **err)
 {

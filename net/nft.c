@@ -239,6 +239,11 @@ static int add_to_listing (struct net_nft_listing *l, const struct net_nft_rule 
     }
   else if (kind == NET_NFT_KIND_MASQ && strcmp (r->chain, "postrouting") == 0)
     {
+      /* Its two postrouting rules share the comment: one entry. */
+      for (size_t i = 0; i < l->n_masqs; i++)
+        if (strcmp (l->masqs[i].subnet, it.masq.subnet) == 0
+            && strcmp (l->masqs[i].bridge, it.masq.bridge) == 0)
+          return 0;
       if (grow ((void **)&l->masqs, l->n_masqs, sizeof *l->masqs, err) < 0)
         return -1;
       l->masqs[l->n_masqs++] = it.masq;
@@ -344,12 +349,17 @@ int net_nft_masquerade_add (net_nft *nft, const char *subnet, const char *bridge
     return berr_make (err, EINVAL, "masquerade: invalid bridge name `%.40s`", bridge);
   snprintf (it.masq.bridge, sizeof it.masq.bridge, "%s", bridge);
   net_nft_comment_format (NET_NFT_KIND_MASQ, &it, c);
+  /* The second rule is for hairpin traffic: a container reaching a published port of the subnet
+   * through a host address is DNATed back into the subnet, and the server's reply would go
+   * straight over the bridge with the wrong source unless the request came from the host. */
   snprintf (
       cmds, sizeof cmds,
       "add rule ip berth postrouting ip saddr %s oifname != \"%s\" masquerade comment \"%s\"\n"
+      "add rule ip berth postrouting ip saddr %s ip daddr %s ct status dnat masquerade"
+      " comment \"%s\"\n"
       "add rule ip berth forward iifname \"%s\" accept comment \"%s\"\n"
       "add rule ip berth forward oifname \"%s\" accept comment \"%s\"\n",
-      subnet, bridge, c, bridge, c, bridge, c);
+      it.masq.subnet, bridge, c, it.masq.subnet, it.masq.subnet, c, bridge, c, bridge, c);
   return add_once (nft, c, cmds, "masquerade", err);
 }
 

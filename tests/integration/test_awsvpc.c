@@ -2,7 +2,8 @@
  * namespace with bridge vpcbr (10.0.1.1/24, the subnet router), hosts A and B with a veth to it
  * standing in for their primary NIC (10.0.1.10 and .20), and "EC2-attached ENIs" as extra veths
  * from vpcbr into host A. Berth acts on host A through its namespace fd; nothing leaves these
- * namespaces, and host A is compared before and after by snapshots. */
+ * namespaces, and host A is compared before and after by snapshots. The task endpoint socket
+ * (net_task_endpoint_listen) serves 169.254.170.2 inside each task's namespace. */
 #include "net/net.h"
 #include "tests/support/netenv.h"
 #include "tests/support/support.h"
@@ -23,10 +24,9 @@
 
 static struct ts_netenv env = {
   .prefix = "berth-awsvpctest",
-  /* Not `ip netns list`: other suites on this machine add and remove /run/netns entries, and
-   * this suite pins nothing there. iproute2's stderr is noise from that churn too. */
-  .snapshot = "ip -o link show 2>/dev/null | cut -d: -f2; echo ---;"
-              " grep berth-awsvpctest /proc/self/mountinfo | cut -d' ' -f5,9 | sort",
+  /* iproute2's stderr is noise from other suites' link churn. */
+  .snapshot = "nft list table ip berth 2>/dev/null; echo ---;"
+              " ip -o link show 2>/dev/null | cut -d: -f2",
 };
 
 static void make_base (void)
@@ -154,8 +154,7 @@ static void vpc_build (struct vpc *v)
                                        .run_dir = env.run_dir,
                                        .state_dir = v->state,
                                        .parent = "nic0",
-                                       .block_imds = true,
-                                       .metadata_link = true };
+                                       .block_imds = true };
 }
 
 static void vpc_close (struct vpc *v)
@@ -389,7 +388,7 @@ START_TEST (test_task_on_host_a_answers_host_b_from_its_moved_eni)
   char *path = setup_task (&v, "t1", &eni);
   ck_assert_int_eq (strncmp (path, env.run_dir, strlen (env.run_dir)), 0);
   int t = task_ns ("t1");
-  ck_assert_str_eq (link_names (t), "berth-meta eth0 lo");
+  ck_assert_str_eq (link_names (t), "eth0 lo");
   int l = listener (t, "0.0.0.0", 8080);
   char seen[INET_ADDRSTRLEN];
   char *body = http_get (v.b, l, "10.0.1.50", 8080, seen);
@@ -487,72 +486,44 @@ START_TEST (test_no_link_with_the_mac_and_no_parent_fails_cleanly)
 }
 END_TEST
 
-START_TEST (test_metadata_address_answers_each_task_and_only_tcp_80)
+START_TEST (test_endpoint_answers_each_awsvpc_task_from_its_own_socket)
 {
   struct vpc v;
   vpc_build (&v);
   char *before = host_a_snapshot ();
-  MUST (net_metadata_host_setup (v.a, err));
-  MUST (net_metadata_host_setup (v.a, err));
-  char *with_md = host_a_snapshot ();
   struct net_eni e1 = eni_for (&v, "eth1", NULL, "10.0.1.50");
   struct net_eni e2 = eni_for (&v, "eth2", NULL, "10.0.1.60");
   free (setup_task (&v, "t1", &e1));
   free (setup_task (&v, "t2", &e2));
   int t1 = task_ns ("t1"), t2 = task_ns ("t2");
-  /* The agent's stand-in on host A: 169.254.170.2:80, and another port it must not expose. */
-  int md = listener (v.a, NET_METADATA_ADDR, 80), other = listener (v.a, NET_METADATA_ADDR, 8080);
-  char seen[INET_ADDRSTRLEN], seen2[INET_ADDRSTRLEN];
-  char *b1 = http_get (t1, md, NET_METADATA_ADDR, 80, seen);
-  char *b2 = http_get (t2, md, NET_METADATA_ADDR, 80, seen2);
+  char *with_tasks = host_a_snapshot ();
+  int l1 = ts_endpoint_listen (t1), l2 = ts_endpoint_listen (t2);
+  /* Each task's request lands on its own socket: which socket accepted says which task asks. */
+  char *b1 = http_get (t1, l1, NET_TASK_ENDPOINT_ADDR, 80, NULL);
   ck_assert_ptr_nonnull (b1);
+  ck_assert_str_eq (b1, "from " NET_TASK_ENDPOINT_ADDR);
+  ck_assert (!ts_pending (l2, 100));
+  char *b2 = http_get (t2, l2, NET_TASK_ENDPOINT_ADDR, 80, NULL);
   ck_assert_ptr_nonnull (b2);
-  ck_assert_str_eq (b1, "from " NET_METADATA_ADDR);
-  /* Each task arrives from its own metadata-link address: the agent can tell them apart. */
-  ck_assert_str_ne (seen, seen2);
-  ck_assert_int_eq (strncmp (seen, "169.254.172.", 12), 0);
-  ck_assert_int_lt (connect_from (t1, NET_METADATA_ADDR, 8080, 300), 0);
-  /* A bridge-mode task (a veth to host A, default route via it) reaches it too. */
-  int br = ts_netenv_ns (&env, "bridgetask");
-  net_nl *h = ts_nl_open (v.a), *bn = ts_nl_open (br);
-  MUST (net_link_add_veth (h, "vbr", "eth0", br, err));
-  must_addr_up (h, "vbr", "10.88.0.1", 24);
-  must_addr_up (bn, "eth0", "10.88.0.2", 24);
-  MUST (net_route_add_default (bn, ip4 ("10.88.0.1"), 0, err));
-  wait_running (h, "vbr");
-  wait_running (bn, "eth0");
-  char *b3 = http_get (br, md, NET_METADATA_ADDR, 80, NULL);
-  ck_assert_ptr_nonnull (b3);
-  MUST (net_block_imds (br, err));
-  MUST (net_block_imds (br, err));
-  ck_assert_int_eq (connect_from (br, NET_IMDS_ADDR, 80, 300), -EINVAL);
-  MUST (net_link_delete (h, must_index (h, "vbr"), err));
-  net_nl_close (bn);
-  net_nl_close (h);
-  close (br);
-  MUST (net_netns_delete (env.run_dir, "bridgetask", err));
+  ck_assert (!ts_pending (l1, 100));
+  /* Only port 80 is served; another port is refused inside the task. */
+  ck_assert_int_eq (connect_from (t1, NET_TASK_ENDPOINT_ADDR, 8080, 300), -ECONNREFUSED);
+  /* Host A did not change for it: no address, route, link or rule. */
+  char *with_endpoints = host_a_snapshot ();
+  assert_same (with_tasks, with_endpoints);
   free (b1);
   free (b2);
-  free (b3);
-  close (md);
-  close (other);
+  close (l1);
+  close (l2);
   close (t1);
   close (t2);
   MUST (net_awsvpc_teardown (&v.cfg, "t1", err));
   MUST (net_awsvpc_teardown (&v.cfg, "t2", err));
-  char *after_tasks = settled_snapshot (with_md);
-  assert_same (with_md, after_tasks);
-  MUST (net_metadata_host_remove (v.a, err));
-  MUST (net_metadata_host_remove (v.a, err));
-  char *after = host_a_snapshot ();
-  /* The table itself stays (net_nft_ensure made it); everything else is as before. */
-  ck_assert_ptr_nonnull (strstr (after, "table ip berth"));
-  ck_assert_ptr_null (strstr (after, "meta_in"));
-  ck_assert_ptr_null (strstr (after, NET_METADATA_ADDR));
-  ck_assert_ptr_null (strstr (before, "table ip berth"));
+  char *after = settled_snapshot (before);
+  assert_same (before, after);
   free (before);
-  free (with_md);
-  free (after_tasks);
+  free (with_tasks);
+  free (with_endpoints);
   free (after);
   vpc_close (&v);
 }
@@ -565,21 +536,38 @@ static int64_t now_ms (void)
   return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-START_TEST (test_task_reaches_nothing_else_through_the_metadata_link)
+START_TEST (test_task_reaches_nothing_else_on_host_a_and_no_impostor)
 {
   struct vpc v;
   vpc_build (&v);
-  MUST (net_metadata_host_setup (v.a, err));
+  /* An impostor of 169.254.170.2 in the VPC, where the task's default route leads. */
+  net_nl *n = ts_nl_open (v.vpc);
+  MUST (net_addr_add (n, must_index (n, "lo"), ip4 (NET_TASK_ENDPOINT_ADDR), 32, err));
+  net_nl_close (n);
+  int fake = listener (v.vpc, NET_TASK_ENDPOINT_ADDR, 80);
   struct net_eni e1 = eni_for (&v, "eth1", NULL, "10.0.1.50");
   struct net_eni e2 = eni_for (&v, "eth2", NULL, "10.0.1.60");
   free (setup_task (&v, "t1", &e1));
   free (setup_task (&v, "t2", &e2));
   int t1 = task_ns ("t1"), t2 = task_ns ("t2");
-  /* Host A forwards (as a host running bridge tasks does): the drops below are Berth's rules. */
-  ts_sh_ok ("nsenter --net=%s/hostA sysctl -qw net.ipv4.ip_forward=1", env.run_dir);
-  /* Each task sees only its own links. */
-  ck_assert_str_eq (link_names (t1), "berth-meta eth0 lo");
-  ck_assert_str_eq (link_names (t2), "berth-meta eth0 lo");
+  /* Without the endpoint the task's request leaves by its ENI (the impostor answers): what the
+   * endpoint's address on the task's lo prevents below. */
+  char *b = http_get (t1, fake, NET_TASK_ENDPOINT_ADDR, 80, NULL);
+  ck_assert_ptr_nonnull (b);
+  free (b);
+  int l1 = ts_endpoint_listen (t1), l2 = ts_endpoint_listen (t2);
+  ck_assert_str_eq (link_names (t1), "eth0 lo");
+  ck_assert_str_eq (link_names (t2), "eth0 lo");
+  int c = connect_from (t1, NET_TASK_ENDPOINT_ADDR, 80, 1000);
+  ck_assert_int_ge (c, 0);
+  ck_assert (ts_pending (l1, 1000));
+  ck_assert (!ts_pending (fake, 100));
+  close (c);
+  /* The agent away (socket closed): refused inside the task, never sent to the impostor. */
+  close (l1);
+  ck_assert_int_eq (connect_from (t1, NET_TASK_ENDPOINT_ADDR, 80, 1000), -ECONNREFUSED);
+  ck_assert (!ts_pending (fake, 100));
+  l1 = ts_endpoint_listen (t1);
   /* 169.254.169.254 is a blackhole: connect fails at once. */
   int64_t t0 = now_ms ();
   ck_assert_int_eq (connect_from (t1, NET_IMDS_ADDR, 80, 2000), -EINVAL);
@@ -587,49 +575,24 @@ START_TEST (test_task_reaches_nothing_else_through_the_metadata_link)
   /* Host A's loopback services: 127.0.0.1 in the task is the task's own lo. */
   int lo_srv = listener (v.a, "127.0.0.1", 7001);
   ck_assert_int_eq (connect_from (t1, "127.0.0.1", 7001, 300), -ECONNREFUSED);
-  /* Host A's primary address: reachable the VPC way (out the ENI, like any neighbour)... */
+  ck_assert (!ts_pending (lo_srv, 100));
+  /* The other task's endpoint: bound to its lo only, so its ENI address refuses port 80. */
+  ck_assert_int_eq (connect_from (t1, "10.0.1.60", 80, 1000), -ECONNREFUSED);
+  ck_assert (!ts_pending (l2, 100));
+  /* Host A's primary address is reachable only the VPC way, like any neighbour's. */
   int prim = listener (v.a, "0.0.0.0", 7002);
-  char *b = http_get (t1, prim, "10.0.1.10", 7002, NULL);
+  b = http_get (t1, prim, "10.0.1.10", 7002, NULL);
   ck_assert_ptr_nonnull (b);
   free (b);
-  /* ...but not through the metadata link, even when the task routes it there. */
-  net_nl *n1 = ts_nl_open (t1);
-  int m1 = must_index (n1, "berth-meta");
-  MUST (net_route_add_link (n1, ip4 ("10.0.1.10"), 32, m1, err));
-  ck_assert_int_lt (connect_from (t1, "10.0.1.10", 7002, 300), 0);
-  /* The other task's metadata-link address, through the metadata link: dropped at host A. */
-  struct sockaddr_in a2;
-  socklen_t l2 = sizeof a2;
-  int md = listener (v.a, NET_METADATA_ADDR, 80);
-  int c2 = connect_from (t2, NET_METADATA_ADDR, 80, 1000);
-  ck_assert_int_ge (c2, 0);
-  getsockname (c2, (struct sockaddr *)&a2, &l2);
-  char t2addr[INET_ADDRSTRLEN];
-  inet_ntop (AF_INET, &a2.sin_addr, t2addr, sizeof t2addr);
-  int t2srv = listener (t2, "0.0.0.0", 7003);
-  MUST (net_route_add_link (n1, a2.sin_addr, 32, m1, err));
-  ck_assert_int_lt (connect_from (t1, t2addr, 7003, 300), 0);
-  /* Not even one way (t2 has no route back, so TCP alone would prove little): a datagram. */
-  int u2 = sock_in (t2, SOCK_DGRAM), u1 = sock_in (t1, SOCK_DGRAM);
-  struct sockaddr_in ua = { .sin_family = AF_INET, .sin_port = htons (7004) };
-  ck_assert_int_eq (bind (u2, (struct sockaddr *)&ua, sizeof ua), 0);
-  ua.sin_addr = a2.sin_addr;
-  ck_assert_int_eq (sendto (u1, "x", 1, 0, (struct sockaddr *)&ua, sizeof ua), 1);
-  struct pollfd pu = { u2, POLLIN, 0 };
-  ck_assert_int_eq (poll (&pu, 1, 300), 0);
-  close (u1);
-  close (u2);
-  net_nl_close (n1);
-  close (c2);
-  close (t2srv);
-  close (md);
   close (prim);
   close (lo_srv);
+  close (l1);
+  close (l2);
+  close (fake);
   close (t1);
   close (t2);
   MUST (net_awsvpc_teardown (&v.cfg, "t1", err));
   MUST (net_awsvpc_teardown (&v.cfg, "t2", err));
-  MUST (net_metadata_host_remove (v.a, err));
   vpc_close (&v);
 }
 END_TEST
@@ -699,7 +662,6 @@ START_TEST (test_reconcile_after_restart_removes_dead_tasks_and_keeps_live_ones)
 {
   struct vpc v;
   vpc_build (&v);
-  MUST (net_metadata_host_setup (v.a, err));
   char *before = host_a_snapshot ();
   struct net_eni e1 = eni_for (&v, "eth1", NULL, "10.0.1.50");
   struct net_eni e2 = eni_for (&v, "eth2", NULL, "10.0.1.60");
@@ -707,22 +669,18 @@ START_TEST (test_reconcile_after_restart_removes_dead_tasks_and_keeps_live_ones)
   free (setup_task (&v, "live", &e1));
   free (setup_task (&v, "gone", &e2));
   free (setup_task (&v, "gonemv", &e3));
-  /* A stray host-side link of Berth's naming that no record accounts for. */
-  net_nl *h = ts_nl_open (v.a);
-  MUST (net_link_add_veth (h, "bmd0badf00d", "bmdpeer", -1, err));
   /* "Restart": nothing in memory; only the records, pins and links remain. */
+  net_nl *h = ts_nl_open (v.a);
   const char *live[] = { "live", NULL };
   MUST (net_awsvpc_reconcile (&v.cfg, live, err));
   berr *e = NULL;
-  ck_assert_int_lt (net_link_index (h, "bmd0badf00d", &e), 0);
-  berr_free (&e);
   ck_assert_int_gt (net_link_index (h, "eth2", &e), 0); /* gone's ENI is back under its name */
   ck_assert_int_lt (net_link_index (h, "eth1", &e), 0); /* live's is still in its task */
   berr_free (&e);
   net_nl_close (h);
   int t = task_ns ("live");
-  int md = listener (v.a, NET_METADATA_ADDR, 80);
-  char *b = http_get (t, md, NET_METADATA_ADDR, 80, NULL);
+  int md = ts_endpoint_listen (t);
+  char *b = http_get (t, md, NET_TASK_ENDPOINT_ADDR, 80, NULL);
   ck_assert_ptr_nonnull (b);
   free (b);
   int l = listener (t, "0.0.0.0", 8080);
@@ -735,9 +693,100 @@ START_TEST (test_reconcile_after_restart_removes_dead_tasks_and_keeps_live_ones)
   MUST (net_awsvpc_reconcile (&v.cfg, NULL, err));
   char *after = settled_snapshot (before);
   assert_same (before, after);
-  MUST (net_metadata_host_remove (v.a, err));
   free (before);
   free (after);
+  vpc_close (&v);
+}
+END_TEST
+
+/* Replaces key's record with text whose "%s" becomes the MAC of host A's link (or of the task's
+ * eth0 when the link is in the task). */
+static void write_record (struct vpc *v, const char *key, const char *fmt, const char *link)
+{
+  uint8_t b[6];
+  net_nl *h = ts_nl_open (v->a);
+  berr *e = NULL;
+  int idx = net_link_index (h, link, &e);
+  if (idx < 0)
+    {
+      /* The ENI is in the task: its MAC there. */
+      berr_free (&e);
+      net_nl_close (h);
+      int t = task_ns (key);
+      h = ts_nl_open (t);
+      close (t);
+      idx = must_index (h, "eth0");
+    }
+  MUST (net_link_get_mac (h, idx, b, err));
+  net_nl_close (h);
+  char mac[18], path[4200];
+  snprintf (mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4], b[5]);
+  snprintf (path, sizeof path, "%s/%s.awsvpc", v->state, key);
+  FILE *f = fopen (path, "we");
+  ck_assert_ptr_nonnull (f);
+  const char *at = strstr (fmt, "%s");
+  ck_assert_ptr_nonnull (at);
+  fprintf (f, "%.*s%s%s", (int)(at - fmt), fmt, mac, at + 2);
+  fclose (f);
+}
+
+START_TEST (test_records_of_the_previous_format_are_torn_down_and_corrupt_ones_refused)
+{
+  struct vpc v;
+  vpc_build (&v);
+  char *before = host_a_snapshot ();
+  struct net_eni e1 = eni_for (&v, "eth1", NULL, "10.0.1.50");
+  struct net_eni e2 = eni_for (&v, "eth2", NULL, "10.0.1.60");
+  char *path = setup_task (&v, "old", &e1);
+  free (setup_task (&v, "bad", &e2));
+  /* As version 1 left them: a meta line, and its metadata address file. */
+  write_record (&v, "old",
+                "berth-awsvpc 1\nmac %s\nkind moved eth1\nmeta 169.254.172.2\n"
+                "complete 1\n",
+                "eth1");
+  char ipam[4200];
+  snprintf (ipam, sizeof ipam, "%s/metadata-ipam", v.state);
+  ts_sh_ok ("echo 'berth-ipam 1' > %s", ipam);
+  /* A finished task of the old format is left as it is by setup (reconcile tears it down). */
+  char *again = setup_task (&v, "old", &e1);
+  ck_assert_str_eq (again, path);
+  /* Not the format: each refused naming the record, and nothing is touched. */
+  static const char *const corrupt[] = {
+    "berth-awsvpc 3\nmac %s\nkind moved eth2\ncomplete 1\n",
+    "berth-awsvpc 2\nmac %s\nkind moved eth2\ncomplete 2\n",
+    "berth-awsvpc 2\nmac %s\nkind macvlan eth2\ncomplete 1\n",
+    "berth-awsvpc 2\nmac %s\nkind moved eth2\nmeta 169.254.172.3\ncomplete 1\n",
+    "berth-awsvpc 2\nmac %s\nkind moved eth2\ncomplete 1\nextra\n",
+    "berth-awsvpc 1\nmac %s\nkind moved eth2\nmeta 169.254.172.300\ncomplete 1\n",
+  };
+  for (size_t i = 0; i < sizeof corrupt / sizeof *corrupt; i++)
+    {
+      write_record (&v, "bad", corrupt[i], "eth2");
+      berr *e = NULL;
+      ck_assert_int_lt (net_awsvpc_teardown (&v.cfg, "bad", &e), 0);
+      ck_assert_int_eq (berr_errno (e), EINVAL);
+      ck_assert_msg (strstr (e->msg, "corrupt awsvpc record") && strstr (e->msg, "bad.awsvpc"),
+                     "%s", e->msg);
+      berr_free (&e);
+    }
+  int t = task_ns ("bad");
+  ck_assert_str_eq (link_names (t), "eth0 lo");
+  close (t);
+  /* Repaired by hand (the exact current format), it goes like any other. */
+  write_record (&v, "bad", "berth-awsvpc 2\nmac %s\nkind moved eth2\ncomplete 1\n", "eth2");
+  const char *live[] = { "bad", NULL };
+  MUST (net_awsvpc_reconcile (&v.cfg, live, err));
+  ck_assert_int_lt (access (ipam, F_OK), 0); /* version 1's address file is gone */
+  net_nl *h = ts_nl_open (v.a);
+  ck_assert_int_gt (must_index (h, "eth1"), 0); /* old's ENI is back */
+  net_nl_close (h);
+  MUST (net_awsvpc_teardown (&v.cfg, "bad", err));
+  char *after = settled_snapshot (before);
+  assert_same (before, after);
+  free (before);
+  free (after);
+  free (path);
+  free (again);
   vpc_close (&v);
 }
 END_TEST
@@ -752,11 +801,12 @@ static Suite *suite (void)
   tcase_add_test (tc, test_task_on_host_a_answers_host_b_from_its_moved_eni);
   tcase_add_test (tc, test_onprem_macvlan_on_host_nic_answers_host_b_and_is_deleted);
   tcase_add_test (tc, test_no_link_with_the_mac_and_no_parent_fails_cleanly);
-  tcase_add_test (tc, test_metadata_address_answers_each_task_and_only_tcp_80);
-  tcase_add_test (tc, test_task_reaches_nothing_else_through_the_metadata_link);
+  tcase_add_test (tc, test_endpoint_answers_each_awsvpc_task_from_its_own_socket);
+  tcase_add_test (tc, test_task_reaches_nothing_else_on_host_a_and_no_impostor);
   tcase_add_test (tc, test_resolv_conf_and_hostname_written_from_the_eni);
   tcase_add_test (tc, test_failed_setup_leaves_nothing_and_a_retry_completes);
   tcase_add_test (tc, test_reconcile_after_restart_removes_dead_tasks_and_keeps_live_ones);
+  tcase_add_test (tc, test_records_of_the_previous_format_are_torn_down_and_corrupt_ones_refused);
   suite_add_tcase (s, tc);
   return s;
 }

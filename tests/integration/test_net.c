@@ -26,8 +26,7 @@
  * the current test's. */
 static struct ts_netenv env = {
   .prefix = "berth-nettest",
-  .snapshot = "ip -o link show | cut -d: -f2; echo ---; ip netns list; echo ---;"
-              " grep -E ' nsfs |berth-nettest' /proc/self/mountinfo | cut -d' ' -f5,9 | sort",
+  .snapshot = "ip -o link show | cut -d: -f2",
 };
 static char *tmp, *run_dir;
 
@@ -495,7 +494,7 @@ START_TEST (test_none_mode_yields_only_lo_and_setup_teardown_are_idempotent)
 }
 END_TEST
 
-START_TEST (test_host_mode_uses_the_hosts_namespace_and_unknown_modes_fail)
+START_TEST (test_mode_parse_knows_all_four_modes_and_names_an_unknown_one)
 {
   char *path = (char *)"unset";
   MUST (net_task_setup (run_dir, NET_MODE_HOST, "task-1", &path, err));
@@ -506,9 +505,34 @@ START_TEST (test_host_mode_uses_the_hosts_namespace_and_unknown_modes_fail)
   ck_assert_int_eq (m, NET_MODE_NONE);
   MUST (net_mode_parse ("host", &m, err));
   ck_assert_int_eq (m, NET_MODE_HOST);
+  MUST (net_mode_parse ("bridge", &m, err));
+  ck_assert_int_eq (m, NET_MODE_BRIDGE);
+  MUST (net_mode_parse ("awsvpc", &m, err));
+  ck_assert_int_eq (m, NET_MODE_AWSVPC);
+  ck_assert_str_eq (net_mode_name (NET_MODE_AWSVPC), "awsvpc");
+  /* No networkMode in the task definition: ECS's Linux default. */
+  MUST (net_mode_parse ("", &m, err));
+  ck_assert_int_eq (m, NET_MODE_BRIDGE);
+  MUST (net_mode_parse (NULL, &m, err));
+  ck_assert_int_eq (m, NET_MODE_BRIDGE);
   berr *e = NULL;
-  ck_assert_int_lt (net_mode_parse ("overlay", &m, &e), 0);
-  ck_assert_ptr_nonnull (strstr (e->msg, "`overlay`"));
+  static const char *const bad[] = { "overlay", "Bridge", "awsvpc ", "nat" };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+    {
+      ck_assert_int_lt (net_mode_parse (bad[i], &m, &e), 0);
+      ck_assert_int_eq (berr_errno (e), EINVAL);
+      char want[32];
+      snprintf (want, sizeof want, "`%s`", bad[i]);
+      ck_assert_msg (strstr (e->msg, want) != NULL, "%s", e->msg);
+      berr_free (&e);
+    }
+  /* bridge and awsvpc have their own entry points, and say so. */
+  ck_assert_int_lt (net_task_setup (run_dir, NET_MODE_BRIDGE, "task-1", &path, &e), 0);
+  ck_assert_int_eq (berr_errno (e), EINVAL);
+  ck_assert_ptr_nonnull (strstr (e->msg, "net_bridge_setup"));
+  berr_free (&e);
+  ck_assert_int_lt (net_task_teardown (run_dir, NET_MODE_AWSVPC, "task-1", &e), 0);
+  ck_assert_ptr_nonnull (strstr (e->msg, "net_awsvpc_teardown"));
   berr_free (&e);
   ck_assert_int_lt (net_task_setup (run_dir, NET_MODE_NONE, "a/b", &path, &e), 0);
   ck_assert_int_eq (berr_errno (e), EINVAL);
@@ -570,7 +594,7 @@ int main (void)
   tcase_add_test (tc, test_delete_unpins_copies_in_mount_namespaces_made_while_pinned);
   tcase_add_test (tc, test_stale_pin_files_are_not_listed_and_are_taken_over);
   tcase_add_test (tc, test_none_mode_yields_only_lo_and_setup_teardown_are_idempotent);
-  tcase_add_test (tc, test_host_mode_uses_the_hosts_namespace_and_unknown_modes_fail);
+  tcase_add_test (tc, test_mode_parse_knows_all_four_modes_and_names_an_unknown_one);
   tcase_add_test (tc, test_netlink_errors_say_what_failed_and_why);
   suite_add_tcase (s, tc);
   return ts_run_suite (s);

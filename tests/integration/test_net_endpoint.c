@@ -9,15 +9,15 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 static struct ts_netenv env = {
   .prefix = "berth-eptest",
-  .snapshot = "ip -o link show | cut -d: -f2; echo ---; ip -o addr show; echo ---; ip netns list;"
-              " echo ---; ip route show table all",
+  /* Names and addresses only: lifetimes of the host's DHCP and IPv6 addresses count down. */
+  .snapshot = "ip -o link show | cut -d: -f2; echo ---; ip -o -4 addr show | awk '{print $2, $4}';"
+              " echo ---; ip -4 route show table all",
 };
 
 static void make_base (void)
@@ -47,15 +47,6 @@ static struct in_addr ip4 (const char *s)
   return a;
 }
 
-static int must_listen (int nsfd)
-{
-  berr *err = NULL;
-  int fd = net_task_endpoint_listen (nsfd, ip4 (NET_TASK_ENDPOINT_ADDR), 80, &err);
-  if (fd < 0)
-    ck_abort_msg ("listen: %s", err->msg);
-  return fd;
-}
-
 /* Connects from inside nsfd to addr:port; returns the connected fd or -errno. */
 static int connect_from (int nsfd, const char *addr, uint16_t port)
 {
@@ -76,20 +67,13 @@ static int connect_from (int nsfd, const char *addr, uint16_t port)
   return fd;
 }
 
-/* Whether a connection is waiting on the listening socket within ms. */
-static bool pending (int lfd, int ms)
-{
-  struct pollfd p = { .fd = lfd, .events = POLLIN };
-  return poll (&p, 1, ms) == 1;
-}
-
 START_TEST (test_a_task_reaches_the_socket_held_in_its_own_namespace)
 {
   int task = ts_netenv_ns (&env, "task");
-  _cleanup_close_ int lfd = must_listen (task);
+  _cleanup_close_ int lfd = ts_endpoint_listen (task);
   _cleanup_close_ int c = connect_from (task, NET_TASK_ENDPOINT_ADDR, 80);
   ck_assert_int_ge (c, 0);
-  ck_assert (pending (lfd, 2000));
+  ck_assert (ts_pending (lfd, 2000));
   _cleanup_close_ int s = accept4 (lfd, NULL, NULL, SOCK_CLOEXEC);
   ck_assert_int_ge (s, 0);
   ck_assert_int_eq (write (c, "GET", 3), 3);
@@ -115,16 +99,16 @@ START_TEST (test_neighbouring_tasks_cannot_reach_each_others_endpoint)
   ck_assert_int_eq (net_addr_add (nb, ib, ip4 ("10.99.0.2"), 24, &err), 0);
   ck_assert_int_eq (net_link_set_up (na, ia, true, &err), 0);
   ck_assert_int_eq (net_link_set_up (nb, ib, true, &err), 0);
-  _cleanup_close_ int la = must_listen (a);
-  _cleanup_close_ int lb = must_listen (b);
+  _cleanup_close_ int la = ts_endpoint_listen (a);
+  _cleanup_close_ int lb = ts_endpoint_listen (b);
 
   _cleanup_close_ int c = connect_from (a, NET_TASK_ENDPOINT_ADDR, 80);
   ck_assert_int_ge (c, 0);
-  ck_assert (pending (la, 2000));
-  ck_assert (!pending (lb, 100));
+  ck_assert (ts_pending (la, 2000));
+  ck_assert (!ts_pending (lb, 100));
   /* b's socket is bound to the endpoint address on b's lo, not to b's link address. */
   ck_assert_int_eq (connect_from (a, "10.99.0.2", 80), -ECONNREFUSED);
-  ck_assert (!pending (lb, 100));
+  ck_assert (!ts_pending (lb, 100));
   net_nl_close (na);
   net_nl_close (nb);
   close (a);
@@ -135,14 +119,14 @@ END_TEST
 START_TEST (test_listening_again_after_close_works_and_errors_are_clear)
 {
   int task = ts_netenv_ns (&env, "task");
-  int fd = must_listen (task);
+  int fd = ts_endpoint_listen (task);
   berr *err = NULL;
   ck_assert_int_lt (net_task_endpoint_listen (task, ip4 (NET_TASK_ENDPOINT_ADDR), 80, &err), 0);
   ck_assert_int_eq (berr_errno (err), EADDRINUSE);
   ck_assert_msg (strstr (err->msg, "169.254.170.2:80") != NULL, "%s", err->msg);
   berr_free (&err);
   close (fd);
-  fd = must_listen (task); /* the address is already on lo: fine */
+  fd = ts_endpoint_listen (task); /* the address is already on lo: fine */
   close (fd);
   ck_assert_int_lt (net_task_endpoint_listen (-1, ip4 (NET_TASK_ENDPOINT_ADDR), 80, &err), 0);
   ck_assert_int_eq (berr_errno (err), EINVAL);

@@ -22,7 +22,7 @@
  * the current test's. */
 static struct ts_netenv env = {
   .prefix = "berth-nfttest",
-  .snapshot = "nft list ruleset; echo ---; ip -o link show | cut -d: -f2",
+  .snapshot = "nft list table ip berth 2>/dev/null; echo ---; ip -o link show | cut -d: -f2",
 };
 static char *tmp, *run_dir;
 static int orig_ns = -1;

@@ -4,19 +4,30 @@
 #include "net/net.h"
 #include "tests/support/support.h"
 
+#include <arpa/inet.h>
 #include <check.h>
 #include <glob.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 
+/* The suite's command, then the mounts under this suite run's own scratch directory (its pins):
+ * only what this run made, so other suites and other runs of this one pinning namespaces at the
+ * same time cannot make it fail. */
 static char *snapshot (const struct ts_netenv *e)
 {
-  char *out = NULL;
+  char *out = NULL, *cmd = NULL;
   int status;
-  ck_assert_int_eq (ts_sh (e->snapshot, &out, &status), 0);
+  ck_assert_int_ge (asprintf (&cmd,
+                              "%s; echo ---; grep -F ' %s/' /proc/self/mountinfo"
+                              " | cut -d' ' -f5 | sort",
+                              e->snapshot, e->base),
+                    0);
+  ck_assert_int_eq (ts_sh (cmd, &out, &status), 0);
   ck_assert_int_eq (ts_exit_code (status), 0);
+  free (cmd);
   return out;
 }
 
@@ -90,4 +101,21 @@ net_nl *ts_nl_open (int nsfd)
   if (net_nl_open (nsfd, &nl, &err) < 0)
     ck_abort_msg ("net_nl_open: %s", err->msg);
   return nl;
+}
+
+int ts_endpoint_listen (int nsfd)
+{
+  berr *err = NULL;
+  struct in_addr a;
+  inet_pton (AF_INET, NET_TASK_ENDPOINT_ADDR, &a);
+  int fd = net_task_endpoint_listen (nsfd, a, 80, &err);
+  if (fd < 0)
+    ck_abort_msg ("task endpoint: %s", err->msg);
+  return fd;
+}
+
+bool ts_pending (int lsock, int ms)
+{
+  struct pollfd p = { .fd = lsock, .events = POLLIN };
+  return poll (&p, 1, ms) == 1;
 }

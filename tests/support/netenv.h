@@ -4,13 +4,19 @@
 #ifndef BERTH_TESTS_SUPPORT_NETENV_H
 #define BERTH_TESTS_SUPPORT_NETENV_H
 
+#include <stdbool.h>
+
 struct ts_netenv
 {
-  const char *prefix;   /* scratch directory name prefix */
-  const char *snapshot; /* shell command printing what a leak would change on the host */
-  char *base;           /* per suite */
-  char *tmp, *run_dir;  /* per test: scratch dir and the netns pin directory inside it */
-  char *before;         /* the host snapshot taken when the test began */
+  const char *prefix; /* scratch directory name prefix */
+  /* Shell command printing what a leak would change on the host: only what the suite's code
+   * could make there (links by name, Berth's table), never machine-wide lists that other suites
+   * running at the same time change (`ip netns list`, every nsfs mount). The mounts under the
+   * suite's scratch directory (its pins) are added to it. */
+  const char *snapshot;
+  char *base;          /* per suite */
+  char *tmp, *run_dir; /* per test: scratch dir and the netns pin directory inside it */
+  char *before;        /* the host snapshot taken when the test began */
 };
 
 void ts_netenv_suite_begin (struct ts_netenv *e);
@@ -24,5 +30,10 @@ void ts_netenv_test_end (struct ts_netenv *e);
 int ts_netenv_ns (const struct ts_netenv *e, const char *name);
 /* A netlink socket inside the namespace nsfd; aborts the test on error. */
 struct net_nl *ts_nl_open (int nsfd);
+/* The agent's task endpoint socket in nsfd (169.254.170.2:80, net_task_endpoint_listen); aborts
+ * the test on error. */
+int ts_endpoint_listen (int nsfd);
+/* Whether a connection waits on the listening socket lsock within ms milliseconds. */
+bool ts_pending (int lsock, int ms);
 
 #endif
