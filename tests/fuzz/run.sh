@@ -3,6 +3,8 @@
 # a scratch corpus; a crash fails the stage and its input is kept under tests/fuzz/crashes/.
 set -u
 : "${FUZZ_SECONDS:=20}"
+# Leaks inside third-party libraries that Berth cannot free are listed, with reasons, here.
+export LSAN_OPTIONS="suppressions=$(dirname "$0")/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 passed=0 failed=0
 for t in "$@"; do
   name=$(basename "$t")
