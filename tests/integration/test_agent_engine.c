@@ -427,6 +427,79 @@ START_TEST (test_unrunnable_tasks_stop_with_resource_errors)
 }
 END_TEST
 
+/* ---- reports to berth-control ---- */
+
+#define RESOURCES                                                                                  \
+  "'[{\"name\":\"CPU\",\"type\":\"INTEGER\",\"integerValue\":1024},"                               \
+  "{\"name\":\"MEMORY\",\"type\":\"INTEGER\",\"integerValue\":2048},"                              \
+  "{\"name\":\"PORTS\",\"type\":\"STRINGSET\",\"stringSetValue\":[]},"                             \
+  "{\"name\":\"PORTS_UDP\",\"type\":\"STRINGSET\",\"stringSetValue\":[]}]'"
+
+#define APP_DEF                                                                                    \
+  "{\"name\":\"app\",\"image\":\"" IMAGE "\",\"memory\":64,\"essential\":true,"                    \
+  "\"command\":[\"sh\",\"-c\",\"busybox sleep 1; exit 3\"]}"
+
+static bool reports_are (unsigned n)
+{
+  return agent_engine_reports_sent (f.eng) == n;
+}
+
+START_TEST (test_reports_reach_berth_control_in_order_after_it_comes_back)
+{
+  ts_cp cp;
+  berr *err = NULL;
+  char arn[512], creds_env[600];
+  ts_cp_setup (&cp);
+  cJSON_Delete (ts_cp_aws_ok (&cp, "create-cluster --cluster-name c"));
+  cJSON_Delete (ts_cp_aws_ok (&cp, "register-task-definition --family bb --network-mode none "
+                                   "--container-definitions '[" APP_DEF "]'"));
+  cJSON *j
+      = ts_cp_aws_ok (&cp, "register-container-instance --cluster c --profile agent "
+                           "--total-resources " RESOURCES " --version-info agentVersion=0.1.0");
+  cJSON_Delete (j);
+  j = ts_cp_aws_ok (&cp, "run-task --cluster c --task-definition bb");
+  snprintf (arn, sizeof arn, "%s",
+            ts_json_str (cJSON_GetArrayItem (cJSON_GetObjectItem (j, "tasks"), 0), "taskArn"));
+  cJSON_Delete (j);
+  ck_assert_int_gt (strlen (arn), 0);
+  /* the agent's side: its own key, signed calls over loopback */
+  snprintf (creds_env, sizeof creds_env, "AWS_SHARED_CREDENTIALS_FILE=%s/credentials", cp.dir);
+  char *envp[] = { creds_env, "AWS_PROFILE=agent", NULL };
+  ok (agent_credprov_new (envp, &f.creds, &err), &err);
+  char url[64];
+  snprintf (url, sizeof url, "http://127.0.0.1:%d", cp.port);
+  agent_http_opts ho = { .endpoint = url, .region = "us-east-1", .creds = f.creds };
+  ok (agent_http_new (f.ev, &ho, &f.http, &err), &err);
+  engine_open ();
+  /* berth-control goes away: the task runs and stops, its reports wait in the outbox */
+  ts_cp_signal (&cp, SIGKILL);
+  inject (arn, "none", "[" APP_DEF "]");
+  run_until (arn, "STOPPED", 10000);
+  run_for (500);
+  ck_assert_uint_eq (agent_engine_reports_sent (f.eng), 0);
+  ts_cp_start (&cp);
+  for (int i = 0; i < 1500 && !reports_are (2); i++)
+    sd_event_run (f.ev, 20000);
+  ck_assert_uint_eq (agent_engine_reports_sent (f.eng), 2);
+  j = ts_cp_aws_ok (&cp, "describe-tasks --cluster c --tasks %s", arn);
+  const cJSON *t = cJSON_GetArrayItem (cJSON_GetObjectItem (j, "tasks"), 0);
+  ck_assert_str_eq (ts_json_str (t, "lastStatus"), "STOPPED");
+  const cJSON *c = cJSON_GetArrayItem (cJSON_GetObjectItem (t, "containers"), 0);
+  ck_assert_str_eq (ts_json_str (c, "lastStatus"), "STOPPED");
+  ck_assert_int_eq (cJSON_GetObjectItem (c, "exitCode")->valueint, 3);
+  ck_assert (strncmp (ts_json_str (c, "imageDigest"), "sha256:", 7) == 0);
+  cJSON_Delete (j);
+  /* accepted reports are never sent again */
+  run_for (1500);
+  ck_assert_uint_eq (agent_engine_reports_sent (f.eng), 2);
+  _cleanup_json_ cJSON *ob = outbox (arn);
+  ck_assert_int_eq (cJSON_GetArraySize (ob), 0);
+  agent_engine_free (f.eng);
+  f.eng = NULL;
+  ts_cp_teardown (&cp);
+}
+END_TEST
+
 /* ---- kill -9 of the agent ---- */
 
 /* The agent in a child process: runs the task until both containers run, then says so and keeps
@@ -548,6 +621,7 @@ int main (void)
   tcase_add_test (tc, test_stop_escalates_to_sigkill_after_the_stop_timeout);
   tcase_add_test (tc, test_bad_image_stops_with_cannot_pull_and_the_engine_carries_on);
   tcase_add_test (tc, test_unrunnable_tasks_stop_with_resource_errors);
+  tcase_add_test (tc, test_reports_reach_berth_control_in_order_after_it_comes_back);
   tcase_add_test (tc, test_kill_9_of_the_agent_readopts_running_containers_and_reports_exits_once);
   suite_add_tcase (s, tc);
   return ts_run_suite (s);
