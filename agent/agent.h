@@ -340,6 +340,7 @@ unsigned agent_registrar_attempts (const agent_registrar *r);
 
 struct img_store;
 struct img_puller;
+struct net_bridge;
 typedef struct agent_engine agent_engine;
 
 typedef struct agent_engine_opts
@@ -351,13 +352,14 @@ typedef struct agent_engine_opts
   const char *cluster;      /* for SubmitTaskStateChange */
   struct img_store *images; /* rootfs and image configs */
   struct img_puller *puller;
-  const char *shim_path;    /* berth-shim */
-  const char *runtime_path; /* berth-runtime, given to each shim */
-  const char *state_dir;    /* bundles and shim state dirs (volatile) */
-  const char *runtime_root; /* the runtime's --root */
-  unsigned max_pulls;       /* pulls at once (worker threads); 0: 2 */
-  uint64_t host_mem_mib;    /* 0: not checked */
-  uint64_t seed;            /* the outbox backoff's jitter */
+  const char *shim_path;     /* berth-shim */
+  const char *runtime_path;  /* berth-runtime, given to each shim */
+  const char *state_dir;     /* bundles and shim state dirs (volatile) */
+  const char *runtime_root;  /* the runtime's --root */
+  struct net_bridge *bridge; /* networkMode bridge; NULL: bridge tasks are refused */
+  unsigned max_pulls;        /* pulls at once (worker threads); 0: 2 */
+  uint64_t host_mem_mib;     /* 0: not checked */
+  uint64_t seed;             /* the outbox backoff's jitter */
 } agent_engine_opts;
 
 /* Creates the engine and reloads every task in the store: containers whose shims still run are

@@ -59,6 +59,9 @@ int eng_save_container (eng_container *c, berr **err)
       || (c->rootfs && !cJSON_AddStringToObject (b, "rootfs", c->rootfs))
       || (c->reason && !cJSON_AddStringToObject (b, "reason", c->reason))
       || (c->stop_signal && !cJSON_AddStringToObject (b, "stopSignal", c->stop_signal))
+      || (c->netns && !cJSON_AddStringToObject (b, "netns", c->netns))
+      || (c->bindings
+          && !cJSON_AddItemToObject (b, "bindings", cJSON_Duplicate (c->bindings, true)))
       || !cJSON_AddNumberToObject (b, "pid", c->pid)
       || !cJSON_AddNumberToObject (b, "shimPid", c->shim_pid)
       || !cJSON_AddNumberToObject (b, "pullStartedAt", (double)c->pull_started_ns)
@@ -90,6 +93,10 @@ static void restore_container (eng_container *c, const agent_container_rec *r)
     c->reason = strdup (s);
   if ((s = jstr (b, "stopSignal")))
     c->stop_signal = strdup (s);
+  if ((s = jstr (b, "netns")))
+    c->netns = strdup (s);
+  if (cJSON_IsArray (cJSON_GetObjectItem (b, "bindings")))
+    c->bindings = cJSON_Duplicate (cJSON_GetObjectItem (b, "bindings"), true);
   c->pid = (pid_t)cJSON_GetNumberValue (cJSON_GetObjectItem (b, "pid"));
   c->shim_pid = (pid_t)cJSON_GetNumberValue (cJSON_GetObjectItem (b, "shimPid"));
   c->pull_started_ns = (int64_t)cJSON_GetNumberValue (cJSON_GetObjectItem (b, "pullStartedAt"));
@@ -104,7 +111,8 @@ static void task_free (eng_task *t)
       sd_event_source_disable_unref (c->watch);
       sd_event_source_disable_unref (c->kill_timer);
       free (c->name), free (c->image), free (c->id), free (c->digest), free (c->rootfs);
-      free (c->stop_signal), free (c->reason);
+      free (c->stop_signal), free (c->reason), free (c->netns);
+      cJSON_Delete (c->bindings);
     }
   sd_event_source_disable_unref (t->cleanup);
   free (t->c), free (t->arn), free (t->id), free (t->reason);
@@ -406,6 +414,9 @@ int agent_engine_new (const agent_engine_opts *o, agent_engine **out, berr **err
       agent_task_rec_clear (&recs[i]);
     }
   free (recs);
+  _cleanup_berr_ berr *nerr = NULL;
+  if (eng_net_reconcile (e, &nerr) < 0)
+    blog_berr (&nerr);
   eng_send_kick (e);
   *out = e;
   return 0;
@@ -442,8 +453,11 @@ static void check_resources (eng_task *t)
   double mib = cJSON_IsNumber (mem)   ? mem->valuedouble
                : cJSON_IsString (mem) ? strtod (mem->valuestring, NULL)
                                       : 0;
-  if (mode && strcmp (mode, "host") != 0 && strcmp (mode, "none") != 0)
-    refuse (t, "ResourceInitializationError: this agent runs networkMode host and none only");
+  bool bridge = mode == NULL || mode[0] == '\0' || strcmp (mode, "bridge") == 0;
+  if (bridge && e->o.bridge == NULL)
+    refuse (t, "ResourceInitializationError: bridge mode is not configured on this agent");
+  else if (!bridge && strcmp (mode, "host") != 0 && strcmp (mode, "none") != 0)
+    refuse (t, "ResourceInitializationError: this agent runs networkMode bridge, host and none");
   else if (t->n == 0)
     refuse (t, "ResourceInitializationError: the task has no containers");
   else if (e->o.host_mem_mib && mib > (double)e->o.host_mem_mib)

@@ -32,6 +32,8 @@ typedef struct eng_container
   pid_t pid, shim_pid;
   int exit_code; /* -1: none */
   char *reason;
+  char *netns;            /* bridge mode: the endpoint's namespace (net_bridge_setup) */
+  cJSON *bindings;        /* networkBindings as reported */
   sd_event_source *watch; /* pidfd of the invoker (launching) or of the shim (running) */
   sd_event_source *kill_timer;
 } eng_container;
@@ -42,7 +44,7 @@ struct eng_task
   char *arn, *id;
   cJSON *body;
   bool desired_stopped;
-  bool dirty; /* a container changed since the last report */
+  bool dirty;               /* a container changed since the last report */
   enum eng_status known;    /* ES_NONE is PENDING */
   enum eng_status reported; /* the last task status put in the outbox */
   char *reason;
@@ -99,6 +101,12 @@ int eng_launch (eng_container *c, berr **err);
 void eng_stop_container (eng_container *c);
 int eng_adopt (eng_container *c);
 void eng_remove_container (eng_container *c);
+
+/* engine_net.c */
+int eng_net_setup (eng_container *c, berr **err);
+void eng_net_teardown (eng_container *c);
+void eng_net_key (const eng_container *c, char *key, size_t size);
+int eng_net_reconcile (agent_engine *e, berr **err);
 
 /* engine_report.c */
 int eng_report (eng_task *t, berr **err);

@@ -404,7 +404,7 @@ int eng_launch (eng_container *c, berr **err)
   char size[32], files[32];
   if (bundle == NULL || shimdir == NULL)
     return berr_make (err, ENOMEM, "launch");
-  if (write_bundle (c, err) < 0)
+  if (eng_net_setup (c, err) < 0 || write_bundle (c, err) < 0)
     return -1;
   if (bfs_remove_tree (AT_FDCWD, shimdir, err) < 0)
     return -1;
@@ -528,6 +528,7 @@ void eng_remove_container (eng_container *c)
   if (rt_container_delete (e->o.runtime_root, c->id, true, &err) < 0 && berr_errno (err) != ENOENT)
     blog_berr (&err);
   berr_free (&err);
+  eng_net_teardown (c);
   if (img_rootfs_remove (e->o.images, c->id, &err) < 0)
     blog_berr (&err);
   if (bundle && bfs_remove_tree (AT_FDCWD, bundle, &err) < 0)

@@ -30,7 +30,8 @@ static cJSON *container_change (const eng_container *c)
     cJSON_AddNumberToObject (o, "exitCode", c->exit_code);
   if (c->reason)
     cJSON_AddStringToObject (o, "reason", c->reason);
-  cJSON_AddArrayToObject (o, "networkBindings");
+  cJSON_AddItemToObject (o, "networkBindings",
+                         c->bindings ? cJSON_Duplicate (c->bindings, true) : cJSON_CreateArray ());
   return o;
 }
 

@@ -220,6 +220,17 @@ static int set_mounts (eng_container *c, cJSON *mounts, berr **err)
   return 0;
 }
 
+/* Bridge mode: join the endpoint's namespace by path. */
+static void join_network (cJSON *lin, const char *path)
+{
+  cJSON *ns = cJSON_GetObjectItem (lin, "namespaces"), *it;
+  cJSON_ArrayForEach (it, ns)
+  {
+    if (strcmp (jstr (it, "type") ?: "", "network") == 0)
+      cJSON_AddStringToObject (it, "path", path);
+  }
+}
+
 static void host_network (cJSON *lin)
 {
   cJSON *ns = cJSON_GetObjectItem (lin, "namespaces");
@@ -267,7 +278,9 @@ int eng_build_config (eng_container *c, const struct img_config *ic, cJSON **out
   const char *mode = jstr (c->task->body, "networkMode");
   if (mode && strcmp (mode, "host") == 0)
     host_network (lin);
-  else
+  else if (c->netns)
+    join_network (lin, c->netns);
+  if (!mode || strcmp (mode, "host") != 0)
     cJSON_AddStringToObject (cfg, "hostname", jstr (def, "hostname") ?: c->task->id);
   *out = steal_ptr (&cfg);
   return 0;

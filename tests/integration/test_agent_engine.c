@@ -8,10 +8,13 @@
 #include "lib/clock.h"
 #include "lib/json.h"
 #include "lib/strv.h"
+#include "net/net.h"
 #include "runtime/runtime.h"
 #include "tests/support/cp.h"
+#include "tests/support/netenv.h"
 #include "tests/support/support.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -103,7 +106,7 @@ static void setup (void)
   ck_assert_int_eq (sd_event_new (&f.ev), 0);
 }
 
-static void engine_open (void)
+static void engine_open_with (net_bridge *br)
 {
   berr *err = NULL;
   agent_engine_opts o = { .ev = f.ev,
@@ -117,6 +120,7 @@ static void engine_open (void)
                           .runtime_path = f.runtime,
                           .state_dir = f.state,
                           .runtime_root = f.rtroot,
+                          .bridge = br,
                           .max_pulls = 2,
                           .host_mem_mib = 1 << 20,
                           .seed = 1 };
@@ -124,6 +128,11 @@ static void engine_open (void)
     ok (agent_store_open (f.store_path, &f.store, &err), &err);
   o.store = f.store;
   ok (agent_engine_new (&o, &f.eng, &err), &err);
+}
+
+static void engine_open (void)
+{
+  engine_open_with (NULL);
 }
 
 /* Kills whatever containers a test left, so no shim outlives it. */
@@ -500,6 +509,120 @@ START_TEST (test_reports_reach_berth_control_in_order_after_it_comes_back)
 }
 END_TEST
 
+/* ---- bridge mode, in a "host" namespace of the test's own ---- */
+
+static struct ts_netenv env = {
+  .prefix = "berth-engbr",
+  .snapshot = "nft list table ip berth 2>/dev/null; echo ---; ip -o link show | cut -d: -f2",
+};
+static int host_ns = -1;
+static net_bridge *bridge;
+
+static void br_suite_begin (void)
+{
+  suite_setup ();
+  ts_netenv_suite_begin (&env);
+}
+
+static void br_suite_end (void)
+{
+  ts_netenv_suite_end (&env);
+  suite_teardown ();
+}
+
+static void br_setup (void)
+{
+  berr *err = NULL;
+  setup ();
+  ts_netenv_test_begin (&env);
+  host_ns = ts_netenv_ns (&env, "host");
+  _cleanup_free_ char *ipam = cat (env.tmp, "/ipam");
+  struct net_bridge_config bc
+      = { .ipam_path = ipam, .run_dir = env.run_dir, .host_netns_fd = host_ns };
+  ok (net_bridge_open (&bc, &bridge, &err), &err);
+}
+
+static void br_teardown (void)
+{
+  teardown ();
+  net_bridge_close (bridge);
+  close (host_ns);
+  ts_netenv_test_end (&env);
+}
+
+/* Sends an HTTP request to addr:port from the host namespace; the response (newly allocated). */
+static char *http_get (const char *addr, uint16_t port, const char *path)
+{
+  berr *err = NULL;
+  int s = net_socket_in_netns (host_ns, AF_INET, SOCK_STREAM, &err);
+  ck_assert_msg (s >= 0, "socket: %s", err ? err->msg : "");
+  struct timeval tv = { 2, 0 };
+  setsockopt (s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons (port) };
+  inet_pton (AF_INET, addr, &to.sin_addr);
+  char req[256], *buf = calloc (1, 4096);
+  size_t n = 0;
+  ssize_t r;
+  snprintf (req, sizeof req, "GET %s HTTP/1.0\r\n\r\n", path);
+  if (connect (s, (struct sockaddr *)&to, sizeof to) == 0 && write (s, req, strlen (req)) > 0)
+    while (n < 4095 && (r = read (s, buf + n, 4095 - n)) > 0)
+      n += (size_t)r;
+  close (s);
+  return buf;
+}
+
+START_TEST (test_bridge_host_port_0_is_reported_in_network_bindings_and_answers)
+{
+  const char *arn = ARN_PREFIX "br2";
+  f.cfg.task_cleanup_wait_us = 200000;
+  engine_open_with (bridge);
+  inject (arn, "bridge",
+          "[{\"name\":\"web\",\"image\":\"" IMAGE "\","
+          "\"portMappings\":[{\"containerPort\":80,\"hostPort\":0}],"
+          "\"command\":[\"busybox\",\"httpd\",\"-f\",\"-p\",\"80\",\"-h\",\"/etc\"]}]");
+  run_until (arn, "RUNNING", 10000);
+  _cleanup_json_ cJSON *ob = outbox (arn);
+  ck_assert_int_eq (cJSON_GetArraySize (ob), 1);
+  const cJSON *b = cJSON_GetArrayItem (
+      cJSON_GetObjectItem (container_of (cJSON_GetArrayItem (ob, 0), "web"), "networkBindings"), 0);
+  ck_assert_ptr_nonnull (b);
+  int port = cJSON_GetObjectItem (b, "hostPort")->valueint;
+  struct net_port_range dyn = net_bridge_dynamic_range (bridge);
+  ck_assert_msg (port >= dyn.lo && port <= dyn.hi, "host port %d", port);
+  ck_assert_int_eq (cJSON_GetObjectItem (b, "containerPort")->valueint, 80);
+  ck_assert_str_eq (ts_json_str (b, "protocol"), "tcp");
+  char gw[INET_ADDRSTRLEN];
+  struct in_addr g = net_bridge_gateway (bridge);
+  inet_ntop (AF_INET, &g, gw, sizeof gw);
+  char *resp = NULL;
+  for (int i = 0; i < 30; i++)
+    {
+      free (resp);
+      resp = http_get (gw, (uint16_t)port, "/marker");
+      if (strstr (resp, "base"))
+        break;
+      usleep (100000);
+    }
+  ck_assert_msg (strstr (resp, "200") && strstr (resp, "base"), "response: %s", resp);
+  free (resp);
+  /* stop, report, clean up: the endpoint, the rootfs and the task go */
+  desire_stopped (arn);
+  run_until (arn, "STOPPED", 10000);
+  cJSON_Delete (outbox (arn));
+  run_for (1500);
+  ck_assert_str_eq (agent_engine_task_known (f.eng, arn, NULL), "NONE");
+  berr *err = NULL;
+  agent_task_rec r = { 0 };
+  ck_assert_int_lt (agent_store_get_task (f.store, arn, &r, &err), 0);
+  berr_free (&err);
+  _cleanup_free_ char *rootfs = cat (f.img_root, "/containers/br2-web");
+  ck_assert_int_ne (access (rootfs, F_OK), 0);
+  resp = http_get (gw, (uint16_t)port, "/marker");
+  ck_assert_msg (strstr (resp, "base") == NULL, "still answers: %s", resp);
+  free (resp);
+}
+END_TEST
+
 /* ---- kill -9 of the agent ---- */
 
 /* The agent in a child process: runs the task until both containers run, then says so and keeps
@@ -624,5 +747,11 @@ int main (void)
   tcase_add_test (tc, test_reports_reach_berth_control_in_order_after_it_comes_back);
   tcase_add_test (tc, test_kill_9_of_the_agent_readopts_running_containers_and_reports_exits_once);
   suite_add_tcase (s, tc);
+  TCase *br = tcase_create ("bridge");
+  tcase_set_timeout (br, 120);
+  tcase_add_unchecked_fixture (br, br_suite_begin, br_suite_end);
+  tcase_add_checked_fixture (br, br_setup, br_teardown);
+  tcase_add_test (br, test_bridge_host_port_0_is_reported_in_network_bindings_and_answers);
+  suite_add_tcase (s, br);
   return ts_run_suite (s);
 }
