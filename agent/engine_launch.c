@@ -337,6 +337,9 @@ static int on_shim_exit (sd_event_source *s, int fd, uint32_t revents, void *use
   return 0;
 }
 
+/* The invoker exits once the start has an outcome (state.json running or failed). A container
+ * that already exited (state.json stopped, with a pid) did run: it goes through RUNNING, so the
+ * task reports RUNNING before STOPPED as with any other container. */
 static int on_invoker_exit (sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
   eng_container *c = userdata;
@@ -348,28 +351,30 @@ static int on_invoker_exit (sd_event_source *s, int fd, uint32_t revents, void *
     blog_warn ("container %s: waitid on the shim invoker: %m", c->id);
   c->watch = sd_event_source_disable_unref (c->watch);
   c->launching = false;
-  if (read_shim_state (c->task->e, c->id, &st, &err) == 0 && strcmp (st.status, "running") == 0)
-    {
-      c->pid = st.pid;
-      if (watch_shim (c, st.shim_pid) == 0)
-        {
-          c->known = ES_RUNNING;
-          if (eng_save_container (c, &err) < 0)
-            blog_berr (&err);
-        }
-      else
-        finish_from_state (c);
-    }
-  else if (err)
+  if (read_shim_state (c->task->e, c->id, &st, &err) < 0)
     {
       _cleanup_free_ char *m = NULL;
       eng_container_stopped (
           c, -1, asprintf (&m, "CannotStartContainerError: %s", err->msg) < 0 ? NULL : m);
+      eng_step (c->task);
+      return 0;
+    }
+  free (st.error);
+  bool running = strcmp (st.status, "running") == 0;
+  if (running || (strcmp (st.status, "stopped") == 0 && st.pid > 0))
+    {
+      c->pid = st.pid;
+      c->known = ES_RUNNING;
+      if (eng_save_container (c, &err) < 0)
+        blog_berr (&err);
+      if (!running || watch_shim (c, st.shim_pid) < 0)
+        {
+          eng_step (c->task);
+          finish_from_state (c);
+        }
     }
   else
     finish_from_state (c);
-  if (err == NULL)
-    free (st.error);
   eng_step (c->task);
   return 0;
 }

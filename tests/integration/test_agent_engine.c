@@ -18,12 +18,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -146,6 +148,26 @@ static void kill_containers (void)
       {
         rt_container_delete (f.rtroot, de->d_name, true, &err);
         berr_free (&err);
+      }
+  if (d)
+    closedir (d);
+  /* the shims write their final state, then exit: wait for them before removing their dirs */
+  _cleanup_free_ char *shims = cat (f.state, "/shims");
+  d = opendir (shims);
+  while (d && (de = readdir (d)))
+    if (de->d_name[0] != '.')
+      {
+        char path[4096];
+        snprintf (path, sizeof path, "%s/%s/shim.pid", shims, de->d_name);
+        _cleanup_free_ char *pid = ts_read_file (path);
+        pid_t p = pid ? atoi (pid) : 0;
+        int pfd = p > 0 ? (int)syscall (SYS_pidfd_open, p, 0) : -1;
+        struct pollfd pf = { .fd = pfd, .events = POLLIN };
+        if (pfd >= 0)
+          {
+            poll (&pf, 1, 3000);
+            close (pfd);
+          }
       }
   if (d)
     closedir (d);
