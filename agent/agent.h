@@ -358,7 +358,8 @@ typedef struct agent_engine_opts
   const char *runtime_root;  /* the runtime's --root */
   struct net_bridge *bridge; /* networkMode bridge; NULL: bridge tasks are refused */
   unsigned max_pulls;        /* pulls at once (worker threads); 0: 2 */
-  uint64_t host_mem_mib;     /* 0: not checked */
+  uint64_t host_mem_mib;     /* 0: not checked; tasks wait while the running ones use it all */
+  uint64_t host_cpu_units;   /* CPUs x 1024; 0: not checked */
   uint64_t seed;             /* the outbox backoff's jitter */
 } agent_engine_opts;
 

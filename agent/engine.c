@@ -45,6 +45,14 @@ eng_container *eng_find_container (agent_engine *e, const char *arn, const char 
   return NULL;
 }
 
+static double jnum (const cJSON *o, const char *key)
+{
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive (o, key);
+  if (cJSON_IsString (v))
+    return strtod (v->valuestring, NULL);
+  return cJSON_IsNumber (v) ? v->valuedouble : 0;
+}
+
 static const char *jstr (const cJSON *o, const char *key)
 {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive (o, key);
@@ -120,6 +128,22 @@ static void task_free (eng_task *t)
   free (t);
 }
 
+/* What a task reserves: its task-level size, else the sum of its containers' (memory, else
+ * memoryReservation). */
+static void task_size (eng_task *t)
+{
+  t->mem_mib = jnum (t->body, "memory");
+  t->cpu_units = jnum (t->body, "cpu");
+  for (size_t i = 0; i < t->n; i++)
+    {
+      double m = jnum (t->c[i].def, "memory");
+      if (jnum (t->body, "memory") <= 0)
+        t->mem_mib += m > 0 ? m : jnum (t->c[i].def, "memoryReservation");
+      if (jnum (t->body, "cpu") <= 0)
+        t->cpu_units += jnum (t->c[i].def, "cpu");
+    }
+}
+
 /* Builds the in-memory task from the control plane's task document. */
 static int task_new (agent_engine *e, const agent_task_rec *r, eng_task **out, berr **err)
 {
@@ -154,6 +178,8 @@ static int task_new (agent_engine *e, const agent_task_rec *r, eng_task **out, b
       c->id = NULL;
   }
   t->desired_stopped = r->desired_status && strcmp (r->desired_status, "STOPPED") == 0;
+  t->seq = e->next_seq++;
+  task_size (t);
   t->known = t->reported = status_parse (r->known_status);
   *out = t;
   return 0;
@@ -242,9 +268,31 @@ void eng_container_stopped (eng_container *c, int exit_code, const char *reason)
     blog_berr (&err);
 }
 
+/* The host-resource queue: a task starts only when it fits beside the admitted ones, in arrival
+ * order (a big task is not overtaken forever by small ones). */
+static bool admit (eng_task *t)
+{
+  agent_engine *e = t->e;
+  double mem = 0, cpu = 0;
+  if (t->admitted)
+    return true;
+  for (eng_task *o = e->tasks; o; o = o->next)
+    if (o->admitted && o->known != ES_STOPPED)
+      mem += o->mem_mib, cpu += o->cpu_units;
+    else if (!o->admitted && o != t && !o->desired_stopped && o->seq < t->seq)
+      return false;
+  if ((e->o.host_mem_mib && mem + t->mem_mib > (double)e->o.host_mem_mib)
+      || (e->o.host_cpu_units && cpu + t->cpu_units > (double)e->o.host_cpu_units))
+    return false;
+  t->admitted = true;
+  return true;
+}
+
 static void step_running (eng_task *t)
 {
   _cleanup_berr_ berr *err = NULL;
+  if (!admit (t))
+    return;
   for (size_t i = 0; i < t->n && !t->desired_stopped; i++)
     {
       eng_container *c = &t->c[i];
@@ -321,7 +369,13 @@ void eng_step (eng_task *t)
   if ((advanced || (t->dirty && t->reported == ES_RUNNING)) && eng_report (t, &err) < 0)
     blog_berr (&err);
   if (t->known == ES_STOPPED)
-    arm_cleanup (t);
+    {
+      arm_cleanup (t);
+      /* its memory and CPU are free: queued tasks may fit now (reached once per task) */
+      for (eng_task *o = t->e->tasks; t->admitted && o; o = o->next)
+        if (!o->admitted && o->known != ES_STOPPED)
+          eng_step (o);
+    }
 }
 
 static void task_unlink (agent_engine *e, eng_task *t)
@@ -382,6 +436,8 @@ static int load_task (agent_engine *e, const agent_task_rec *r, berr **err)
       agent_container_rec_clear (&cr[i]);
     }
   free (cr);
+  for (size_t i = 0; i < t->n; i++) /* started before the restart: keeps its place */
+    t->admitted = t->admitted || t->c[i].known > ES_NONE;
   t->next = e->tasks;
   e->tasks = t;
   for (size_t i = 0; i < t->n; i++)
@@ -449,10 +505,6 @@ static void check_resources (eng_task *t)
 {
   agent_engine *e = t->e;
   const char *mode = jstr (t->body, "networkMode");
-  const cJSON *mem = cJSON_GetObjectItem (t->body, "memory");
-  double mib = cJSON_IsNumber (mem)   ? mem->valuedouble
-               : cJSON_IsString (mem) ? strtod (mem->valuestring, NULL)
-                                      : 0;
   bool bridge = mode == NULL || mode[0] == '\0' || strcmp (mode, "bridge") == 0;
   if (bridge && e->o.bridge == NULL)
     refuse (t, "ResourceInitializationError: bridge mode is not configured on this agent");
@@ -460,8 +512,10 @@ static void check_resources (eng_task *t)
     refuse (t, "ResourceInitializationError: this agent runs networkMode bridge, host and none");
   else if (t->n == 0)
     refuse (t, "ResourceInitializationError: the task has no containers");
-  else if (e->o.host_mem_mib && mib > (double)e->o.host_mem_mib)
+  else if (e->o.host_mem_mib && t->mem_mib > (double)e->o.host_mem_mib)
     refuse (t, "ResourceInitializationError: the task's memory is more than the host has");
+  else if (e->o.host_cpu_units && t->cpu_units > (double)e->o.host_cpu_units)
+    refuse (t, "ResourceInitializationError: the task's cpu is more than the host has");
 }
 
 int agent_engine_task_updated (agent_engine *e, const char *task_arn, berr **err)

@@ -44,7 +44,10 @@ struct eng_task
   char *arn, *id;
   cJSON *body;
   bool desired_stopped;
-  bool dirty;               /* a container changed since the last report */
+  bool dirty;    /* a container changed since the last report */
+  bool admitted; /* counted against the host's memory and CPU */
+  uint64_t seq;  /* arrival order, for the resource queue */
+  double mem_mib, cpu_units;
   enum eng_status known;    /* ES_NONE is PENDING */
   enum eng_status reported; /* the last task status put in the outbox */
   char *reason;
@@ -80,6 +83,7 @@ struct agent_engine
   /* reports */
   agent_backoff backoff;
   sd_event_source *send_timer;
+  uint64_t next_seq;
   bool sending;
   int64_t sending_id;
   unsigned sent;

@@ -46,6 +46,7 @@ typedef struct fx
   agent_engine *eng;
   agent_http *http;
   agent_credprov *creds;
+  uint64_t host_mem_mib;
 } fx;
 
 static fx f;
@@ -124,7 +125,7 @@ static void engine_open_with (net_bridge *br)
                           .runtime_root = f.rtroot,
                           .bridge = br,
                           .max_pulls = 2,
-                          .host_mem_mib = 1 << 20,
+                          .host_mem_mib = f.host_mem_mib ? f.host_mem_mib : 1 << 20,
                           .seed = 1 };
   if (f.store == NULL)
     ok (agent_store_open (f.store_path, &f.store, &err), &err);
@@ -458,6 +459,28 @@ START_TEST (test_unrunnable_tasks_stop_with_resource_errors)
 }
 END_TEST
 
+START_TEST (test_a_task_waits_for_host_memory_instead_of_overcommitting)
+{
+  const char *a = ARN_PREFIX "mem1", *b = ARN_PREFIX "mem2";
+  f.host_mem_mib = 100;
+  engine_open ();
+  inject_mem (a,
+              "[{\"name\":\"app\",\"image\":\"" IMAGE "\","
+              "\"command\":[\"busybox\",\"sleep\",\"100\"]}]",
+              "80");
+  run_until (a, "RUNNING", 10000);
+  inject_mem (b,
+              "[{\"name\":\"app\",\"image\":\"" IMAGE "\","
+              "\"command\":[\"busybox\",\"sleep\",\"100\"]}]",
+              "50");
+  run_for (1000);
+  ck_assert_str_eq (agent_engine_task_known (f.eng, b, NULL), "PENDING");
+  desire_stopped (a);
+  run_until (a, "STOPPED", 10000);
+  run_until (b, "RUNNING", 10000);
+}
+END_TEST
+
 /* ---- reports to berth-control ---- */
 
 #define RESOURCES                                                                                  \
@@ -766,6 +789,7 @@ int main (void)
   tcase_add_test (tc, test_stop_escalates_to_sigkill_after_the_stop_timeout);
   tcase_add_test (tc, test_bad_image_stops_with_cannot_pull_and_the_engine_carries_on);
   tcase_add_test (tc, test_unrunnable_tasks_stop_with_resource_errors);
+  tcase_add_test (tc, test_a_task_waits_for_host_memory_instead_of_overcommitting);
   tcase_add_test (tc, test_reports_reach_berth_control_in_order_after_it_comes_back);
   tcase_add_test (tc, test_kill_9_of_the_agent_readopts_running_containers_and_reports_exits_once);
   suite_add_tcase (s, tc);
