@@ -19,7 +19,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-int eng_build_config (eng_container *c, const struct img_config *ic, cJSON **out, berr **err);
+int eng_build_config (eng_container *c, const struct img_config *ic, const char *bundle,
+                      cJSON **out, berr **err);
 
 static int pidfd_open_ (pid_t pid)
 {
@@ -389,9 +390,14 @@ static int write_bundle (eng_container *c, berr **err)
     return berr_make (err, ENOMEM, "bundle");
   if (img_store_config (e->o.images, c->digest, &ic, err) < 0)
     return -1;
-  int r = eng_build_config (c, ic, &cfg, err);
+  if (bfs_mkdirs (dir, 0700, err) < 0)
+    {
+      img_config_free (ic);
+      return -1;
+    }
+  int r = eng_build_config (c, ic, dir, &cfg, err);
   img_config_free (ic);
-  if (r < 0 || bfs_mkdirs (dir, 0700, err) < 0)
+  if (r < 0)
     return -1;
   if ((text = cJSON_Print (cfg)) == NULL)
     return berr_make (err, ENOMEM, "config.json");

@@ -9,10 +9,13 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-int eng_build_config (eng_container *c, const struct img_config *ic, cJSON **out, berr **err);
+int eng_build_config (eng_container *c, const struct img_config *ic, const char *bundle,
+                      cJSON **out, berr **err);
 
 static const char *jstr (const cJSON *o, const char *key)
 {
@@ -231,6 +234,65 @@ static void join_network (cJSON *lin, const char *path)
   }
 }
 
+/* Writes name (hosts, resolv.conf) into the bundle and binds it over /etc/<name>. */
+static int etc_file (cJSON *mounts, const char *bundle, const char *name, const char *text,
+                     berr **err)
+{
+  _cleanup_close_ int dfd = open (bundle, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  char src[4096], dst[64];
+  if (dfd < 0)
+    return berr_sys (err, "open `%s`", bundle);
+  if (bfs_write_atomic_volatile (dfd, name, text, strlen (text), 0644, err) < 0)
+    return -1;
+  snprintf (src, sizeof src, "%s/%s", bundle, name);
+  snprintf (dst, sizeof dst, "/etc/%s", name);
+  const char *opts[] = { "bind", "rw", NULL };
+  add_mount (mounts, dst, "bind", src, opts);
+  return 0;
+}
+
+/* extraHosts into /etc/hosts, dnsServers and dnsSearchDomains into /etc/resolv.conf (only when
+ * the task definition names them: otherwise the image's files stay). */
+static int set_dns (eng_container *c, cJSON *mounts, const char *bundle, berr **err)
+{
+  const cJSON *eh = cJSON_GetObjectItem (c->def, "extraHosts"), *it;
+  const cJSON *ds = cJSON_GetObjectItem (c->def, "dnsServers");
+  const cJSON *dd = cJSON_GetObjectItem (c->def, "dnsSearchDomains");
+  char *buf = NULL;
+  size_t len = 0;
+  int r = 0;
+  if (cJSON_GetArraySize (eh) > 0)
+    {
+      FILE *f = open_memstream (&buf, &len);
+      if (f == NULL)
+        return berr_sys (err, "hosts");
+      fprintf (f, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+      cJSON_ArrayForEach (it, eh) if (jstr (it, "ipAddress") && jstr (it, "hostname"))
+          fprintf (f, "%s\t%s\n", jstr (it, "ipAddress"), jstr (it, "hostname"));
+      fclose (f);
+      r = etc_file (mounts, bundle, "hosts", buf, err);
+      free (buf), buf = NULL;
+    }
+  if (r == 0 && (cJSON_GetArraySize (ds) > 0 || cJSON_GetArraySize (dd) > 0))
+    {
+      FILE *f = open_memstream (&buf, &len);
+      if (f == NULL)
+        return berr_sys (err, "resolv.conf");
+      cJSON_ArrayForEach (it, ds) if (cJSON_IsString (it))
+          fprintf (f, "nameserver %s\n", it->valuestring);
+      if (cJSON_GetArraySize (dd) > 0)
+        {
+          fprintf (f, "search");
+          cJSON_ArrayForEach (it, dd) if (cJSON_IsString (it)) fprintf (f, " %s", it->valuestring);
+          fprintf (f, "\n");
+        }
+      fclose (f);
+      r = etc_file (mounts, bundle, "resolv.conf", buf, err);
+      free (buf);
+    }
+  return r;
+}
+
 static void host_network (cJSON *lin)
 {
   cJSON *ns = cJSON_GetObjectItem (lin, "namespaces");
@@ -242,7 +304,8 @@ static void host_network (cJSON *lin)
     }
 }
 
-int eng_build_config (eng_container *c, const struct img_config *ic, cJSON **out, berr **err)
+int eng_build_config (eng_container *c, const struct img_config *ic, const char *bundle,
+                      cJSON **out, berr **err)
 {
   const cJSON *def = c->def;
   _cleanup_json_ cJSON *cfg = rt_oci_default_config ();
@@ -273,7 +336,8 @@ int eng_build_config (eng_container *c, const struct img_config *ic, cJSON **out
   set_ulimits (def, proc);
   set_caps (def, proc);
   set_resources (c, lin);
-  if (set_mounts (c, cJSON_GetObjectItem (cfg, "mounts"), err) < 0)
+  if (set_mounts (c, cJSON_GetObjectItem (cfg, "mounts"), err) < 0
+      || set_dns (c, cJSON_GetObjectItem (cfg, "mounts"), bundle, err) < 0)
     return -1;
   const char *mode = jstr (c->task->body, "networkMode");
   if (mode && strcmp (mode, "host") == 0)

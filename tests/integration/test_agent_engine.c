@@ -481,6 +481,30 @@ START_TEST (test_a_task_waits_for_host_memory_instead_of_overcommitting)
 }
 END_TEST
 
+START_TEST (test_spec_merges_image_and_definition_env_workdir_hosts_and_dns)
+{
+  const char *arn = ARN_PREFIX "spec1";
+  engine_open ();
+  inject (arn, "none",
+          "[{\"name\":\"app\",\"image\":\"" IMAGE "\",\"workingDirectory\":\"/etc\","
+          "\"environment\":[{\"name\":\"GREETING\",\"value\":\"hi\"}],"
+          "\"extraHosts\":[{\"hostname\":\"db.internal\",\"ipAddress\":\"10.1.2.3\"}],"
+          "\"dnsServers\":[\"10.0.0.53\"],\"dnsSearchDomains\":[\"corp.example\"],"
+          "\"command\":[\"sh\",\"-c\",\"cat /etc/hosts /etc/resolv.conf; "
+          "echo \\\"env $GREETING $FOO $ECS_CONTAINER_METADATA_URI_V4\\\"; echo cwd $(pwd)\"]}]");
+  run_until (arn, "STOPPED", 10000);
+  _cleanup_free_ char *path = cat (f.state, "/shims/spec1-app/container.log");
+  _cleanup_free_ char *log = ts_read_file (path);
+  ck_assert_ptr_nonnull (log);
+  ck_assert_msg (strstr (log, "10.1.2.3\\tdb.internal"), "%s", log);
+  ck_assert_msg (strstr (log, "nameserver 10.0.0.53"), "%s", log);
+  ck_assert_msg (strstr (log, "search corp.example"), "%s", log);
+  /* image Env (FOO=bar) kept, the definition's appended, the metadata URI set */
+  ck_assert_msg (strstr (log, "env hi bar http://169.254.170.2/v4/spec1-app"), "%s", log);
+  ck_assert_msg (strstr (log, "cwd /etc"), "%s", log);
+}
+END_TEST
+
 /* ---- reports to berth-control ---- */
 
 #define RESOURCES                                                                                  \
@@ -790,6 +814,7 @@ int main (void)
   tcase_add_test (tc, test_bad_image_stops_with_cannot_pull_and_the_engine_carries_on);
   tcase_add_test (tc, test_unrunnable_tasks_stop_with_resource_errors);
   tcase_add_test (tc, test_a_task_waits_for_host_memory_instead_of_overcommitting);
+  tcase_add_test (tc, test_spec_merges_image_and_definition_env_workdir_hosts_and_dns);
   tcase_add_test (tc, test_reports_reach_berth_control_in_order_after_it_comes_back);
   tcase_add_test (tc, test_kill_9_of_the_agent_readopts_running_containers_and_reports_exits_once);
   suite_add_tcase (s, tc);
