@@ -756,7 +756,17 @@ START_TEST (test_kill_9_of_the_agent_readopts_running_containers_and_reports_exi
   ck_assert_int_eq (kill (child, SIGKILL), 0);
   ck_assert_int_eq (waitpid (child, NULL, 0), child);
   close (p[0]);
-  sleep (3); /* "short" exits while no agent runs */
+  /* "short" exits while no agent runs: its shim records it */
+  _cleanup_free_ char *st_path = cat (f.state, "/shims/restart1-short/state.json");
+  bool exited = false;
+  for (int i = 0; i < 1000 && !exited; i++)
+    {
+      _cleanup_free_ char *st = ts_read_file (st_path);
+      exited = st && strstr (st, "\"status\":\"stopped\"");
+      if (!exited)
+        usleep (10000);
+    }
+  ck_assert (exited);
   berr *err = NULL;
   ok (agent_store_open (f.store_path, &f.store, &err), &err);
   pid_t web = stored_pid (arn, "web");
