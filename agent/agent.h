@@ -336,4 +336,50 @@ void agent_registrar_free (agent_registrar *r);
 /* RegisterContainerInstance calls sent so far. */
 unsigned agent_registrar_attempts (const agent_registrar *r);
 
+/* ---- the task engine (agent/engine*.c, docs/agent.md "Task engine") ---- */
+
+struct img_store;
+struct img_puller;
+struct net_bridge;
+typedef struct agent_engine agent_engine;
+
+typedef struct agent_engine_opts
+{
+  sd_event *ev;
+  agent_store *store;
+  const agent_config *cfg;
+  agent_http *http;         /* NULL: state changes stay in the outbox */
+  const char *cluster;      /* for SubmitTaskStateChange */
+  struct img_store *images; /* rootfs and image configs */
+  struct img_puller *puller;
+  const char *shim_path;     /* berth-shim */
+  const char *runtime_path;  /* berth-runtime, given to each shim */
+  const char *state_dir;     /* bundles and shim state dirs (volatile) */
+  const char *runtime_root;  /* the runtime's --root */
+  struct net_bridge *bridge; /* networkMode bridge; NULL: bridge tasks are refused */
+  unsigned max_pulls;        /* pulls at once (worker threads); 0: 2 */
+  uint64_t host_mem_mib;     /* 0: not checked; tasks wait while the running ones use it all */
+  uint64_t host_cpu_units;   /* CPUs x 1024; 0: not checked */
+  uint64_t seed;             /* the outbox backoff's jitter */
+} agent_engine_opts;
+
+/* Creates the engine and reloads every task in the store: containers whose shims still run are
+ * re-adopted (pidfd on the shim), containers that exited meanwhile are reported with their exit
+ * codes, unfinished work is resumed. The options' pointers must outlive the engine. */
+int agent_engine_new (const agent_engine_opts *o, agent_engine **out, berr **err);
+/* Saves nothing more (every change is already in the store) and never stops containers; the
+ * pull workers are joined (a pull in flight is finished first). */
+void agent_engine_free (agent_engine *e);
+/* The channel stored (or changed the desired status of) task_arn: (re)read it and act. */
+int agent_engine_task_updated (agent_engine *e, const char *task_arn, berr **err);
+/* The engine's view of a task (for tests and introspection): its known status ("NONE" when
+ * unknown) and, when stopped, the stopped reason (NULL when none). Static strings / owned by the
+ * engine until its next loop iteration. */
+const char *agent_engine_task_known (agent_engine *e, const char *task_arn, const char **reason);
+/* A container's host pid (0 when not running) and exit code (-1 when none). */
+int agent_engine_container_info (agent_engine *e, const char *task_arn, const char *name,
+                                 pid_t *pid, int *exit_code);
+/* Outbox entries sent and accepted since the engine started. */
+unsigned agent_engine_reports_sent (const agent_engine *e);
+
 #endif

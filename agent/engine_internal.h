@@ -1,0 +1,120 @@
+/* The task engine's private types, shared by agent/engine*.c (state machine, launch, reports). */
+#ifndef BERTH_AGENT_ENGINE_INTERNAL_H
+#define BERTH_AGENT_ENGINE_INTERNAL_H
+
+#include "agent/agent.h"
+
+#include <pthread.h>
+
+/* Known statuses, ordered: a container only moves forward. */
+enum eng_status
+{
+  ES_NONE = 0,
+  ES_MANIFEST_PULLED,
+  ES_PULLED,
+  ES_CREATED,
+  ES_RUNNING,
+  ES_STOPPED,
+};
+
+typedef struct eng_task eng_task;
+
+typedef struct eng_container
+{
+  eng_task *task;
+  char *name, *image, *id; /* id: the runtime id, "<task id>-<name>" */
+  const cJSON *def;        /* in task->body */
+  enum eng_status known;
+  bool essential;
+  bool pulling, launching, stop_sent;
+  char *digest, *rootfs, *stop_signal;
+  int64_t pull_started_ns, pull_stopped_ns;
+  pid_t pid, shim_pid;
+  int exit_code; /* -1: none */
+  char *reason;
+  char *netns;            /* bridge mode: the endpoint's namespace (net_bridge_setup) */
+  cJSON *bindings;        /* networkBindings as reported */
+  sd_event_source *watch; /* pidfd of the invoker (launching) or of the shim (running) */
+  sd_event_source *kill_timer;
+} eng_container;
+
+struct eng_task
+{
+  agent_engine *e;
+  char *arn, *id;
+  cJSON *body;
+  bool desired_stopped;
+  bool dirty;    /* a container changed since the last report */
+  bool admitted; /* counted against the host's memory and CPU */
+  uint64_t seq;  /* arrival order, for the resource queue */
+  double mem_mib, cpu_units;
+  enum eng_status known;    /* ES_NONE is PENDING */
+  enum eng_status reported; /* the last task status put in the outbox */
+  char *reason;
+  int64_t stopped_ns;
+  eng_container *c;
+  size_t n;
+  sd_event_source *cleanup;
+  eng_task *next;
+};
+
+/* A pull job and its outcome, owned by the pool while queued or running. */
+typedef struct eng_job
+{
+  char *task_arn, *name, *image, *id;
+  enum agent_pull_behavior behavior;
+  char *digest, *rootfs, *error, *stop_signal;
+  struct eng_job *next;
+} eng_job;
+
+struct agent_engine
+{
+  agent_engine_opts o;
+  eng_task *tasks;
+  /* pull pool */
+  pthread_t *threads;
+  unsigned n_threads;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  eng_job *queue, *done;
+  bool quit;
+  int efd;
+  sd_event_source *efd_src;
+  /* reports */
+  agent_backoff backoff;
+  sd_event_source *send_timer;
+  uint64_t next_seq;
+  bool sending;
+  int64_t sending_id;
+  unsigned sent;
+};
+
+/* engine.c */
+eng_task *eng_find (agent_engine *e, const char *arn);
+eng_container *eng_find_container (agent_engine *e, const char *arn, const char *name);
+void eng_step (eng_task *t);
+void eng_container_stopped (eng_container *c, int exit_code, const char *reason);
+int eng_save_container (eng_container *c, berr **err);
+const char *eng_status_name (enum eng_status s);
+
+/* engine_launch.c */
+int eng_pool_start (agent_engine *e, berr **err);
+void eng_pool_stop (agent_engine *e);
+int eng_pull (eng_container *c, berr **err);
+int eng_launch (eng_container *c, berr **err);
+void eng_stop_container (eng_container *c);
+int eng_adopt (eng_container *c);
+void eng_remove_container (eng_container *c);
+
+/* engine_net.c */
+int eng_net_setup (eng_container *c, berr **err);
+void eng_net_teardown (eng_container *c);
+void eng_net_key (const eng_container *c, char *key, size_t size);
+int eng_net_reconcile (agent_engine *e, berr **err);
+
+/* engine_report.c */
+int eng_report (eng_task *t, berr **err);
+void eng_send_kick (agent_engine *e);
+void eng_report_free (agent_engine *e);
+
+#endif

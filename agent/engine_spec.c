@@ -1,0 +1,351 @@
+/* The OCI config.json of one container: the runtime's defaults, the image config and the task
+ * definition merged the way ECS merges them (the task definition wins). */
+#include "agent/engine_internal.h"
+#include "images/images.h"
+#include "lib/cleanup.h"
+#include "lib/fs.h"
+#include "lib/json.h"
+#include "runtime/runtime.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int eng_build_config (eng_container *c, const struct img_config *ic, const char *bundle,
+                      cJSON **out, berr **err);
+
+static const char *jstr (const cJSON *o, const char *key)
+{
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive (o, key);
+  return cJSON_IsString (v) && v->valuestring[0] ? v->valuestring : NULL;
+}
+
+static void add_strv (cJSON *arr, char **v)
+{
+  for (size_t i = 0; v && v[i]; i++)
+    cJSON_AddItemToArray (arr, cJSON_CreateString (v[i]));
+}
+
+static void add_json_strs (cJSON *arr, const cJSON *list)
+{
+  const cJSON *it;
+  cJSON_ArrayForEach (it, list) if (cJSON_IsString (it))
+      cJSON_AddItemToArray (arr, cJSON_CreateString (it->valuestring));
+}
+
+/* entryPoint/command override the image's Entrypoint/Cmd; a new entry point drops the Cmd. */
+static cJSON *make_args (const cJSON *def, const struct img_config *ic)
+{
+  cJSON *args = cJSON_CreateArray ();
+  const cJSON *ep = cJSON_GetObjectItem (def, "entryPoint");
+  const cJSON *cmd = cJSON_GetObjectItem (def, "command");
+  bool has_ep = cJSON_GetArraySize (ep) > 0, has_cmd = cJSON_GetArraySize (cmd) > 0;
+  if (has_ep)
+    add_json_strs (args, ep);
+  else
+    add_strv (args, ic->entrypoint);
+  if (has_cmd)
+    add_json_strs (args, cmd);
+  else if (!has_ep)
+    add_strv (args, ic->cmd);
+  return args;
+}
+
+static cJSON *make_env (eng_container *c, const struct img_config *ic)
+{
+  cJSON *env = cJSON_CreateArray ();
+  const cJSON *it;
+  char buf[1024];
+  if (ic->env)
+    add_strv (env, ic->env);
+  else
+    cJSON_AddItemToArray (env, cJSON_CreateString ("PATH=/usr/local/sbin:/usr/local/bin:/usr/"
+                                                   "sbin:/usr/bin:/sbin:/bin"));
+  cJSON_ArrayForEach (it, cJSON_GetObjectItem (c->def, "environment"))
+  {
+    const char *n = jstr (it, "name"),
+               *v = cJSON_GetStringValue (cJSON_GetObjectItem (it, "value"));
+    if (n == NULL)
+      continue;
+    snprintf (buf, sizeof buf, "%s=%s", n, v ? v : "");
+    cJSON_AddItemToArray (env, cJSON_CreateString (buf));
+  }
+  snprintf (buf, sizeof buf, "ECS_CONTAINER_METADATA_URI_V4=http://169.254.170.2/v4/%s", c->id);
+  cJSON_AddItemToArray (env, cJSON_CreateString (buf));
+  if (jstr (c->task->body, "taskRoleArn"))
+    {
+      snprintf (buf, sizeof buf, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=/v2/credentials/%s",
+                c->task->id);
+      cJSON_AddItemToArray (env, cJSON_CreateString (buf));
+    }
+  return env;
+}
+
+static double num (const cJSON *o, const char *key)
+{
+  const cJSON *v = cJSON_GetObjectItem (o, key);
+  if (cJSON_IsString (v))
+    return strtod (v->valuestring, NULL);
+  return cJSON_IsNumber (v) ? v->valuedouble : 0;
+}
+
+static void set_resources (eng_container *c, cJSON *lin)
+{
+  cJSON *res = cJSON_GetObjectItem (lin, "resources");
+  double mem = num (c->def, "memory"), shares = num (c->def, "cpu");
+  if (mem <= 0)
+    mem = num (c->def, "memoryReservation") > 0 ? 0 : num (c->task->body, "memory");
+  if (mem > 0)
+    cJSON_AddNumberToObject (cJSON_AddObjectToObject (res, "memory"), "limit", mem * 1048576.0);
+  if (shares > 0)
+    cJSON_AddNumberToObject (cJSON_AddObjectToObject (res, "cpu"), "shares",
+                             shares < 2 ? 2 : shares);
+  char path[512];
+  snprintf (path, sizeof path, "berth/%s", c->id);
+  cJSON_AddStringToObject (lin, "cgroupsPath", path);
+}
+
+static void set_ulimits (const cJSON *def, cJSON *proc)
+{
+  cJSON *rl = cJSON_GetObjectItem (proc, "rlimits");
+  const cJSON *u;
+  cJSON_ArrayForEach (u, cJSON_GetObjectItem (def, "ulimits"))
+  {
+    const char *name = jstr (u, "name");
+    char type[64] = "RLIMIT_";
+    if (name == NULL || strlen (name) > 40)
+      continue;
+    for (size_t i = 0; name[i]; i++)
+      type[7 + i] = (char)toupper ((unsigned char)name[i]);
+    for (int i = cJSON_GetArraySize (rl) - 1; i >= 0; i--)
+      if (strcmp (jstr (cJSON_GetArrayItem (rl, i), "type") ?: "", type) == 0)
+        cJSON_DeleteItemFromArray (rl, i);
+    cJSON *o = cJSON_CreateObject ();
+    cJSON_AddStringToObject (o, "type", type);
+    cJSON_AddNumberToObject (o, "soft", num (u, "softLimit"));
+    cJSON_AddNumberToObject (o, "hard", num (u, "hardLimit"));
+    cJSON_AddItemToArray (rl, o);
+  }
+}
+
+/* linuxParameters.capabilities add/drop on every capability set ("ALL" drops them all). */
+static void set_caps (const cJSON *def, cJSON *proc)
+{
+  const cJSON *lp
+      = cJSON_GetObjectItem (cJSON_GetObjectItem (def, "linuxParameters"), "capabilities");
+  static const char *const sets[] = { "bounding", "effective", "permitted" };
+  cJSON *caps = cJSON_GetObjectItem (proc, "capabilities");
+  const cJSON *it;
+  for (size_t s = 0; lp && s < 3; s++)
+    {
+      cJSON *set = cJSON_GetObjectItem (caps, sets[s]);
+      cJSON_ArrayForEach (
+          it, cJSON_GetObjectItem (lp, "drop")) for (int i = cJSON_GetArraySize (set) - 1;
+                                                     cJSON_IsString (it) && i >= 0; i--)
+      {
+        const char *have = cJSON_GetArrayItem (set, i)->valuestring;
+        if (strcasecmp (it->valuestring, "ALL") == 0 || strcasecmp (have, it->valuestring) == 0
+            || strcasecmp (have + 4, it->valuestring) == 0)
+          cJSON_DeleteItemFromArray (set, i);
+      }
+      cJSON_ArrayForEach (it, cJSON_GetObjectItem (lp, "add")) if (cJSON_IsString (it))
+      {
+        char name[64];
+        snprintf (name, sizeof name, "%s%s", strncasecmp (it->valuestring, "CAP_", 4) ? "CAP_" : "",
+                  it->valuestring);
+        for (char *p = name; *p; p++)
+          *p = (char)toupper ((unsigned char)*p);
+        cJSON_AddItemToArray (set, cJSON_CreateString (name));
+      }
+    }
+}
+
+static void add_mount (cJSON *mounts, const char *dst, const char *type, const char *src,
+                       const char *const *opts)
+{
+  cJSON *m = cJSON_CreateObject ();
+  cJSON_AddStringToObject (m, "destination", dst);
+  cJSON_AddStringToObject (m, "type", type);
+  cJSON_AddStringToObject (m, "source", src);
+  cJSON *o = cJSON_AddArrayToObject (m, "options");
+  for (size_t i = 0; opts[i]; i++)
+    cJSON_AddItemToArray (o, cJSON_CreateString (opts[i]));
+  cJSON_AddItemToArray (mounts, m);
+}
+
+/* Host bind mounts and task-scoped volumes named by mountPoints; tmpfs; /dev/shm's size. */
+static int set_mounts (eng_container *c, cJSON *mounts, berr **err)
+{
+  const cJSON *mp, *v, *t;
+  cJSON_ArrayForEach (mp, cJSON_GetObjectItem (c->def, "mountPoints"))
+  {
+    const char *src = jstr (mp, "sourceVolume"), *dst = jstr (mp, "containerPath"), *host = NULL;
+    _cleanup_free_ char *scoped = NULL;
+    bool ro = cJSON_IsTrue (cJSON_GetObjectItem (mp, "readOnly"));
+    cJSON_ArrayForEach (
+        v, cJSON_GetObjectItem (c->task->body,
+                                "volumes")) if (src && dst
+                                                && strcmp (jstr (v, "name") ?: "", src) == 0) host
+        = jstr (cJSON_GetObjectItem (v, "host"), "sourcePath");
+    if (src == NULL || dst == NULL)
+      return berr_make (err, EINVAL, "mountPoints: sourceVolume and containerPath are required");
+    if (host == NULL)
+      {
+        if (asprintf (&scoped, "%s/volumes/%s/%s", c->task->e->o.state_dir, c->task->id, src) < 0
+            || bfs_mkdirs (scoped, 0755, err) < 0)
+          return -1;
+        host = scoped;
+      }
+    const char *opts[] = { "rbind", ro ? "ro" : "rw", NULL };
+    add_mount (mounts, dst, "bind", host, opts);
+  }
+  const cJSON *lp = cJSON_GetObjectItem (c->def, "linuxParameters");
+  cJSON_ArrayForEach (t, cJSON_GetObjectItem (lp, "tmpfs"))
+  {
+    char size[48];
+    snprintf (size, sizeof size, "size=%.0fm", num (t, "size"));
+    const char *opts[] = { "nosuid", "nodev", size, NULL };
+    if (jstr (t, "containerPath"))
+      add_mount (mounts, jstr (t, "containerPath"), "tmpfs", "tmpfs", opts);
+  }
+  double shm = num (lp, "sharedMemorySize");
+  for (int i = 0; shm > 0 && i < cJSON_GetArraySize (mounts); i++)
+    {
+      cJSON *m = cJSON_GetArrayItem (mounts, i);
+      char size[48];
+      snprintf (size, sizeof size, "size=%.0fm", shm);
+      if (strcmp (jstr (m, "destination") ?: "", "/dev/shm") == 0)
+        cJSON_AddItemToArray (cJSON_GetObjectItem (m, "options"), cJSON_CreateString (size));
+    }
+  return 0;
+}
+
+/* Bridge mode: join the endpoint's namespace by path. */
+static void join_network (cJSON *lin, const char *path)
+{
+  cJSON *ns = cJSON_GetObjectItem (lin, "namespaces"), *it;
+  cJSON_ArrayForEach (it, ns)
+  {
+    if (strcmp (jstr (it, "type") ?: "", "network") == 0)
+      cJSON_AddStringToObject (it, "path", path);
+  }
+}
+
+/* Writes name (hosts, resolv.conf) into the bundle and binds it over /etc/<name>. */
+static int etc_file (cJSON *mounts, const char *bundle, const char *name, const char *text,
+                     berr **err)
+{
+  _cleanup_close_ int dfd = open (bundle, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  char src[4096], dst[64];
+  if (dfd < 0)
+    return berr_sys (err, "open `%s`", bundle);
+  if (bfs_write_atomic_volatile (dfd, name, text, strlen (text), 0644, err) < 0)
+    return -1;
+  snprintf (src, sizeof src, "%s/%s", bundle, name);
+  snprintf (dst, sizeof dst, "/etc/%s", name);
+  const char *opts[] = { "bind", "rw", NULL };
+  add_mount (mounts, dst, "bind", src, opts);
+  return 0;
+}
+
+/* extraHosts into /etc/hosts, dnsServers and dnsSearchDomains into /etc/resolv.conf (only when
+ * the task definition names them: otherwise the image's files stay). */
+static int set_dns (eng_container *c, cJSON *mounts, const char *bundle, berr **err)
+{
+  const cJSON *eh = cJSON_GetObjectItem (c->def, "extraHosts"), *it;
+  const cJSON *ds = cJSON_GetObjectItem (c->def, "dnsServers");
+  const cJSON *dd = cJSON_GetObjectItem (c->def, "dnsSearchDomains");
+  char *buf = NULL;
+  size_t len = 0;
+  int r = 0;
+  if (cJSON_GetArraySize (eh) > 0)
+    {
+      FILE *f = open_memstream (&buf, &len);
+      if (f == NULL)
+        return berr_sys (err, "hosts");
+      fprintf (f, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+      cJSON_ArrayForEach (it, eh) if (jstr (it, "ipAddress") && jstr (it, "hostname"))
+          fprintf (f, "%s\t%s\n", jstr (it, "ipAddress"), jstr (it, "hostname"));
+      fclose (f);
+      r = etc_file (mounts, bundle, "hosts", buf, err);
+      free (buf), buf = NULL;
+    }
+  if (r == 0 && (cJSON_GetArraySize (ds) > 0 || cJSON_GetArraySize (dd) > 0))
+    {
+      FILE *f = open_memstream (&buf, &len);
+      if (f == NULL)
+        return berr_sys (err, "resolv.conf");
+      cJSON_ArrayForEach (it, ds) if (cJSON_IsString (it))
+          fprintf (f, "nameserver %s\n", it->valuestring);
+      if (cJSON_GetArraySize (dd) > 0)
+        {
+          fprintf (f, "search");
+          cJSON_ArrayForEach (it, dd) if (cJSON_IsString (it)) fprintf (f, " %s", it->valuestring);
+          fprintf (f, "\n");
+        }
+      fclose (f);
+      r = etc_file (mounts, bundle, "resolv.conf", buf, err);
+      free (buf);
+    }
+  return r;
+}
+
+static void host_network (cJSON *lin)
+{
+  cJSON *ns = cJSON_GetObjectItem (lin, "namespaces");
+  for (int i = cJSON_GetArraySize (ns) - 1; i >= 0; i--)
+    {
+      const char *type = jstr (cJSON_GetArrayItem (ns, i), "type") ?: "";
+      if (strcmp (type, "network") == 0 || strcmp (type, "uts") == 0)
+        cJSON_DeleteItemFromArray (ns, i);
+    }
+}
+
+int eng_build_config (eng_container *c, const struct img_config *ic, const char *bundle,
+                      cJSON **out, berr **err)
+{
+  const cJSON *def = c->def;
+  _cleanup_json_ cJSON *cfg = rt_oci_default_config ();
+  if (cfg == NULL)
+    return berr_make (err, ENOMEM, "config.json");
+  if (cJSON_IsTrue (cJSON_GetObjectItem (def, "privileged")))
+    return berr_make (err, EPERM, "privileged containers are not supported%s",
+                      c->task->e->o.cfg->disable_privileged ? " (ECS_DISABLE_PRIVILEGED)" : "");
+  cJSON *proc = cJSON_GetObjectItem (cfg, "process"), *lin = cJSON_GetObjectItem (cfg, "linux");
+  cJSON *root = cJSON_CreateObject ();
+  cJSON_ReplaceItemInObject (cfg, "root", root);
+  cJSON_AddStringToObject (root, "path", c->rootfs);
+  cJSON_AddBoolToObject (root, "readonly",
+                         cJSON_IsTrue (cJSON_GetObjectItem (def, "readonlyRootFilesystem")));
+  cJSON *args = make_args (def, ic);
+  if (cJSON_GetArraySize (args) == 0)
+    {
+      cJSON_Delete (args);
+      return berr_make (err, EINVAL, "no command: neither the image nor the task names one");
+    }
+  cJSON_ReplaceItemInObject (proc, "args", args);
+  cJSON_ReplaceItemInObject (proc, "env", make_env (c, ic));
+  const char *cwd = jstr (def, "workingDirectory") ?: ic->working_dir;
+  cJSON_ReplaceItemInObject (proc, "cwd", cJSON_CreateString (cwd && cwd[0] ? cwd : "/"));
+  const char *user = jstr (def, "user") ?: (ic->user && ic->user[0] ? ic->user : NULL);
+  if (user)
+    cJSON_AddStringToObject (cJSON_GetObjectItem (proc, "user"), "username", user);
+  set_ulimits (def, proc);
+  set_caps (def, proc);
+  set_resources (c, lin);
+  if (set_mounts (c, cJSON_GetObjectItem (cfg, "mounts"), err) < 0
+      || set_dns (c, cJSON_GetObjectItem (cfg, "mounts"), bundle, err) < 0)
+    return -1;
+  const char *mode = jstr (c->task->body, "networkMode");
+  if (mode && strcmp (mode, "host") == 0)
+    host_network (lin);
+  else if (c->netns)
+    join_network (lin, c->netns);
+  if (!mode || strcmp (mode, "host") != 0)
+    cJSON_AddStringToObject (cfg, "hostname", jstr (def, "hostname") ?: c->task->id);
+  *out = steal_ptr (&cfg);
+  return 0;
+}
