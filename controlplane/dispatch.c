@@ -51,6 +51,11 @@ static const cp_action actions[] = {
   { "TagResource", cp_tag_resource, false },
   { "UntagResource", cp_untag_resource, false },
   { "ListTagsForResource", cp_list_tags_for_resource, false },
+  { "CreateService", cp_create_service, false },
+  { "UpdateService", cp_update_service, false },
+  { "DeleteService", cp_delete_service, false },
+  { "DescribeServices", cp_describe_services, false },
+  { "ListServices", cp_list_services, false },
 };
 
 int cp_fail (cp_fault *fault, const char *type, const char *fmt, ...)
@@ -179,6 +184,9 @@ int cp_dispatch_as (cp_ctx *ctx, enum cp_role role, const char *access_key_id, c
       *response = cp_error_body (fault.type, fault.message);
       return *response ? fault.status : -1;
     }
+  /* Whatever changed tasks, instances or services moves the services along (reads do not). */
+  if (strncmp (action, "Describe", 8) != 0 && strncmp (action, "List", 4) != 0)
+    cp_services_reconcile (ctx);
   *response = out ? cJSON_PrintUnformatted (out) : strdup ("{}");
   return *response ? 200 : -1;
 }

@@ -98,6 +98,7 @@ enum cp_doc_kind
 {
   CP_DOC_INSTANCE = 0,
   CP_DOC_TASK,
+  CP_DOC_SERVICE, /* id: "<cluster>/<name>" */
 };
 /* Inserts or replaces one document; durable on return unless inside cp_store_begin. */
 int cp_store_put_doc (cp_store *store, enum cp_doc_kind kind, const char *id, const char *cluster,
@@ -211,7 +212,16 @@ CP_HANDLER (cp_submit_attachment_state_changes);
 CP_HANDLER (cp_tag_resource);
 CP_HANDLER (cp_untag_resource);
 CP_HANDLER (cp_list_tags_for_resource);
+/* Services (services.c). */
+CP_HANDLER (cp_create_service);
+CP_HANDLER (cp_update_service);
+CP_HANDLER (cp_delete_service);
+CP_HANDLER (cp_describe_services);
+CP_HANDLER (cp_list_services);
 #undef CP_HANDLER
+/* The service controller: brings every service's tasks towards its deployments (starts,
+ * stops, rollouts, circuit breaker). Run after each state-changing call and by any timer. */
+void cp_services_reconcile (cp_ctx *ctx);
 
 /* Checks a RegisterTaskDefinition request (types, names, resources, ports vs network mode,
  * dependsOn, volumes) and fills ECS's defaults into it (essential, cpu, port protocol). */
