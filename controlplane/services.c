@@ -18,6 +18,9 @@
 #define MAX_EVENTS 100
 #define MAX_DESIRED 10000
 #define BATCH 10 /* RunTask's count limit */
+/* Tasks one pass starts at most: a large service fills up over a few calls instead of one
+ * request placing thousands of tasks. */
+#define MAX_STARTS 100
 
 /* A service document is the ECS Service shape plus private members starting with '_':
  * _cluster (name), _lastCompleted (task definition ARN of the last COMPLETED deployment),
@@ -1037,6 +1040,8 @@ static void act_replica (cp_ctx *ctx, svc_view *v, stop_list *sl)
   int64_t want = desired - good, room = max_total - v->live;
   if (want > room)
     want = room;
+  if (want > MAX_STARTS)
+    want = MAX_STARTS;
   if (want > 0)
     start_tasks (ctx, v, 0, (int)want, NULL);
 }
@@ -1105,10 +1110,10 @@ static bool check_breaker (cp_ctx *ctx, svc_view *v)
   cp_fault fault = { 0 };
   cJSON *body = NULL;
   char *arn = NULL;
-  if (!jbool (cb, "rollback") || *last == '\0' || strcmp (last, cp_jstr (d, "taskDefinition")) == 0
-      || resolve_taskdef (ctx, last, &arn, &body, &fault) < 0)
+  if (!jbool (cb, "rollback") || *last == '\0' || strcmp (last, cp_jstr (d, "taskDefinition")) == 0)
     return false;
-  bool ok = add_deployment (v->doc, arn, body, &fault) == 0;
+  bool ok = resolve_taskdef (ctx, last, &arn, &body, &fault) == 0
+            && add_deployment (v->doc, arn, body, &fault) == 0;
   free (arn);
   cJSON_Delete (body);
   if (!ok)
