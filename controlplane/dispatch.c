@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct cp_action
 {
@@ -186,7 +187,16 @@ int cp_dispatch_as (cp_ctx *ctx, enum cp_role role, const char *access_key_id, c
     }
   /* Whatever changed tasks, instances or services moves the services along (reads do not). */
   if (strncmp (action, "Describe", 8) != 0 && strncmp (action, "List", 4) != 0)
-    cp_services_reconcile (ctx);
+    {
+      /* Stopped tasks are forgotten after an hour; checking once a minute is plenty. */
+      int64_t now = (int64_t)time (NULL);
+      if (now - ctx->last_expiry >= 60)
+        {
+          ctx->last_expiry = now;
+          cp_tasks_expire (ctx, now, CP_STOPPED_RETENTION);
+        }
+      cp_services_reconcile (ctx);
+    }
   *response = out ? cJSON_PrintUnformatted (out) : strdup ("{}");
   return *response ? 200 : -1;
 }

@@ -560,6 +560,19 @@ int cp_store_load_docs (cp_store *store, enum cp_doc_kind kind, cp_doc_fn fn, vo
   return rc == SQLITE_DONE ? 0 : store_fail (store, err, "load documents");
 }
 
+int cp_store_delete_doc (cp_store *store, enum cp_doc_kind kind, const char *id, berr **err)
+{
+  sqlite3_stmt *st = NULL;
+  char sql[128];
+  snprintf (sql, sizeof sql, "DELETE FROM %s WHERE id = ?", doc_tables[kind]);
+  if (sqlite3_prepare_v2 (store->db, sql, -1, &st, NULL) != SQLITE_OK)
+    return store_fail (store, err, "delete document");
+  sqlite3_bind_text (st, 1, id, -1, SQLITE_STATIC);
+  int rc = sqlite3_step (st);
+  sqlite3_finalize (st);
+  return rc == SQLITE_DONE ? 0 : store_fail (store, err, "delete document");
+}
+
 int cp_store_begin (cp_store *store, berr **err)
 {
   return store_exec (store, "BEGIN IMMEDIATE", err);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define ADMIN "BKIAADMIN"
 #define MAX_INST 16
@@ -601,6 +602,38 @@ START_TEST (test_delete_with_force_stops_the_tasks_and_errors_match_ecs)
 }
 END_TEST
 
+START_TEST (test_stopped_tasks_are_forgotten_after_the_retention_period)
+{
+  setup_cluster ();
+  register_instances (1, 1024, 1024);
+  done (ok ("CreateService", "{\"cluster\":\"c\",\"serviceName\":\"web\",\"taskDefinition\":"
+                             "\"web:1\",\"desiredCount\":1}"));
+  settle ("web");
+  cJSON *tasks = service_tasks ("web");
+  char arn[256];
+  snprintf (arn, sizeof arn, "%s", jstr (cJSON_GetArrayItem (tasks, 0), "taskArn"));
+  report (cJSON_GetArrayItem (tasks, 0), "STOPPED");
+  done (tasks);
+  settle ("web");
+  int64_t now = (int64_t)time (NULL);
+  ck_assert_int_eq (cp_tasks_expire (ctx, now, CP_STOPPED_RETENTION), 0);
+  ck_assert_int_eq (cp_tasks_expire (ctx, now + CP_STOPPED_RETENTION + 5, CP_STOPPED_RETENTION), 1);
+  for (int round = 0; round < 2; round++)
+    {
+      cJSON *j = ok ("DescribeTasks", "{\"cluster\":\"c\",\"tasks\":[\"%s\"]}", arn);
+      ck_assert_str_eq (
+          jstr (cJSON_GetArrayItem (cJSON_GetObjectItem (j, "failures"), 0), "reason"), "MISSING");
+      done (j);
+      /* Gone from the store too; the running replacement is kept. */
+      cp_ctx_free (ctx);
+      open_ctx ();
+    }
+  cJSON *s = describe ("web");
+  ck_assert_int_eq (jint (s, "runningCount"), 1);
+  done (s);
+}
+END_TEST
+
 static Suite *services_suite (void)
 {
   Suite *s = suite_create ("cp_services");
@@ -616,6 +649,7 @@ static Suite *services_suite (void)
   tcase_add_test (tc, test_daemon_service_follows_instances_and_draining);
   tcase_add_test (tc, test_placement_failures_become_service_events);
   tcase_add_test (tc, test_delete_with_force_stops_the_tasks_and_errors_match_ecs);
+  tcase_add_test (tc, test_stopped_tasks_are_forgotten_after_the_retention_period);
   suite_add_tcase (s, tc);
   return s;
 }
