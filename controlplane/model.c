@@ -290,6 +290,12 @@ cp_cluster_counts cp_model_cluster_counts (const cp_model *m, const char *cluste
       else
         n.stopping++;
     }
+  const cJSON *svc, *services = m ? m->services : NULL;
+  cJSON_ArrayForEach (svc, services)
+  {
+    n.services += strcmp (cp_jstr (svc, "_cluster"), cluster) == 0
+                  && strcmp (cp_jstr (svc, "status"), "INACTIVE") != 0;
+  }
   return n;
 }
 

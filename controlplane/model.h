@@ -89,10 +89,10 @@ void cp_model_free (cp_model *m);
 int cp_model_reload (cp_ctx *ctx, berr **err);
 
 /* What a cluster holds: registered (not INACTIVE) instances, tasks by lastStatus among those
- * not STOPPED (stopping: any other status). */
+ * not STOPPED (stopping: any other status), services not INACTIVE. */
 typedef struct cp_cluster_counts
 {
-  int instances, running, pending, stopping;
+  int instances, running, pending, stopping, services;
 } cp_cluster_counts;
 cp_cluster_counts cp_model_cluster_counts (const cp_model *m, const char *cluster);
 

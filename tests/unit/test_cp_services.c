@@ -566,6 +566,12 @@ START_TEST (test_delete_with_force_stops_the_tasks_and_errors_match_ecs)
   fails ("ServiceNotFoundException", "UpdateService",
          "{\"cluster\":\"c\",\"service\":\"nope\",\"desiredCount\":1}");
   fails ("InvalidParameterException", "DeleteService", "{\"cluster\":\"c\",\"service\":\"web\"}");
+  fails ("ClusterContainsServicesException", "DeleteCluster", "{\"cluster\":\"c\"}");
+  cJSON *cl = ok ("DescribeClusters", "{\"clusters\":[\"c\"]}");
+  ck_assert_int_eq (
+      jint (cJSON_GetArrayItem (cJSON_GetObjectItem (cl, "clusters"), 0), "activeServicesCount"),
+      1);
+  done (cl);
   cJSON *j = ok ("DescribeServices", "{\"cluster\":\"c\",\"services\":[\"web\",\"nope\"],"
                                      "\"include\":[\"TAGS\"]}");
   ck_assert_str_eq (jstr (cJSON_GetArrayItem (cJSON_GetObjectItem (j, "failures"), 0), "reason"),
