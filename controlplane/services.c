@@ -725,7 +725,7 @@ int cp_list_services (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault
 typedef struct svc_task
 {
   cp_task *t;
-  int dep;       /* index in deployments[], -1 for none (started by an unknown deployment) */
+  int dep;       /* index in deployments[] */
   bool stopping; /* desiredStatus STOPPED */
   bool running, healthy, draining;
 } svc_task;
@@ -794,9 +794,13 @@ static bool view_build (cp_ctx *ctx, cJSON *doc, svc_view *v)
         continue;
       const char *last = cp_jstr (t->doc, "lastStatus");
       int dep = dep_index (v, cp_jstr (t->doc, "startedBy"));
+      /* Only the service's own tasks count: a RunTask by hand with the same group is left
+       * alone (a deployment stays listed while it has live tasks, so ours always match). */
+      if (dep < 0)
+        continue;
       if (strcmp (last, "STOPPED") == 0)
         {
-          if (dep >= 0 && failed_stop (t))
+          if (failed_stop (t))
             v->failed[dep]++;
           continue;
         }

@@ -294,6 +294,16 @@ START_TEST (test_replica_service_scales_up_and_down_and_replaces_a_stopped_task)
   settle ("web");
   counts ("web", &live, &healthy, &pending);
   ck_assert_int_eq (healthy, 3);
+  /* A task run by hand in the service's group is not the service's. */
+  cJSON *own = ok ("RunTask", "{\"cluster\":\"c\",\"taskDefinition\":\"web:1\",\"group\":"
+                              "\"service:web\"}");
+  s = describe ("web");
+  ck_assert (stable (s));
+  ck_assert_int_eq (jint (s, "runningCount"), 3);
+  ck_assert_int_eq (jint (s, "pendingCount"), 0);
+  done (s);
+  report (cJSON_GetArrayItem (cJSON_GetObjectItem (own, "tasks"), 0), "STOPPED");
+  done (own);
   /* Scale down to 1, then up to 2. */
   done (ok ("UpdateService", "{\"cluster\":\"c\",\"service\":\"web\",\"desiredCount\":1}"));
   counts ("web", &live, &healthy, &pending);
