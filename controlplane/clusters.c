@@ -104,7 +104,7 @@ static bool add_json_array (cJSON *obj, const char *key, const char *text)
 }
 
 /* The ECS Cluster shape. Tags and settings come back only when asked for (include), as ECS
- * does; counts come from the in-memory model (services do not exist yet). */
+ * does; counts come from the in-memory model. */
 static cJSON *cluster_json (const cp_ctx *ctx, const cp_cluster *c, bool tags, bool settings)
 {
   cp_cluster_counts n = cp_model_cluster_counts (ctx->model, c->name);
@@ -116,7 +116,7 @@ static cJSON *cluster_json (const cp_ctx *ctx, const cp_cluster *c, bool tags, b
       || !cJSON_AddNumberToObject (j, "registeredContainerInstancesCount", n.instances)
       || !cJSON_AddNumberToObject (j, "runningTasksCount", n.running)
       || !cJSON_AddNumberToObject (j, "pendingTasksCount", n.pending)
-      || !cJSON_AddNumberToObject (j, "activeServicesCount", 0)
+      || !cJSON_AddNumberToObject (j, "activeServicesCount", n.services)
       || !cJSON_AddArrayToObject (j, "statistics")
       || !cJSON_AddArrayToObject (j, "capacityProviders")
       || !cJSON_AddArrayToObject (j, "defaultCapacityProviderStrategy")
@@ -218,6 +218,9 @@ int cp_delete_cluster (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *faul
   if (found == 0 || strcmp (c.status, "ACTIVE") != 0)
     return cp_fail (fault, "ClusterNotFoundException", "Cluster not found.");
   cp_cluster_counts n = cp_model_cluster_counts (ctx->model, name);
+  if (n.services > 0)
+    return cp_fail (fault, "ClusterContainsServicesException",
+                    "The Cluster cannot be deleted while Services are active.");
   if (n.instances > 0)
     return cp_fail (fault, "ClusterContainsContainerInstancesException",
                     "The Cluster cannot be deleted while Container Instances are active or "

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct cp_action
 {
@@ -51,6 +52,11 @@ static const cp_action actions[] = {
   { "TagResource", cp_tag_resource, false },
   { "UntagResource", cp_untag_resource, false },
   { "ListTagsForResource", cp_list_tags_for_resource, false },
+  { "CreateService", cp_create_service, false },
+  { "UpdateService", cp_update_service, false },
+  { "DeleteService", cp_delete_service, false },
+  { "DescribeServices", cp_describe_services, false },
+  { "ListServices", cp_list_services, false },
 };
 
 int cp_fail (cp_fault *fault, const char *type, const char *fmt, ...)
@@ -178,6 +184,18 @@ int cp_dispatch_as (cp_ctx *ctx, enum cp_role role, const char *access_key_id, c
       blog_debug ("%s: %s: %s", action, fault.type, fault.message);
       *response = cp_error_body (fault.type, fault.message);
       return *response ? fault.status : -1;
+    }
+  /* Whatever changed tasks, instances or services moves the services along (reads do not). */
+  if (strncmp (action, "Describe", 8) != 0 && strncmp (action, "List", 4) != 0)
+    {
+      /* Stopped tasks are forgotten after an hour; checking once a minute is plenty. */
+      int64_t now = (int64_t)time (NULL);
+      if (now - ctx->last_expiry >= 60)
+        {
+          ctx->last_expiry = now;
+          cp_tasks_expire (ctx, now, CP_STOPPED_RETENTION);
+        }
+      cp_services_reconcile (ctx);
     }
   *response = out ? cJSON_PrintUnformatted (out) : strdup ("{}");
   return *response ? 200 : -1;

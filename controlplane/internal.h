@@ -98,6 +98,7 @@ enum cp_doc_kind
 {
   CP_DOC_INSTANCE = 0,
   CP_DOC_TASK,
+  CP_DOC_SERVICE, /* id: "<cluster>/<name>" */
 };
 /* Inserts or replaces one document; durable on return unless inside cp_store_begin. */
 int cp_store_put_doc (cp_store *store, enum cp_doc_kind kind, const char *id, const char *cluster,
@@ -107,6 +108,8 @@ typedef int (*cp_doc_fn) (void *cls, const char *id, const char *cluster, const 
 /* Calls fn for every document of kind, in insertion order. */
 int cp_store_load_docs (cp_store *store, enum cp_doc_kind kind, cp_doc_fn fn, void *cls,
                         berr **err);
+/* Removes one document (nothing when absent). */
+int cp_store_delete_doc (cp_store *store, enum cp_doc_kind kind, const char *id, berr **err);
 /* One transaction around several writes (RunTask's copies commit together). */
 int cp_store_begin (cp_store *store, berr **err);
 int cp_store_commit (cp_store *store, berr **err);
@@ -173,6 +176,7 @@ struct cp_ctx
   /* The caller of the call in progress (set by cp_dispatch_as for the handler). */
   enum cp_role caller_role;
   char caller_key[32];
+  int64_t last_expiry; /* when cp_tasks_expire last ran (Unix seconds) */
 };
 
 typedef int (*cp_handler) (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault);
@@ -211,7 +215,20 @@ CP_HANDLER (cp_submit_attachment_state_changes);
 CP_HANDLER (cp_tag_resource);
 CP_HANDLER (cp_untag_resource);
 CP_HANDLER (cp_list_tags_for_resource);
+/* Services (services.c). */
+CP_HANDLER (cp_create_service);
+CP_HANDLER (cp_update_service);
+CP_HANDLER (cp_delete_service);
+CP_HANDLER (cp_describe_services);
+CP_HANDLER (cp_list_services);
 #undef CP_HANDLER
+/* The service controller: brings every service's tasks towards its deployments (starts,
+ * stops, rollouts, circuit breaker). Run after each state-changing call and by any timer. */
+void cp_services_reconcile (cp_ctx *ctx);
+/* Forgets tasks STOPPED more than retention seconds before now (memory and store); returns how
+ * many. */
+int cp_tasks_expire (cp_ctx *ctx, int64_t now, int64_t retention);
+#define CP_STOPPED_RETENTION 3600 /* ECS shows stopped tasks for about an hour */
 
 /* Checks a RegisterTaskDefinition request (types, names, resources, ports vs network mode,
  * dependsOn, volumes) and fills ECS's defaults into it (essential, cpu, port protocol). */

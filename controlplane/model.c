@@ -231,6 +231,7 @@ void cp_model_free (cp_model *m)
       free (m->subnets[i].used);
     }
   free (m->subnets);
+  cJSON_Delete (m->services);
   free (m->inst);
   free (m->task);
   free (m);
@@ -289,6 +290,12 @@ cp_cluster_counts cp_model_cluster_counts (const cp_model *m, const char *cluste
       else
         n.stopping++;
     }
+  const cJSON *svc, *services = m ? m->services : NULL;
+  cJSON_ArrayForEach (svc, services)
+  {
+    n.services += strcmp (cp_jstr (svc, "_cluster"), cluster) == 0
+                  && strcmp (cp_jstr (svc, "status"), "INACTIVE") != 0;
+  }
   return n;
 }
 
@@ -556,8 +563,9 @@ int cp_model_load (cp_ctx *ctx, berr **err)
   if ((ctx->model = calloc (1, sizeof *ctx->model)) == NULL)
     return berr_sys (err, "allocate model");
   if (cp_store_load_docs (ctx->store, CP_DOC_INSTANCE, load_instance, ctx, err) < 0
-      || cp_store_load_docs (ctx->store, CP_DOC_TASK, load_task, ctx, err) < 0)
-    return berr_wrap (err, "load container instances and tasks");
+      || cp_store_load_docs (ctx->store, CP_DOC_TASK, load_task, ctx, err) < 0
+      || cp_services_load (ctx, err) < 0)
+    return berr_wrap (err, "load container instances, tasks and services");
   return 0;
 }
 

@@ -76,8 +76,11 @@ struct cp_model
   size_t n_task, cap_task;
   cp_subnet *subnets;
   size_t n_subnets;
+  cJSON *services; /* array of service documents (services.c), never NULL once loaded */
 };
 
+/* Loads the services into m->services (services.c). */
+int cp_services_load (cp_ctx *ctx, berr **err);
 /* Loads every instance and task; tasks still holding resources take them from their instance. */
 int cp_model_load (cp_ctx *ctx, berr **err);
 void cp_model_free (cp_model *m);
@@ -86,10 +89,10 @@ void cp_model_free (cp_model *m);
 int cp_model_reload (cp_ctx *ctx, berr **err);
 
 /* What a cluster holds: registered (not INACTIVE) instances, tasks by lastStatus among those
- * not STOPPED (stopping: any other status). */
+ * not STOPPED (stopping: any other status), services not INACTIVE. */
 typedef struct cp_cluster_counts
 {
-  int instances, running, pending, stopping;
+  int instances, running, pending, stopping, services;
 } cp_cluster_counts;
 cp_cluster_counts cp_model_cluster_counts (const cp_model *m, const char *cluster);
 

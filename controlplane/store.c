@@ -13,7 +13,7 @@
 struct cp_store
 {
   sqlite3 *db;
-  sqlite3_stmt *put_doc[2]; /* prepared once: RunTask writes many documents */
+  sqlite3_stmt *put_doc[3]; /* prepared once: RunTask writes many documents */
 };
 
 /* Migration N brings the schema from version N to N+1. Append only: never edit a shipped one. */
@@ -46,6 +46,13 @@ static const char *const migrations[] = {
   "  cluster TEXT NOT NULL,"
   "  body TEXT NOT NULL);"
   "CREATE TABLE tasks ("
+  "  id TEXT PRIMARY KEY,"
+  "  cluster TEXT NOT NULL,"
+  "  body TEXT NOT NULL);",
+  /* 4: reserved for the agent channel's migration (merged from another branch) */
+  "SELECT 1;",
+  /* 5: services, each a JSON document (controlplane/services.c) */
+  "CREATE TABLE services ("
   "  id TEXT PRIMARY KEY,"
   "  cluster TEXT NOT NULL,"
   "  body TEXT NOT NULL);",
@@ -512,7 +519,7 @@ int cp_store_list_taskdef_families (cp_store *store, const cp_taskdef_query *q, 
   return collect_page (store, st, 4, limit, out, more, "list task definition families", err);
 }
 
-static const char *const doc_tables[] = { "container_instances", "tasks" };
+static const char *const doc_tables[] = { "container_instances", "tasks", "services" };
 
 int cp_store_put_doc (cp_store *store, enum cp_doc_kind kind, const char *id, const char *cluster,
                       const char *body, berr **err)
@@ -551,6 +558,19 @@ int cp_store_load_docs (cp_store *store, enum cp_doc_kind kind, cp_doc_fn fn, vo
   if (r < 0)
     return -1;
   return rc == SQLITE_DONE ? 0 : store_fail (store, err, "load documents");
+}
+
+int cp_store_delete_doc (cp_store *store, enum cp_doc_kind kind, const char *id, berr **err)
+{
+  sqlite3_stmt *st = NULL;
+  char sql[128];
+  snprintf (sql, sizeof sql, "DELETE FROM %s WHERE id = ?", doc_tables[kind]);
+  if (sqlite3_prepare_v2 (store->db, sql, -1, &st, NULL) != SQLITE_OK)
+    return store_fail (store, err, "delete document");
+  sqlite3_bind_text (st, 1, id, -1, SQLITE_STATIC);
+  int rc = sqlite3_step (st);
+  sqlite3_finalize (st);
+  return rc == SQLITE_DONE ? 0 : store_fail (store, err, "delete document");
 }
 
 int cp_store_begin (cp_store *store, berr **err)

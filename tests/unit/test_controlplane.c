@@ -167,12 +167,12 @@ START_TEST (test_store_migrates_once_and_keeps_data_across_reopen)
   ck_assert_int_ge (asprintf (&path, "%s/db", dir), 0);
   ck_assert_int_eq (cp_store_open (path, &store, &err), 0);
   ck_assert_int_eq (cp_store_schema_version (store, &version, &err), 0);
-  ck_assert_int_eq (version, 3);
+  ck_assert_int_eq (version, 5);
   ck_assert_int_eq (cp_store_put_cluster (store, &c, &err), 0);
   cp_store_free (store);
   ck_assert_int_eq (cp_store_open (path, &store, &err), 0);
   ck_assert_int_eq (cp_store_schema_version (store, &version, &err), 0);
-  ck_assert_int_eq (version, 3);
+  ck_assert_int_eq (version, 5);
   cp_cluster got = { 0 };
   ck_assert_int_eq (cp_store_get_cluster (store, "kept", &got, &err), 1);
   ck_assert_str_eq (got.status, "ACTIVE");
