@@ -13,6 +13,7 @@ arch=$(dpkg --print-architecture)
 here=$src/packaging/deb
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
+rm -f "$out"/berth-agent_*.deb "$out"/berth-control_*.deb # one version in OUT at a time
 work=$(mktemp -d "${TMPDIR:-/tmp}/berth-deb.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
