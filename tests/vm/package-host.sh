@@ -94,8 +94,10 @@ setup)
   start_control "$build"
   aws_host create-cluster --cluster-name "$cluster" >/dev/null
   make_seed "$build"
-  # What run.sh adds to qemu's -nic option: the guest's only way out, to berth-control.
-  echo "guestfwd=tcp:$guest_ip:$guest_port-tcp:127.0.0.1:$(cat "$work/control.port")" \
+  # What run.sh adds to qemu's -nic option: the guest's only way out, to berth-control. The
+  # cmd: form runs one netcat per guest connection (a tcp: chardev would be one connection,
+  # opened once when qemu starts).
+  echo "guestfwd=tcp:$guest_ip:$guest_port-cmd:busybox nc 127.0.0.1 $(cat "$work/control.port")" \
     >"$work/guestfwd"
   ;;
 poll)
