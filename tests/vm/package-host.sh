@@ -43,7 +43,6 @@ start_control() {
     --tls-cert "$work/pki/server.pem" --tls-key "$work/pki/server.key" \
     >"$work/control.log" 2>&1 &
   echo $! >"$work/control.pid"
-  local i
   for _ in $(seq 100); do
     [ -s "$work/control/credentials" ] && aws_host list-clusters >/dev/null 2>&1 && return 0
     sleep 0.2
