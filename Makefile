@@ -15,7 +15,10 @@ PKGS     := libcjson libcgroup libseccomp libcap libsystemd libcurl libarchive l
             libnftables libmicrohttpd sqlite3
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
             -Wno-unused-parameter
-BASEFLAGS := -std=gnu11 -g -D_GNU_SOURCE -I. -fno-common -fstack-protector-strong -fPIE $(WARN)
+# One version for the programs (--version) and the packages (make deb): the file VERSION.
+VERSION  := $(shell cat VERSION)
+BASEFLAGS := -std=gnu11 -g -D_GNU_SOURCE -DBERTH_VERSION='"$(VERSION)"' -I. -fno-common \
+             -fstack-protector-strong -fPIE $(WARN)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
@@ -133,7 +136,7 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(ARCHIVES)
 # Keep objects of pattern-built programs (tests) so a rebuild only recompiles what changed.
 .SECONDARY:
 
-.PHONY: all deps run check test unit integration asan fuzz vm-check bench format clean rootfs
+.PHONY: all deps run check test unit integration asan fuzz vm-check bench format clean rootfs deb
 .DEFAULT_GOAL := all
 
 all: $(BINS) $(UNIT_TESTS) $(INTEG_TESTS) $(VM_TOOLS) $(BENCH_TOOLS) $(BUILD)/tests/berth-probe
@@ -166,8 +169,12 @@ FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 fuzz:
 	$(Q)$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk BUILD=$(BUILD)/fuzz run
 
-vm-check: all rootfs
+vm-check: all rootfs deb
 	$(Q)BUILD=$(BUILD) tests/vm/run.sh
+
+# berth-agent and berth-control .debs in $(BUILD)/deb (docs/packaging.md).
+deb: $(BINS)
+	$(Q)packaging/deb/build.sh $(BUILD) $(BUILD)/deb
 
 check: deps
 	$(Q)$(MAKE) --no-print-directory all rootfs

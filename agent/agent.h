@@ -14,7 +14,8 @@
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
-#define AGENT_VERSION "0.1.0"
+/* BERTH_VERSION comes from the file VERSION (the Makefile passes it; the .debs use it too). */
+#define AGENT_VERSION BERTH_VERSION
 #define AGENT_DEFAULT_CONFIG "/etc/ecs/ecs.config"
 /* Exit codes as the ECS agent uses them: the unit restarts on 1, never on 5. */
 #define AGENT_EXIT_OK 0

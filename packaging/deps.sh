@@ -17,6 +17,8 @@ pkgs=(
   docker-registry skopeo umoci apache2-utils nftables awscli sqlite3 curl openssl
   # pure cgroup v2 tests in a throwaway VM
   qemu-system-x86 linux-image-amd64 cpio debootstrap zstd e2fsprogs kmod
+  # make deb (dpkg-shlibdeps is in dpkg-dev, from build-essential), lintian, the NoCloud seed
+  lintian genisoimage
 )
 
 missing=()

@@ -6,7 +6,7 @@ FUZZ_SECONDS ?= 20
 FCC := clang
 PKGS := libcjson libcgroup libseccomp libcap libsystemd libcurl libarchive libcrypto libmnl \
         libnftables libmicrohttpd sqlite3
-FCFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -Wall -Wextra -Werror -Wno-unused-parameter \
+FCFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -DBERTH_VERSION='"$(shell cat VERSION)"' -I. -Wall -Wextra -Werror -Wno-unused-parameter \
            -fsanitize=fuzzer-no-link,address,undefined $(shell pkg-config --cflags $(PKGS))
 FLIBS := $(shell pkg-config --libs $(PKGS))
 LIB_SRCS := $(wildcard lib/*.c) $(wildcard cgroups/*.c) $(wildcard runtime/*.c) \

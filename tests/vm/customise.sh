@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # Adds the per-run files to a restored guest rootfs: the host kernel's modules, the build's
-# binaries and tests, the 9p shares, and the oneshot unit that runs the job from the results
+# binaries and tests, the 9p shares, and the unit that runs the job from the results
 # share and powers the guest off.
 # usage: customise.sh ROOT KERNEL_VERSION BUILD_DIR tests|cmd|console
 set -euo pipefail
 root=${1:?usage: customise.sh ROOT KVER BUILD MODE} kver=${2:?} build=${3:?} mode=${4:?}
 
 # Modules: the filesystems, networking, crypto and virtio parts of the host kernel's tree; the
-# hardware drivers a virtio guest never sees would triple its size. depmod indexes the subset.
+# hardware drivers a virtio guest never sees would triple its size (cdrom: isofs needs it for the
+# NoCloud seed). depmod indexes the subset.
 from=/lib/modules/$kver to=$root/lib/modules/$kver
 mkdir -p "$to"
 (cd "$from" && tar -cf - --exclude=kernel/net/{wireless,mac80211,bluetooth} \
   --exclude=kernel/arch/x86/kvm modules.order modules.builtin modules.builtin.modinfo \
-  kernel/{arch,block,crypto,fs,lib,mm,net,virt} kernel/drivers/{virtio,block,char} \
+  kernel/{arch,block,crypto,fs,lib,mm,net,virt} kernel/drivers/{virtio,block,char,cdrom} \
   kernel/drivers/net/{ipvlan,wireguard} kernel/drivers/net/*.ko) | tar -C "$to" -xf -
 depmod -b "$root" "$kver"
 
@@ -58,9 +59,10 @@ SuccessAction=poweroff-force
 FailureAction=poweroff-force
 
 [Service]
-Type=oneshot
+# Not oneshot: a oneshot unit wanted by multi-user.target holds the target back until it ends,
+# and cloud-final.service (which runs the packaging test's user-data) waits for that target.
+Type=exec
 ExecStart=/usr/local/sbin/berth-vm-job
-TimeoutStartSec=infinity
 # Tests may build their own cgroup subtrees below this service's cgroup.
 Delegate=yes
 

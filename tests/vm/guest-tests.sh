@@ -80,6 +80,12 @@ took
 echo "--- build dir ready in $took"
 
 out=$(mktemp)
+# The packaging test first (docs/packaging.md), so that the time to instance ACTIVE is not
+# stretched by the integration tests running beside cloud-init.
+echo "--- packaging: berth-agent installed by cloud-init from the NoCloud user-data"
+bash "$src/tests/vm/package-check.sh" 2>&1 | tee "$out"
+count "package-check.sh" "${PIPESTATUS[0]}" "$out"
+
 # The suites whose behaviour depends on the cgroup version and on systemd; others (images,
 # networking, control plane) need peers the guest does not carry and run on the host.
 tests=()

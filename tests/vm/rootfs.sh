@@ -46,6 +46,10 @@ configure() {
   systemctl --root="$root" --quiet mask systemd-networkd-wait-online.service \
     apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service fstrim.timer \
     systemd-firstboot.service
+  # cloud-init: a NoCloud seed only (no probing for cloud metadata servers), the locale the
+  # image has (locale-gen is not installed), and networking left to systemd-networkd.
+  printf '%s\n' 'datasource_list: [ NoCloud, None ]' 'locale: C.UTF-8' \
+    'network: {config: disabled}' >"$root/etc/cloud/cloud.cfg.d/90-berth-vm.cfg"
   rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
 }
 

@@ -50,8 +50,11 @@ kver=${kernel#/boot/vmlinuz-}
   die "no usable kernel in /boot (install linux-image-amd64)"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/berth-vm.XXXXXX")
-qpid=
+qpid='' pollpid=''
 cleanup() {
+  # The packaging test's host side: its poller and berth-control (started by this script).
+  [ -n "$pollpid" ] && kill "$pollpid" 2>/dev/null
+  [ -s "$work/pkg/control.pid" ] && kill "$(cat "$work/pkg/control.pid")" 2>/dev/null
   if [ -n "$qpid" ] && kill -0 "$qpid" 2>/dev/null; then
     kill "$qpid" 2>/dev/null || true
     wait "$qpid" 2>/dev/null || true
@@ -99,14 +102,31 @@ mkdir -p "$results"
   if [ "$mode" = cmd ]; then printf '%s\n' "$cmd"; else echo "exec bash tests/vm/guest-tests.sh"; fi
 } >"$results/job.sh"
 cmdline="root=/dev/vda rw console=ttyS0 panic=1 systemd.unified_cgroup_hierarchy=1"
-cmdline+=" cloud-init=disabled"
+# The packaging test (docs/packaging.md): with the build's .debs, the tests boot with a NoCloud
+# seed whose user-data installs berth-agent, and berth-control runs on this host's loopback,
+# reached by the guest as 10.0.2.100:8420 through guestfwd (nothing else leaves the guest).
+nic=user,model=virtio-net-pci,restrict=on
+seed=()
+if [ "$mode" = tests ] && ls "$build"/deb/berth-agent_*.deb >/dev/null 2>&1 &&
+  [ -x "$build/bin/berth-control" ]; then
+  for t in genisoimage openssl aws jq; do
+    command -v "$t" >/dev/null || die "$t missing: run packaging/deps.sh"
+  done
+  mkdir -p "$work/pkg"
+  "$src/tests/vm/package-host.sh" setup "$work/pkg" "$build" ||
+    die "could not set up berth-control and the NoCloud seed"
+  nic+=,$(cat "$work/pkg/guestfwd")
+  seed=(-drive "file=$work/pkg/seed.iso,format=raw,if=virtio,readonly=on")
+else
+  cmdline+=" cloud-init=disabled"
+fi
 # shellcheck disable=SC2054 # the commas belong to qemu's option values
 qemu=(qemu-system-x86_64 -accel tcg -cpu max -smp "${BERTH_VM_SMP:-2}" -m "${BERTH_VM_MEM:-2048}"
   -nodefaults -display none -no-reboot -pidfile "$work/qemu.pid"
   -kernel "$kernel" -initrd "/boot/initrd.img-$kver"
   -append "$cmdline"
   -drive "file=$work/disk.img,format=raw,if=virtio,cache=unsafe"
-  -nic user,model=virtio-net-pci,restrict=on -device virtio-rng-pci
+  "${seed[@]}" -nic "$nic" -device virtio-rng-pci
   -virtfs "local,path=$src,mount_tag=berthsrc,security_model=none,readonly=on,id=berthsrc"
   -virtfs "local,path=$build,mount_tag=berthbuild,security_model=none,readonly=on,id=berthbuild"
   -virtfs "local,path=$results,mount_tag=berthresults,security_model=none,id=berthresults")
@@ -119,6 +139,10 @@ serial=$work/serial.log
 t0=$(now)
 timeout -k 10 "$timeout_s" "${qemu[@]}" -serial "file:$serial" &
 qpid=$!
+if [ ${#seed[@]} -gt 0 ]; then
+  "$src/tests/vm/package-host.sh" poll "$work/pkg" "$results" >"$work/pkg/poll.log" 2>&1 &
+  pollpid=$!
+fi
 qrc=0
 wait "$qpid" || qrc=$?
 qpid=
@@ -164,7 +188,9 @@ if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
   failed=1 # the guest script failed without counting it
   tail_serial 40
 fi
+active=
+[ -s "$results/host-active" ] && active=", power-on to instance ACTIVE $(cut -d' ' -f1 "$results/host-active") s"
 echo "vm timings: rootfs $t_rootfs s ($cache_state), image $t_image s," \
-  "boot $t_boot s, tests $t_job s, qemu total $t_qemu s"
+  "boot $t_boot s, tests $t_job s, qemu total $t_qemu s$active"
 echo "$passed passed, $failed failed"
 [ "$rc" -eq 0 ] && [ "$failed" -eq 0 ]
