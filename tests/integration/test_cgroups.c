@@ -253,13 +253,6 @@ static void fn_spin (int ready)
     ;
 }
 
-static uint64_t now_ns (void)
-{
-  struct timespec ts;
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 START_TEST (test_stats_cpu_usage_grows_for_a_busy_child)
 {
   cg_group *g = must_create ("cpu", NULL);
@@ -667,20 +660,37 @@ START_TEST (test_clone_fd_only_on_pure_v2_and_clone3_lands_in_the_group)
 }
 END_TEST
 
+/* read(2) calls this thread has made so far (/proc/thread-self/io syscr). */
+static uint64_t read_calls (void)
+{
+  char *io = ts_read_file ("/proc/thread-self/io");
+  ck_assert_ptr_nonnull (io);
+  const char *at = strstr (io, "syscr: ");
+  ck_assert_ptr_nonnull (at);
+  uint64_t n = strtoull (at + 7, NULL, 10);
+  free (io);
+  return n;
+}
+
+/* Telemetry reads stats of every container every interval, so a read must touch only the
+ * group's own files: a bounded number of read(2) calls, not a re-read of the mount table (what
+ * libcgroup's own getters do). Counted, not timed: timings are noisy here. */
 START_TEST (test_stats_read_is_cheap)
 {
   struct cg_limits lim = { .memory_max = 64 * MiB, .pids_max = 10 };
   cg_group *g = must_create ("cheap", &lim);
   enum
   {
-    N = 2000
+    N = 200
   };
-  uint64_t t0 = now_ns ();
+  stats (g);
+  uint64_t r0 = read_calls ();
   for (int i = 0; i < N; i++)
     stats (g);
-  uint64_t per = (now_ns () - t0) / N;
-  fprintf (stderr, "cg_get_stats: %" PRIu64 " ns per call (%s)\n", per, cg_mode_name (mode));
-  ck_assert_uint_lt (per, 1000000);
+  uint64_t per = (read_calls () - r0 - 1) / N;
+  fprintf (stderr, "cg_get_stats: %" PRIu64 " read calls per call (%s)\n", per,
+           cg_mode_name (mode));
+  ck_assert_uint_le (per, 24);
   must_destroy (g);
 }
 END_TEST
