@@ -361,6 +361,10 @@ typedef struct agent_engine_opts
   uint64_t host_mem_mib;     /* 0: not checked; tasks wait while the running ones use it all */
   uint64_t host_cpu_units;   /* CPUs x 1024; 0: not checked */
   uint64_t seed;             /* the outbox backoff's jitter */
+  /* awsvpc (with ECS_ENABLE_TASK_ENI): the host namespace the ENIs are in (> 0: an fd; else the
+   * caller's) and the netns pin directory (NULL: net/'s default) */
+  int awsvpc_host_netns_fd;
+  const char *netns_run_dir;
 } agent_engine_opts;
 
 /* Creates the engine and reloads every task in the store: containers whose shims still run are

@@ -4,6 +4,7 @@
 #include "lib/cleanup.h"
 #include "lib/clock.h"
 #include "lib/json.h"
+#include "net/net.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -515,10 +516,18 @@ static void check_resources (eng_task *t)
   agent_engine *e = t->e;
   const char *mode = jstr (t->body, "networkMode");
   bool bridge = mode == NULL || mode[0] == '\0' || strcmp (mode, "bridge") == 0;
+  struct net_eni eni;
+  _cleanup_berr_ berr *err = NULL;
   if (bridge && e->o.bridge == NULL)
     refuse (t, "ResourceInitializationError: bridge mode is not configured on this agent");
-  else if (!bridge && strcmp (mode, "host") != 0 && strcmp (mode, "none") != 0)
-    refuse (t, "ResourceInitializationError: this agent runs networkMode bridge, host and none");
+  else if (eng_is_awsvpc (t) && !e->o.cfg->enable_task_eni)
+    refuse (t, "ResourceInitializationError: awsvpc needs ECS_ENABLE_TASK_ENI on this agent");
+  else if (eng_is_awsvpc (t) && eng_task_eni (t, &eni, &err) < 0)
+    refuse (t, "ResourceInitializationError: the task's elasticNetworkInterfaces are not usable");
+  else if (!bridge && !eng_is_awsvpc (t) && strcmp (mode, "host") != 0
+           && strcmp (mode, "none") != 0)
+    refuse (t, "ResourceInitializationError: this agent runs networkMode bridge, host, none and "
+               "awsvpc");
   else if (t->n == 0)
     refuse (t, "ResourceInitializationError: the task has no containers");
   else if (e->o.host_mem_mib && t->mem_mib > (double)e->o.host_mem_mib)

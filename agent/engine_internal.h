@@ -127,6 +127,10 @@ int eng_net_setup (eng_container *c, berr **err);
 void eng_net_teardown (eng_container *c);
 void eng_net_key (const eng_container *c, char *key, size_t size);
 int eng_net_reconcile (agent_engine *e, berr **err);
+bool eng_is_awsvpc (const eng_task *t);
+char *eng_task_dir (const eng_task *t);
+struct net_eni;
+int eng_task_eni (const eng_task *t, struct net_eni *eni, berr **err);
 
 /* engine_health.c */
 void eng_health_start (eng_container *c);
