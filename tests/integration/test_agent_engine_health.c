@@ -345,10 +345,12 @@ START_TEST (test_check_past_its_timeout_is_killed_and_counts_as_a_failure)
   inject (arn, "none",
           "[" APP ("web", "busybox sleep 60",
                    ",\"healthCheck\":{\"command\":[\"CMD\",\"busybox\",\"sleep\",\"37.25\"],"
-                   "\"interval\":0.2,\"timeout\":0.5,\"retries\":1}") "]");
+                   "\"interval\":0.2,\"timeout\":1.5,\"retries\":1}") "]");
   run_until (arn, "RUNNING", 10000);
-  run_for (400);
-  ck_assert (process_with_arg ("37.25")); /* the check runs */
+  bool seen = false; /* the check runs (polled: an exec under load takes a while) */
+  for (int t = 0; t < 1500 && !(seen = process_with_arg ("37.25")); t += 50)
+    run_for (50);
+  ck_assert (seen);
   run_until_health (arn, "web", "UNHEALTHY", 5000);
   run_for (100); /* the killed check is reaped: neither berth-runtime nor sleep is left */
   ck_assert (!process_with_arg ("37.25"));
