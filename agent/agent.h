@@ -362,6 +362,10 @@ typedef struct agent_engine_opts
   uint64_t host_mem_mib;     /* 0: not checked; tasks wait while the running ones use it all */
   uint64_t host_cpu_units;   /* CPUs x 1024; 0: not checked */
   uint64_t seed;             /* the outbox backoff's jitter */
+  /* awsvpc (with ECS_ENABLE_TASK_ENI): the host namespace the ENIs are in (> 0: an fd; else the
+   * caller's) and the netns pin directory (NULL: net/'s default) */
+  int awsvpc_host_netns_fd;
+  const char *netns_run_dir;
 } agent_engine_opts;
 
 /* Creates the engine and reloads every task in the store: containers whose shims still run are
@@ -380,6 +384,12 @@ const char *agent_engine_task_known (agent_engine *e, const char *task_arn, cons
 /* A container's host pid (0 when not running) and exit code (-1 when none). */
 int agent_engine_container_info (agent_engine *e, const char *task_arn, const char *name,
                                  pid_t *pid, int *exit_code);
+/* A container's health (healthCheck): "UNKNOWN", "HEALTHY" or "UNHEALTHY" and, when since_ns
+ * is given, the realtime of the last change; NULL when it has no health check (or no such
+ * container). For PublishHealth (docs/protocol.md), which SubmitTaskStateChange has no member
+ * for. */
+const char *agent_engine_container_health (agent_engine *e, const char *task_arn, const char *name,
+                                           int64_t *since_ns);
 /* Outbox entries sent and accepted since the engine started. */
 unsigned agent_engine_reports_sent (const agent_engine *e);
 

@@ -4,6 +4,7 @@
 #include "lib/cleanup.h"
 #include "lib/clock.h"
 #include "lib/json.h"
+#include "net/net.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -118,6 +119,7 @@ static void task_free (eng_task *t)
       eng_container *c = &t->c[i];
       sd_event_source_disable_unref (c->watch);
       sd_event_source_disable_unref (c->kill_timer);
+      eng_health_stop (c);
       free (c->name), free (c->image), free (c->id), free (c->digest), free (c->rootfs);
       free (c->stop_signal), free (c->reason), free (c->netns);
       cJSON_Delete (c->bindings);
@@ -205,9 +207,16 @@ static int deps_ok (eng_container *c, char **why)
     eng_container *dep = name ? eng_find_container (c->task->e, c->task->arn, name) : NULL;
     if (dep == NULL || cond == NULL)
       return never (why, "bad dependsOn entry", name, 0);
-    if (strcmp (cond, "HEALTHY") == 0) /* no health checks yet: refuse rather than hang */
-      return never (why, "HEALTHY needs health checks, which this agent does not run; container",
-                    name, 0);
+    if (strcmp (cond, "HEALTHY") == 0)
+      {
+        if (dep->known >= ES_RUNNING && dep->health == HS_NONE)
+          return never (why, "HEALTHY: no healthCheck on container", name, 0);
+        if (dep->health == HS_UNHEALTHY || dep->known == ES_STOPPED)
+          return never (why, "HEALTHY: container", name,
+                        dep->health == HS_UNHEALTHY ? 0 : dep->exit_code);
+        if (dep->health != HS_HEALTHY)
+          return 0;
+      }
     if (strcmp (cond, "START") == 0 && dep->known < ES_RUNNING)
       return 0;
     if ((strcmp (cond, "COMPLETE") == 0 || strcmp (cond, "SUCCESS") == 0)
@@ -259,6 +268,7 @@ void eng_container_stopped (eng_container *c, int exit_code, const char *reason)
     c->reason = strdup (reason);
   c->watch = sd_event_source_disable_unref (c->watch);
   c->kill_timer = sd_event_source_disable_unref (c->kill_timer);
+  eng_health_stop (c);
   c->task->dirty = true;
   if (c->task->stopped_ns == 0)
     c->task->stopped_ns = bclock_real_ns ();
@@ -506,10 +516,18 @@ static void check_resources (eng_task *t)
   agent_engine *e = t->e;
   const char *mode = jstr (t->body, "networkMode");
   bool bridge = mode == NULL || mode[0] == '\0' || strcmp (mode, "bridge") == 0;
+  struct net_eni eni;
+  _cleanup_berr_ berr *err = NULL;
   if (bridge && e->o.bridge == NULL)
     refuse (t, "ResourceInitializationError: bridge mode is not configured on this agent");
-  else if (!bridge && strcmp (mode, "host") != 0 && strcmp (mode, "none") != 0)
-    refuse (t, "ResourceInitializationError: this agent runs networkMode bridge, host and none");
+  else if (eng_is_awsvpc (t) && !e->o.cfg->enable_task_eni)
+    refuse (t, "ResourceInitializationError: awsvpc needs ECS_ENABLE_TASK_ENI on this agent");
+  else if (eng_is_awsvpc (t) && eng_task_eni (t, &eni, &err) < 0)
+    refuse (t, "ResourceInitializationError: the task's elasticNetworkInterfaces are not usable");
+  else if (!bridge && !eng_is_awsvpc (t) && strcmp (mode, "host") != 0
+           && strcmp (mode, "none") != 0)
+    refuse (t, "ResourceInitializationError: this agent runs networkMode bridge, host, none and "
+               "awsvpc");
   else if (t->n == 0)
     refuse (t, "ResourceInitializationError: the task has no containers");
   else if (e->o.host_mem_mib && t->mem_mib > (double)e->o.host_mem_mib)
@@ -562,6 +580,17 @@ int agent_engine_container_info (agent_engine *e, const char *task_arn, const ch
   *pid = c->known == ES_RUNNING ? c->pid : 0;
   *exit_code = c->exit_code;
   return 0;
+}
+
+const char *agent_engine_container_health (agent_engine *e, const char *task_arn, const char *name,
+                                           int64_t *since_ns)
+{
+  eng_container *c = eng_find_container (e, task_arn, name);
+  if (c == NULL || c->health == HS_NONE)
+    return NULL;
+  if (since_ns)
+    *since_ns = c->health_since_ns;
+  return eng_health_name (c->health);
 }
 
 unsigned agent_engine_reports_sent (const agent_engine *e)

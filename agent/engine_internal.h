@@ -19,6 +19,15 @@ enum eng_status
 
 typedef struct eng_task eng_task;
 
+/* A container's health (healthCheck): HS_NONE when it has no check. */
+enum eng_health
+{
+  HS_NONE = 0,
+  HS_UNKNOWN,
+  HS_HEALTHY,
+  HS_UNHEALTHY,
+};
+
 typedef struct eng_container
 {
   eng_task *task;
@@ -36,6 +45,13 @@ typedef struct eng_container
   cJSON *bindings;        /* networkBindings as reported */
   sd_event_source *watch; /* pidfd of the invoker (launching) or of the shim (running) */
   sd_event_source *kill_timer;
+  /* health checks (engine_health.c) */
+  enum eng_health health;
+  int64_t health_since_ns; /* realtime of the last change */
+  int64_t started_mono_us; /* when the checks began, for startPeriod */
+  unsigned health_fails;   /* consecutive counted failures */
+  pid_t health_pid;        /* the running check (berth-runtime exec), 0: none */
+  sd_event_source *health_timer, *health_watch, *health_kill;
 } eng_container;
 
 struct eng_task
@@ -111,6 +127,15 @@ int eng_net_setup (eng_container *c, berr **err);
 void eng_net_teardown (eng_container *c);
 void eng_net_key (const eng_container *c, char *key, size_t size);
 int eng_net_reconcile (agent_engine *e, berr **err);
+bool eng_is_awsvpc (const eng_task *t);
+char *eng_task_dir (const eng_task *t);
+struct net_eni;
+int eng_task_eni (const eng_task *t, struct net_eni *eni, berr **err);
+
+/* engine_health.c */
+void eng_health_start (eng_container *c);
+void eng_health_stop (eng_container *c);
+const char *eng_health_name (enum eng_health h);
 
 /* engine_report.c */
 int eng_report (eng_task *t, berr **err);

@@ -373,6 +373,8 @@ static int on_invoker_exit (sd_event_source *s, int fd, uint32_t revents, void *
           eng_step (c->task);
           finish_from_state (c);
         }
+      else
+        eng_health_start (c);
     }
   else
     finish_from_state (c);
@@ -524,6 +526,8 @@ int eng_adopt (eng_container *c)
                  c->pid);
       if (c->known == ES_CREATED && c->pid > 0)
         c->known = ES_RUNNING;
+      if (c->known == ES_RUNNING)
+        eng_health_start (c); /* from UNKNOWN again, as Docker after a daemon restart */
       return 0;
     }
   finish_from_state (c); /* exited meanwhile (state.json has the code) or lost */

@@ -293,6 +293,27 @@ static int set_dns (eng_container *c, cJSON *mounts, const char *bundle, berr **
   return r;
 }
 
+/* awsvpc: the task's resolv.conf and hostname (from the ENI) over the container's; a
+ * definition's dnsServers are bound later, over these. */
+static int awsvpc_files (eng_container *c, cJSON *mounts, berr **err)
+{
+  static const char *const names[] = { "resolv.conf", "hostname" };
+  const char *opts[] = { "bind", "ro", NULL };
+  if (!eng_is_awsvpc (c->task))
+    return 0;
+  _cleanup_free_ char *dir = eng_task_dir (c->task);
+  if (dir == NULL)
+    return berr_make (err, ENOMEM, "awsvpc");
+  for (size_t i = 0; i < 2; i++)
+    {
+      char src[4096], dst[64];
+      snprintf (src, sizeof src, "%s/%s", dir, names[i]);
+      snprintf (dst, sizeof dst, "/etc/%s", names[i]);
+      add_mount (mounts, dst, "bind", src, opts);
+    }
+  return 0;
+}
+
 static void host_network (cJSON *lin)
 {
   cJSON *ns = cJSON_GetObjectItem (lin, "namespaces");
@@ -337,6 +358,7 @@ int eng_build_config (eng_container *c, const struct img_config *ic, const char 
   set_caps (def, proc);
   set_resources (c, lin);
   if (set_mounts (c, cJSON_GetObjectItem (cfg, "mounts"), err) < 0
+      || awsvpc_files (c, cJSON_GetObjectItem (cfg, "mounts"), err) < 0
       || set_dns (c, cJSON_GetObjectItem (cfg, "mounts"), bundle, err) < 0)
     return -1;
   const char *mode = jstr (c->task->body, "networkMode");
