@@ -356,6 +356,13 @@ int cp_deregister_container_instance (cp_ctx *ctx, const cJSON *in, cJSON **out,
     }
   if (cp_store_commit (ctx->store, &err) < 0)
     return cp_fail_server (fault, &err);
+  /* The agent hears of its stopped tasks, then that it is closed. */
+  for (size_t i = 0; i < m->n_task; i++)
+    if (strcmp (m->task[i]->instance_id, ci->id) == 0
+        && strcmp (cp_jstr (m->task[i]->doc, "stoppedReason"), "Container instance deregistered")
+               == 0)
+      cp_channel_task_changed (ctx, m->task[i]);
+  cp_channel_instance_closed (ctx, ci, "deregistered");
   return respond_instance (ci, out, fault);
 }
 
