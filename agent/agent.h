@@ -336,4 +336,53 @@ void agent_registrar_free (agent_registrar *r);
 /* RegisterContainerInstance calls sent so far. */
 unsigned agent_registrar_attempts (const agent_registrar *r);
 
+/* ---- the agent channel (agent/channel.c, docs/protocol.md) ---- */
+
+/* What the engine does with each message; any may be NULL. Called on the loop. */
+typedef struct agent_channel_handlers
+{
+  /* A PayloadMessage: its tasks are already in the store (desired status only moved forward)
+   * and its seqNum recorded, so the next poll acks it. repeat: it had been stored before. */
+  void (*payload) (const cJSON *message, bool repeat, void *userdata);
+  void (*manifest) (const cJSON *message, void *userdata);
+  void (*heartbeat) (const cJSON *message, void *userdata);
+  void (*credentials) (const cJSON *message, void *userdata);
+  void (*attach_eni) (const cJSON *message, void *userdata);
+} agent_channel_handlers;
+
+typedef struct agent_channel_opts
+{
+  sd_event *ev;
+  agent_http *http; /* to the control plane, for DiscoverPollEndpoint */
+  agent_store *store;
+  const agent_config *cfg; /* region, CA file, insecure policy for the poll endpoint */
+  agent_credprov *creds;
+  unsigned wait_seconds; /* the Poll's waitSeconds; 0: 20 */
+  uint64_t seed;         /* the reconnect backoff's jitter */
+  agent_channel_handlers handlers;
+  /* The channel ended for good: exit_status 5 when the instance was deregistered. */
+  void (*end) (int exit_status, void *userdata);
+  void *userdata;
+} agent_channel_opts;
+
+typedef struct agent_channel agent_channel;
+/* DiscoverPollEndpoint, then polls until freed: failures reconnect with AGENT_BACKOFF_RECONNECT
+ * (rediscovering the endpoint); a CloseMessage for a deregistered instance ends it (exit 5). */
+int agent_channel_start (const agent_channel_opts *o, const char *cluster, const char *instance_arn,
+                         agent_channel **out, berr **err);
+void agent_channel_free (agent_channel *ch);
+/* Poll requests sent so far. */
+uint64_t agent_channel_polls (const agent_channel *ch);
+
+/* One message of a Poll answer (pointers into the parsed body). */
+typedef struct agent_poll_msg
+{
+  const char *type;
+  const cJSON *message;
+  int64_t seq; /* -1 when the message has none */
+} agent_poll_msg;
+/* Checks a Poll answer's shape (messages, types, seqNums, payload tasks with arn and
+ * desiredStatus); EPROTO naming what is wrong. */
+int agent_poll_parse (const cJSON *body, agent_poll_msg *msgs, size_t max, size_t *n, berr **err);
+
 #endif

@@ -222,6 +222,18 @@ static int pending (cp_ctx *ctx, chan_inst *s, cJSON *messages)
   return 0;
 }
 
+/* The answer to a wait that ended empty. */
+static bool add_heartbeat (cJSON *messages)
+{
+  cJSON *hb = cJSON_CreateObject ();
+  if (hb == NULL || !cJSON_AddTrueToObject (hb, "healthy"))
+    {
+      cJSON_Delete (hb);
+      return false;
+    }
+  return cJSON_AddItemToArray (messages, envelope ("HeartbeatMessage", hb));
+}
+
 /* Answers the held poll of s (if any) with messages (taken; NULL: its pending messages). */
 static void release (cp_ctx *ctx, chan_inst *s, cJSON *messages)
 {
@@ -234,7 +246,11 @@ static void release (cp_ctx *ctx, chan_inst *s, cJSON *messages)
   s->waiter = NULL;
   s->contact_ms = now_ms ();
   if (messages == NULL && (messages = cJSON_CreateArray ()) != NULL)
-    pending (ctx, s, messages);
+    {
+      pending (ctx, s, messages);
+      if (cJSON_GetArraySize (messages) == 0)
+        add_heartbeat (messages);
+    }
   char *body = answer (messages);
   ctx->chan->wake (ctx->chan->wake_cls, w, body ? 200 : 500, body);
 }
@@ -438,7 +454,7 @@ void cp_channel_instance_closed (cp_ctx *ctx, const cp_instance *ci, const char 
   cJSON *msgs = cJSON_CreateArray (), *close = cJSON_CreateObject ();
   if (s == NULL || s->waiter == NULL || msgs == NULL || close == NULL
       || !cJSON_AddStringToObject (close, "reason", reason)
-      || !cJSON_AddItemToArray (msgs, envelope ("CloseMessage", steal_ptr (close))))
+      || !cJSON_AddItemToArray (msgs, envelope ("CloseMessage", steal_ptr (&close))))
     {
       cJSON_Delete (close);
       cJSON_Delete (msgs);
@@ -557,17 +573,12 @@ int cp_channel_poll_handler (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault
       ctx->chan->held_now = true;
       return 0;
     }
-  if (cJSON_GetArraySize (messages) == 0)
-    {
-      cJSON *hb = cJSON_CreateObject ();
-      if (hb == NULL || !cJSON_AddTrueToObject (hb, "healthy")
-          || !cJSON_AddItemToArray (messages, envelope ("HeartbeatMessage", hb)))
-        return cp_fail_oom (fault);
-    }
+  if (cJSON_GetArraySize (messages) == 0 && !add_heartbeat (messages))
+    return cp_fail_oom (fault);
   struct timespec ts;
   clock_gettime (CLOCK_REALTIME, &ts);
   if ((*out = cJSON_CreateObject ()) == NULL
-      || !cJSON_AddItemToObject (*out, "messages", steal_ptr (messages))
+      || !cJSON_AddItemToObject (*out, "messages", steal_ptr (&messages))
       || !cJSON_AddNumberToObject (*out, "serverTime", (double)ts.tv_sec + ts.tv_nsec / 1e9))
     return cp_fail_oom (fault);
   return 0;
@@ -603,7 +614,7 @@ void cp_channel_close_all (cp_ctx *ctx, const char *reason)
       chan_inst *s = &ctx->chan->inst[i];
       cJSON *msgs = cJSON_CreateArray (), *close = cJSON_CreateObject ();
       if (close && msgs && cJSON_AddStringToObject (close, "reason", reason))
-        cJSON_AddItemToArray (msgs, envelope ("CloseMessage", steal_ptr (close)));
+        cJSON_AddItemToArray (msgs, envelope ("CloseMessage", steal_ptr (&close)));
       cJSON_Delete (close);
       release (ctx, s, msgs);
     }

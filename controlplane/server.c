@@ -42,7 +42,8 @@ struct cp_server
   size_t tls_key_len;
   pthread_t thread;
   bool running;
-  int stop_fd; /* eventfd: the loop thread ends when it is written */
+  int stop_fd;          /* eventfd: the loop thread ends when it is written */
+  struct cp_conn *held; /* suspended polls, to notice their clients leaving */
 };
 
 /* Per-request state: the body as it arrives; for a held Poll, its answer when it comes. */
@@ -54,8 +55,21 @@ typedef struct cp_conn
   bool held;   /* suspended, waiting for the channel */
   char *reply; /* the held poll's answer, set by on_wake */
   int reply_status;
-  bool answered; /* reply is ready */
+  bool answered;               /* reply is ready */
+  bool gone;                   /* the client closed while held: close without answering */
+  struct cp_conn *prev, *next; /* in cp_server.held while held */
 } cp_conn;
+
+static void held_unlink (cp_server *srv, cp_conn *c)
+{
+  if (c->prev)
+    c->prev->next = c->next;
+  else if (srv->held == c)
+    srv->held = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  c->prev = c->next = NULL;
+}
 
 int cp_parse_listen (const char *listen, char *host, size_t host_len, uint16_t *port,
                      bool *loopback, berr **err)
@@ -275,6 +289,10 @@ static enum MHD_Result serve (cp_server *srv, struct MHD_Connection *conn, const
       if (status == 0)
         {
           c->held = true;
+          c->next = srv->held;
+          if (srv->held)
+            srv->held->prev = c;
+          srv->held = c;
           MHD_suspend_connection (conn);
           return MHD_YES;
         }
@@ -290,6 +308,7 @@ static enum MHD_Result serve (cp_server *srv, struct MHD_Connection *conn, const
 static void on_wake (void *cls, void *waiter, int status, char *body)
 {
   cp_conn *c = waiter;
+  held_unlink (cls, c);
   c->held = false;
   c->answered = true;
   c->reply = body;
@@ -343,8 +362,10 @@ static enum MHD_Result on_request (void *cls, struct MHD_Connection *conn, const
   if (c->answered)
     {
       c->answered = false;
-      return respond (conn, c->reply_status, steal_ptr (c->reply));
+      return respond (conn, c->reply_status, steal_ptr (&c->reply));
     }
+  if (c->gone)
+    return MHD_NO;
   if (c->held)
     return MHD_YES;
   return serve (srv, conn, url, c);
@@ -358,7 +379,10 @@ static void on_completed (void *cls, struct MHD_Connection *conn, void **con_cls
   if (c)
     {
       if (c->held)
-        cp_channel_forget (srv->ctx, c);
+        {
+          cp_channel_forget (srv->ctx, c);
+          held_unlink (srv, c);
+        }
       free (c->reply);
       free (c->body);
       free (c);
@@ -518,6 +542,40 @@ static int load_tls (cp_server *srv, const cp_config *config, berr **err)
   return check_tls_pem (config, srv->tls_cert, srv->tls_key, err);
 }
 
+/* libmicrohttpd does not watch a suspended connection: a client that closed its end while its
+ * poll is held is found here (hang-up on the socket), forgotten and closed. */
+static void reap_held (cp_server *srv)
+{
+  size_t n = 0, i = 0;
+  for (cp_conn *c = srv->held; c; c = c->next)
+    n++;
+  if (n == 0)
+    return;
+  _cleanup_free_ struct pollfd *p = calloc (n, sizeof *p);
+  _cleanup_free_ cp_conn **conns = calloc (n, sizeof *conns);
+  if (p == NULL || conns == NULL)
+    return;
+  for (cp_conn *c = srv->held; c; c = c->next, i++)
+    {
+      const union MHD_ConnectionInfo *info
+          = MHD_get_connection_info (c->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+      p[i] = (struct pollfd){ .fd = info ? info->connect_fd : -1, .events = POLLRDHUP };
+      conns[i] = c;
+    }
+  if (poll (p, n, 0) <= 0)
+    return;
+  for (i = 0; i < n; i++)
+    if (p[i].revents & (POLLRDHUP | POLLHUP | POLLERR))
+      {
+        cp_conn *c = conns[i];
+        cp_channel_forget (srv->ctx, c);
+        held_unlink (srv, c);
+        c->held = false;
+        c->gone = true;
+        MHD_resume_connection (c->conn);
+      }
+}
+
 /* The event loop: libmicrohttpd's epoll descriptor, the stop eventfd and a tick at least every
  * TICK_MS for the channel's timers (held polls' waits, liveness). libmicrohttpd has no timers of
  * its own; driving it from our loop keeps one thread for everything. */
@@ -542,6 +600,7 @@ static void *serve_loop (void *arg)
       if ((now.tv_sec - last.tv_sec) * 1000 + (now.tv_nsec - last.tv_nsec) / 1000000 >= TICK_MS)
         {
           last = now;
+          reap_held (srv);
           cp_channel_tick (srv->ctx);
           MHD_run (srv->daemon); /* send what the tick answered */
         }

@@ -10,7 +10,8 @@ typedef struct ts_cp
 {
   char *dir; /* data directory: credentials, store, log */
   int port;
-  pid_t pid; /* -1 when not running */
+  pid_t pid;            /* -1 when not running */
+  const char *extra[5]; /* more berth-control arguments (NULL-terminated), e.g. timeouts */
 } ts_cp;
 
 /* Makes a data directory, picks a port, points the CLI's environment at the server (admin
