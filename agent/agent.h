@@ -374,6 +374,40 @@ void agent_channel_free (agent_channel *ch);
 /* Poll requests sent so far. */
 uint64_t agent_channel_polls (const agent_channel *ch);
 
+/* ---- telemetry (agent/telemetry.c) ---- */
+
+/* One running container and its cgroup (path relative to the hierarchies' roots, as cg_open
+ * takes it). The strings belong to whoever gathered them. */
+typedef struct agent_container_cgroup
+{
+  const char *task_arn, *family, *version, *container;
+  const char *cgroup_path;
+} agent_container_cgroup;
+
+typedef struct agent_telemetry_opts
+{
+  sd_event *ev;
+  agent_http *http;     /* to the telemetry endpoint (the control plane today) */
+  uint64_t interval_us; /* BERTH_TELEMETRY_INTERVAL; 0 (or ECS_DISABLE_METRICS) disables */
+  /* The engine's list of running containers: 0 with out and n filled, or -1 to skip this round. */
+  int (*gather) (void *userdata, agent_container_cgroup **out, size_t *n);
+  /* Called with the list after each round (to free it); may be NULL. */
+  void (*gather_done) (void *userdata, agent_container_cgroup *list, size_t n);
+  void *userdata;
+} agent_telemetry_opts;
+
+typedef struct agent_telemetry agent_telemetry;
+/* Every interval: CPU (percent of one core over the interval) and memory (MiB, without inactive
+ * file cache) of each gathered container, sent as PublishMetrics (at most 10 tasks a request).
+ * A container's first reading only sets its baseline. *out stays NULL when disabled. */
+int agent_telemetry_start (const agent_telemetry_opts *o, const char *cluster,
+                           const char *instance_arn, agent_telemetry **out, berr **err);
+void agent_telemetry_free (agent_telemetry *t);
+/* One round now (tests; the timer calls it). */
+void agent_telemetry_collect (agent_telemetry *t);
+/* PublishMetrics requests the control plane accepted. */
+uint64_t agent_telemetry_published (const agent_telemetry *t);
+
 /* One message of a Poll answer (pointers into the parsed body). */
 typedef struct agent_poll_msg
 {

@@ -751,6 +751,8 @@ int cp_channel_publish_metrics (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fa
         return cp_fail_oom (fault);
       m->cpu = stat_mean (cJSON_GetObjectItem (c, "cpuStatsSet"));
       m->memory = stat_mean (cJSON_GetObjectItem (c, "memoryStatsSet"));
+      blog_debug ("metrics: %s %s: cpu %.1f%% memory %.1f MiB", task->arn, m->name, m->cpu,
+                  m->memory);
     }
   }
   return (*out = cJSON_CreateObject ()) ? 0 : cp_fail_oom (fault);
