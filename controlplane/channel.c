@@ -647,9 +647,12 @@ static void check_instance (cp_ctx *ctx, cp_instance *ci, uint64_t now)
   chan_inst *s = chan_get (ctx, ci->id);
   if (s == NULL)
     return;
+  /* State created just now (or touched since the tick read the clock) is not older than now. */
+  if (s->contact_ms > now)
+    now = s->contact_ms;
   if (s->waiter && now >= s->deadline_ms)
     release (ctx, s, NULL); /* empty: the server's answer is a heartbeat */
-  if (s->waiter && now - s->manifest_ms >= ctx->chan->manifest_interval_ms)
+  if (s->waiter && now >= s->manifest_ms + ctx->chan->manifest_interval_ms)
     {
       cJSON *msgs = cJSON_CreateArray ();
       s->manifest_ms = now;
@@ -660,7 +663,9 @@ static void check_instance (cp_ctx *ctx, cp_instance *ci, uint64_t now)
     }
   if (s->waiter)
     s->contact_ms = now;
-  bool connected = now - s->contact_ms < ctx->chan->connect_ms;
+  /* release () above may have stamped contact after the tick read the clock. */
+  uint64_t silent = s->contact_ms >= now ? 0 : now - s->contact_ms;
+  bool connected = silent < ctx->chan->connect_ms;
   if (ci->registered && !connected
       && cJSON_IsTrue (cJSON_GetObjectItem (ci->doc, "agentConnected")))
     {
@@ -669,7 +674,7 @@ static void check_instance (cp_ctx *ctx, cp_instance *ci, uint64_t now)
           || cp_instance_save (ctx, ci, &fault) < 0)
         blog_warn ("channel: could not record instance %s as disconnected", ci->id);
     }
-  if (ci->registered && !s->lost && now - s->contact_ms >= ctx->chan->lost_ms)
+  if (ci->registered && !s->lost && silent >= ctx->chan->lost_ms)
     mark_lost (ctx, s, ci);
 }
 

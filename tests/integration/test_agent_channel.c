@@ -528,9 +528,8 @@ static Suite *channel_suite (void)
 int main (void)
 {
   /* Short liveness timeouts for the flip and lost test. */
-  cp.extra[0] = "--agent-timeout";
-  cp.extra[1] = "1500";
-  cp.extra[2] = "--agent-lost-timeout";
-  cp.extra[3] = "4000";
+  static const char *const extra[]
+      = { "--agent-timeout", "1500", "--agent-lost-timeout", "4000", NULL };
+  ts_cp_set_extra_args (extra);
   return ts_run_suite (channel_suite ());
 }

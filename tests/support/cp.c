@@ -28,6 +28,13 @@ static bool cp_port_accepts (void *arg)
   return ok;
 }
 
+static const char *const *extra_args;
+
+void ts_cp_set_extra_args (const char *const *args)
+{
+  extra_args = args;
+}
+
 void ts_cp_start (ts_cp *cp)
 {
   _cleanup_free_ char *bin = ts_bin ("berth-control");
@@ -47,8 +54,8 @@ void ts_cp_start (ts_cp *cp)
       size_t n = 7;
       if (access (subnets, F_OK) == 0)
         argv[n++] = "--subnets", argv[n++] = subnets;
-      for (size_t i = 0; i < 4 && cp->extra[i]; i++)
-        argv[n++] = cp->extra[i];
+      for (size_t i = 0; extra_args && i < 4 && extra_args[i]; i++)
+        argv[n++] = extra_args[i];
       execv (bin, (char *const *)argv);
       _exit (127);
     }

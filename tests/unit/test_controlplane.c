@@ -167,12 +167,12 @@ START_TEST (test_store_migrates_once_and_keeps_data_across_reopen)
   ck_assert_int_ge (asprintf (&path, "%s/db", dir), 0);
   ck_assert_int_eq (cp_store_open (path, &store, &err), 0);
   ck_assert_int_eq (cp_store_schema_version (store, &version, &err), 0);
-  ck_assert_int_eq (version, 3);
+  ck_assert_int_eq (version, 4);
   ck_assert_int_eq (cp_store_put_cluster (store, &c, &err), 0);
   cp_store_free (store);
   ck_assert_int_eq (cp_store_open (path, &store, &err), 0);
   ck_assert_int_eq (cp_store_schema_version (store, &version, &err), 0);
-  ck_assert_int_eq (version, 3);
+  ck_assert_int_eq (version, 4);
   cp_cluster got = { 0 };
   ck_assert_int_eq (cp_store_get_cluster (store, "kept", &got, &err), 1);
   ck_assert_str_eq (got.status, "ACTIVE");
@@ -352,7 +352,7 @@ START_TEST (test_dispatch_refuses_bad_input_with_ecs_errors)
                 "InvalidParameterException");
   expect_error (ctx, CP_ROLE_ADMIN, "DeleteCluster", "{}", "InvalidParameterException");
   expect_error (ctx, CP_ROLE_ADMIN, "Frobnicate", "{}", "UnknownOperationException");
-  expect_error (ctx, CP_ROLE_AGENT, "CreateCluster", "{}", "AccessDeniedException");
+  expect_error (ctx, CP_ROLE_AGENT, "DeleteCluster", "{}", "AccessDeniedException");
   cp_ctx_free (ctx);
 }
 END_TEST

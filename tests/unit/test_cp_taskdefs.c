@@ -345,7 +345,7 @@ START_TEST (test_store_migrates_a_version_1_store_to_task_definitions)
   sqlite3_close (db);
   ck_assert_int_eq (cp_store_open (path, &store, &err), 0);
   ck_assert_int_eq (cp_store_schema_version (store, &version, &err), 0);
-  ck_assert_int_eq (version, 3);
+  ck_assert_int_eq (version, 4);
   cp_cluster c = { 0 };
   ck_assert_int_eq (cp_store_get_cluster (store, "old", &c, &err), 1);
   cp_cluster_clear (&c);
