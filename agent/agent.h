@@ -393,4 +393,87 @@ const char *agent_engine_container_health (agent_engine *e, const char *task_arn
 /* Outbox entries sent and accepted since the engine started. */
 unsigned agent_engine_reports_sent (const agent_engine *e);
 
+/* ---- the agent channel (agent/channel.c, docs/protocol.md) ---- */
+
+/* What the engine does with each message; any may be NULL. Called on the loop. */
+typedef struct agent_channel_handlers
+{
+  /* A PayloadMessage: its tasks are already in the store (desired status only moved forward)
+   * and its seqNum recorded, so the next poll acks it. repeat: it had been stored before. */
+  void (*payload) (const cJSON *message, bool repeat, void *userdata);
+  void (*manifest) (const cJSON *message, void *userdata);
+  void (*heartbeat) (const cJSON *message, void *userdata);
+  void (*credentials) (const cJSON *message, void *userdata);
+  void (*attach_eni) (const cJSON *message, void *userdata);
+} agent_channel_handlers;
+
+typedef struct agent_channel_opts
+{
+  sd_event *ev;
+  agent_http *http; /* to the control plane, for DiscoverPollEndpoint */
+  agent_store *store;
+  const agent_config *cfg; /* region, CA file, insecure policy for the poll endpoint */
+  agent_credprov *creds;
+  unsigned wait_seconds; /* the Poll's waitSeconds; 0: 20 */
+  uint64_t seed;         /* the reconnect backoff's jitter */
+  agent_channel_handlers handlers;
+  /* The channel ended for good: exit_status 5 when the instance was deregistered. */
+  void (*end) (int exit_status, void *userdata);
+  void *userdata;
+} agent_channel_opts;
+
+typedef struct agent_channel agent_channel;
+/* DiscoverPollEndpoint, then polls until freed: failures reconnect with AGENT_BACKOFF_RECONNECT
+ * (rediscovering the endpoint); a CloseMessage for a deregistered instance ends it (exit 5). */
+int agent_channel_start (const agent_channel_opts *o, const char *cluster, const char *instance_arn,
+                         agent_channel **out, berr **err);
+void agent_channel_free (agent_channel *ch);
+/* Poll requests sent so far. */
+uint64_t agent_channel_polls (const agent_channel *ch);
+
+/* ---- telemetry (agent/telemetry.c) ---- */
+
+/* One running container and its cgroup (path relative to the hierarchies' roots, as cg_open
+ * takes it). The strings belong to whoever gathered them. */
+typedef struct agent_container_cgroup
+{
+  const char *task_arn, *family, *version, *container;
+  const char *cgroup_path;
+} agent_container_cgroup;
+
+typedef struct agent_telemetry_opts
+{
+  sd_event *ev;
+  agent_http *http;     /* to the telemetry endpoint (the control plane today) */
+  uint64_t interval_us; /* BERTH_TELEMETRY_INTERVAL; 0 (or ECS_DISABLE_METRICS) disables */
+  /* The engine's list of running containers: 0 with out and n filled, or -1 to skip this round. */
+  int (*gather) (void *userdata, agent_container_cgroup **out, size_t *n);
+  /* Called with the list after each round (to free it); may be NULL. */
+  void (*gather_done) (void *userdata, agent_container_cgroup *list, size_t n);
+  void *userdata;
+} agent_telemetry_opts;
+
+typedef struct agent_telemetry agent_telemetry;
+/* Every interval: CPU (percent of one core over the interval) and memory (MiB, without inactive
+ * file cache) of each gathered container, sent as PublishMetrics (at most 10 tasks a request).
+ * A container's first reading only sets its baseline. *out stays NULL when disabled. */
+int agent_telemetry_start (const agent_telemetry_opts *o, const char *cluster,
+                           const char *instance_arn, agent_telemetry **out, berr **err);
+void agent_telemetry_free (agent_telemetry *t);
+/* One round now (tests; the timer calls it). */
+void agent_telemetry_collect (agent_telemetry *t);
+/* PublishMetrics requests the control plane accepted. */
+uint64_t agent_telemetry_published (const agent_telemetry *t);
+
+/* One message of a Poll answer (pointers into the parsed body). */
+typedef struct agent_poll_msg
+{
+  const char *type;
+  const cJSON *message;
+  int64_t seq; /* -1 when the message has none */
+} agent_poll_msg;
+/* Checks a Poll answer's shape (messages, types, seqNums, payload tasks with arn and
+ * desiredStatus); EPROTO naming what is wrong. */
+int agent_poll_parse (const cJSON *body, agent_poll_msg *msgs, size_t max, size_t *n, berr **err);
+
 #endif

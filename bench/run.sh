@@ -564,4 +564,21 @@ else
   echo "   not measured: berth-control not built"
 fi
 echo
+echo "== 10. berth-control holding 1,000 agent long-polls (no peer) =="
+# One process plays the agents: N instances registered with the agent key, N concurrent
+# BerthChannelV1.Poll requests (curl multi), each re-sent when its heartbeat returns; the
+# server's RSS and CPU over a steady interval (bench/agents.c).
+if [ -x "$BUILD/bin/berth-control" ] &&
+  cc -std=gnu11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror "${pl_cflags[@]}" \
+    -o "$out/agents" "$src/agents.c" "${pl_libs[@]}"; then
+  rm -rf "$work/agents"
+  "$out/agents" "$BUILD/bin/berth-control" "$work/agents" "${BENCH_AGENTS:-1000}" \
+    "${BENCH_AGENTS_SECONDS:-60}" "${BENCH_AGENTS_WAIT:-5}" >"$work/agents.out" \
+    2>"$work/logs/agents.err" || echo "   failed: $(tail -n 1 "$work/logs/agents.err")"
+  grep -v '^raw ' "$work/agents.out" || true
+  sed -n 's/^raw /agents /p' "$work/agents.out" >>"$results"
+else
+  echo "   not measured: berth-control not built"
+fi
+echo
 echo "raw numbers: $results"

@@ -25,14 +25,16 @@ enum cp_role
 
 typedef struct cp_config
 {
-  const char *data_dir;       /* database and credentials file; created 0700 if missing */
-  const char *listen;         /* HOST:PORT or [V6]:PORT, numeric or "localhost" */
-  const char *region;         /* in ARNs and the SigV4 credential scope */
-  const char *account_id;     /* 12 digits, in ARNs */
-  bool allow_insecure_listen; /* plaintext HTTP on a non-loopback address */
-  const char *tls_cert;       /* PEM certificate (chain) file: serve HTTPS; NULL: plain HTTP */
-  const char *tls_key;        /* PEM private key file, not readable by group or others */
-  const char *subnets_file;   /* JSON list of awsvpc subnets (docs/controlplane.md), or NULL */
+  const char *data_dir;           /* database and credentials file; created 0700 if missing */
+  const char *listen;             /* HOST:PORT or [V6]:PORT, numeric or "localhost" */
+  const char *region;             /* in ARNs and the SigV4 credential scope */
+  const char *account_id;         /* 12 digits, in ARNs */
+  bool allow_insecure_listen;     /* plaintext HTTP on a non-loopback address */
+  const char *tls_cert;           /* PEM certificate (chain) file: serve HTTPS; NULL: plain HTTP */
+  const char *tls_key;            /* PEM private key file, not readable by group or others */
+  const char *subnets_file;       /* JSON list of awsvpc subnets (docs/controlplane.md), or NULL */
+  unsigned agent_timeout_ms;      /* agentConnected false after this silence; 0: 60 s */
+  unsigned agent_lost_timeout_ms; /* tasks of a silent agent marked lost; 0: 10 min */
 } cp_config;
 
 /* The API's state: the store plus what ARNs are made of. Single-threaded: one event loop uses

@@ -23,7 +23,7 @@ typedef struct cp_action
  * SubmitAttachmentStateChanges (and the poll/telemetry endpoints when they exist). Those
  * handlers also check that an agent's key is the one bound to the instance it names. */
 static const cp_action actions[] = {
-  { "CreateCluster", cp_create_cluster, false },
+  { "CreateCluster", cp_create_cluster, true }, /* the agent creates its cluster, as ECS's role */
   { "DeleteCluster", cp_delete_cluster, false },
   { "DescribeClusters", cp_describe_clusters, false },
   { "ListClusters", cp_list_clusters, false },
@@ -57,6 +57,11 @@ static const cp_action actions[] = {
   { "DeleteService", cp_delete_service, false },
   { "DescribeServices", cp_describe_services, false },
   { "ListServices", cp_list_services, false },
+  /* The agent channel (X-Amz-Target BerthChannelV1.*, docs/protocol.md). */
+  { "BerthChannelV1.Poll", cp_channel_poll_handler, true },
+  { "BerthChannelV1.PublishMetrics", cp_channel_publish_metrics, true },
+  { "BerthChannelV1.PublishHealth", cp_channel_publish_health, true },
+  { "BerthChannelV1.PublishInstanceStatus", cp_channel_publish_instance_status, true },
 };
 
 int cp_fail (cp_fault *fault, const char *type, const char *fmt, ...)
@@ -97,7 +102,8 @@ int cp_ctx_open (const char *db_path, const char *region, const char *account_id
       cp_ctx_free (ctx);
       return berr_sys (err, "allocate context");
     }
-  if (cp_store_open (db_path, &ctx->store, err) < 0 || cp_model_load (ctx, err) < 0)
+  if (cp_store_open (db_path, &ctx->store, err) < 0 || cp_model_load (ctx, err) < 0
+      || cp_channel_new (ctx, err) < 0)
     {
       cp_ctx_free (ctx);
       return -1;
@@ -110,6 +116,7 @@ void cp_ctx_free (cp_ctx *ctx)
 {
   if (ctx == NULL)
     return;
+  cp_channel_free (ctx->chan);
   cp_model_free (ctx->model);
   cp_store_free (ctx->store);
   free (ctx->base_url);

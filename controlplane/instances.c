@@ -1,5 +1,6 @@
 /* The Container instances API: Register/Deregister/Describe/List and UpdateContainerInstancesState,
  * on the in-memory model (model.h), each instance bound to the access key that registered it. */
+#include "controlplane/cql.h"
 #include "controlplane/model.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
@@ -356,6 +357,13 @@ int cp_deregister_container_instance (cp_ctx *ctx, const cJSON *in, cJSON **out,
     }
   if (cp_store_commit (ctx->store, &err) < 0)
     return cp_fail_server (fault, &err);
+  /* The agent hears of its stopped tasks, then that it is closed. */
+  for (size_t i = 0; i < m->n_task; i++)
+    if (strcmp (m->task[i]->instance_id, ci->id) == 0
+        && strcmp (cp_jstr (m->task[i]->doc, "stoppedReason"), "Container instance deregistered")
+               == 0)
+      cp_channel_task_changed (ctx, m->task[i]);
+  cp_channel_instance_closed (ctx, ci, "deregistered");
   return respond_instance (ci, out, fault);
 }
 
@@ -439,54 +447,40 @@ int cp_describe_container_instances (cp_ctx *ctx, const cJSON *in, cJSON **out, 
   return 0;
 }
 
-/* The filters ListContainerInstances understands: "attribute:NAME == VALUE",
- * "attribute:NAME exists", "attribute:NAME != VALUE". Anything else is refused (the cluster
- * query language belongs to the placement engine). */
-typedef struct ci_filter
+static void cql_freep (cp_cql **q)
 {
-  char name[129];
-  char value[129];
-  int op; /* 0 none, 1 ==, 2 !=, 3 exists */
-} ci_filter;
-
-static int parse_filter (const char *s, ci_filter *f, cp_fault *fault)
-{
-  char op[8] = "";
-  int used = 0;
-  f->op = 0;
-  if (s == NULL)
-    return 0;
-  f->value[0] = '\0';
-  if (sscanf (s, " attribute:%128[A-Za-z0-9_./@-] %7s %128[^ ] %n", f->name, op, f->value, &used)
-          >= 3
-      && s[used] == '\0' && (strcmp (op, "==") == 0 || strcmp (op, "!=") == 0))
-    f->op = op[0] == '=' ? 1 : 2;
-  else if ((used = 0) == 0
-           && sscanf (s, " attribute:%128[A-Za-z0-9_./@-] exists %n", f->name, &used) >= 1 && used
-           && s[used] == '\0')
-    f->op = 3;
-  else
-    return cp_fail (fault, "InvalidParameterException",
-                    "Unsupported filter '%.100s': use attribute:NAME == VALUE, != VALUE or "
-                    "exists.",
-                    s);
-  return 0;
+  cp_cql_free (*q);
 }
 
-static bool filter_matches (const ci_filter *f, const cp_instance *ci)
+/* ListContainerInstances' filter is the cluster query language of placement constraints,
+ * evaluated against each instance's scheduler view. */
+static bool filter_matches (const cp_cql *q, const cp_instance *ci)
 {
-  const cJSON *a;
-  if (f->op == 0)
+  if (q == NULL)
     return true;
-  cJSON_ArrayForEach (a, cJSON_GetObjectItemCaseSensitive (ci->doc, "attributes"))
-  {
-    if (strcmp (cp_jstr (a, "name"), f->name) != 0)
-      continue;
-    if (f->op == 3)
-      return true;
-    return (strcmp (cp_jstr (a, "value"), f->value) == 0) == (f->op == 1);
-  }
-  return f->op == 2;
+  const cJSON *reg = cJSON_GetObjectItemCaseSensitive (ci->doc, "registeredAt");
+  const cJSON *ver = cJSON_GetObjectItemCaseSensitive (
+      cJSON_GetObjectItemCaseSensitive (ci->doc, "versionInfo"), "agentVersion");
+  cp_sched_instance v = {
+    .arn = ci->arn,
+    .ec2_instance_id = ci->ec2_instance_id,
+    .placeable = ci->placeable,
+    .cpu = ci->cpu,
+    .memory = ci->memory,
+    .eni = ci->eni,
+    .ports_tcp = ci->tcp.v,
+    .n_ports_tcp = ci->tcp.n,
+    .ports_udp = ci->udp.v,
+    .n_ports_udp = ci->udp.n,
+    .attributes = ci->attributes,
+    .task_groups = ci->groups,
+    .n_tasks = ci->n_groups,
+    .registered_at = cJSON_IsNumber (reg) ? (int64_t)reg->valuedouble : 0,
+    .agent_version = cJSON_IsString (ver) ? ver->valuestring : NULL,
+    .agent_disconnected
+    = !cJSON_IsTrue (cJSON_GetObjectItemCaseSensitive (ci->doc, "agentConnected")),
+  };
+  return cp_cql_eval (q, &v, NULL);
 }
 
 static bool status_matches (const cp_instance *ci, const char *status)
@@ -504,14 +498,15 @@ int cp_list_container_instances (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_f
   char cluster[256], after[64];
   const char *status = NULL, *filter = NULL;
   int64_t limit;
-  ci_filter f;
+  __attribute__ ((cleanup (cql_freep))) cp_cql *q = NULL;
   _cleanup_json_ cJSON *res = cJSON_CreateObject ();
   cJSON *arns = cJSON_AddArrayToObject (res, "containerInstanceArns");
   if (arns == NULL)
     return cp_fail_oom (fault);
   if (cp_cluster_require (ctx, in, cluster, fault) < 0
       || cp_opt_str (in, "status", &status, fault) < 0
-      || cp_opt_str (in, "filter", &filter, fault) < 0 || parse_filter (filter, &f, fault) < 0
+      || cp_opt_str (in, "filter", &filter, fault) < 0
+      || (filter && cp_cql_parse (filter, &q, fault) < 0)
       || cp_page_args (in, &limit, after, sizeof after, fault) < 0)
     return -1;
   bool known = status == NULL;
@@ -532,7 +527,7 @@ int cp_list_container_instances (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_f
     {
       cp_instance *ci = m->inst[i];
       if (strcmp (ci->cluster, cluster) != 0 || !status_matches (ci, status)
-          || !filter_matches (&f, ci))
+          || !filter_matches (q, ci))
         continue;
       if ((int64_t)n == limit)
         {

@@ -118,6 +118,20 @@ void cp_store_rollback (cp_store *store);
 int cp_store_set_taskdef_tags (cp_store *store, const char *family, int64_t revision,
                                const char *tags_json, berr **err);
 
+/* The agent channel's per-instance message log (migration 4): seq numbers are given by the
+ * caller (channel.c keeps the last one of each instance). */
+int cp_store_chan_append (cp_store *store, const char *instance, int64_t seq, const char *body,
+                          berr **err);
+/* The highest seq of instance (0 when none). */
+int cp_store_chan_last (cp_store *store, const char *instance, int64_t *last, berr **err);
+/* fn for each message with seq > after, in order, at most limit; fn returns 0 to go on, 1 to
+ * stop, -1 out of memory. */
+typedef int (*cp_chan_fn) (void *cls, int64_t seq, const char *body);
+int cp_store_chan_list (cp_store *store, const char *instance, int64_t after, int limit,
+                        cp_chan_fn fn, void *cls, berr **err);
+/* Drops messages up to and including upto, except the newest of the instance. */
+int cp_store_chan_prune (cp_store *store, const char *instance, int64_t upto, berr **err);
+
 /* ---- SigV4 (sigv4.c) ---- */
 /* The parts of an HTTP request that a signature covers; header() returns the value of a header
  * (several of the same name joined by commas), newly allocated, or NULL when absent. */
@@ -177,6 +191,7 @@ struct cp_ctx
   enum cp_role caller_role;
   char caller_key[32];
   int64_t last_expiry; /* when cp_tasks_expire last ran (Unix seconds) */
+  struct cp_channel *chan; /* the agent channel's state (channel.c) */
 };
 
 typedef int (*cp_handler) (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault);
@@ -259,6 +274,36 @@ int cp_taskdef_resolve (cp_ctx *ctx, const char *ref, cp_taskdef *out, cp_fault 
 char *cp_taskdef_arn (const cp_ctx *ctx, const char *family, int64_t revision);
 /* The agent role may touch only the instance its key registered: AccessDeniedException. */
 int cp_caller_may (const cp_ctx *ctx, const char *bound_key, cp_fault *fault);
+
+/* ---- the agent channel (channel.c, docs/protocol.md) ---- */
+typedef struct cp_channel cp_channel;
+/* Gives a held poll its answer: status and body (taken over; NULL means out of memory). */
+typedef void (*cp_wake_fn) (void *cls, void *waiter, int status, char *body);
+int cp_channel_new (cp_ctx *ctx, berr **err);
+void cp_channel_free (cp_channel *c);
+/* Timeouts in milliseconds (0 keeps the default: 60 s connected, 10 min lost) and how held polls
+ * are answered; without wake every poll is answered at once. */
+void cp_channel_configure (cp_ctx *ctx, unsigned connect_ms, unsigned lost_ms, cp_wake_fn wake,
+                           void *cls);
+/* A Poll from the HTTP server: the HTTP status and *response, or 0 when the poll is held (wake
+ * answers it later with waiter). */
+int cp_channel_poll (cp_ctx *ctx, enum cp_role role, const char *key, const char *body, size_t len,
+                     void *waiter, char **response);
+/* waiter's connection is gone. */
+void cp_channel_forget (cp_ctx *ctx, void *waiter);
+/* Held polls past their wait, manifests, agentConnected and lost tasks: call at least every
+ * second. */
+void cp_channel_tick (cp_ctx *ctx);
+/* Answers every held poll with a CloseMessage (shutdown). */
+void cp_channel_close_all (cp_ctx *ctx, const char *reason);
+/* The latest metrics an agent published for a container: CPU in percent of a core, memory in
+ * MiB; false when none. */
+bool cp_channel_container_metrics (const cp_ctx *ctx, const char *task_arn, const char *container,
+                                   double *cpu_percent, double *memory_mib);
+int cp_channel_poll_handler (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault);
+int cp_channel_publish_metrics (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault);
+int cp_channel_publish_health (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault);
+int cp_channel_publish_instance_status (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault);
 
 /* Serialises {"__type": type, "message": message} (newly allocated). */
 char *cp_error_body (const char *type, const char *message);

@@ -153,6 +153,12 @@ int cp_add_failure (cJSON *failures, const char *arn, const char *reason, cp_fau
 /* Marks a task STOPPED now and gives back what it holds (its agent will never report it). */
 int cp_task_stop_now (cp_ctx *ctx, cp_task *t, const char *reason, cp_fault *fault);
 
+/* Queues a PayloadMessage with t for its instance's agent and wakes its poll (channel.c); a
+ * failure is logged (the periodic manifest covers it). */
+void cp_channel_task_changed (cp_ctx *ctx, const cp_task *t);
+/* Answers the instance's held poll with a CloseMessage (deregistration). */
+void cp_channel_instance_closed (cp_ctx *ctx, const cp_instance *ci, const char *reason);
+
 /* Sets a task's lastStatus (RUNNING: startedAt; STOPPED: stoppedAt, resources back). */
 int cp_task_set_status (cp_ctx *ctx, cp_task *t, const char *status, cp_fault *fault);
 /* The required cluster and task members of a request. */

@@ -1,5 +1,6 @@
-/* berth-control's HTTP front: libmicrohttpd in its single internal epoll thread (one event loop,
- * no thread per connection), AWS JSON 1.1 framing, SigV4 and the body limit before dispatch. */
+/* berth-control's HTTP front: libmicrohttpd driven by one thread of ours around its epoll
+ * descriptor (one event loop, no thread per connection, and a tick for the agent channel's
+ * timers), AWS JSON 1.1 framing, SigV4 and the body limit before dispatch. */
 #include "controlplane/internal.h"
 #include "lib/cleanup.h"
 #include "lib/fs.h"
@@ -13,15 +14,23 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define TARGET_PREFIX "AmazonEC2ContainerServiceV20141113."
+#define CHANNEL_PREFIX "BerthChannelV1."
+#define TICK_MS 250
+/* Every agent holds one connection: room for thousands (the descriptor limit is raised too). */
+#define CONNECTION_LIMIT 16000
 
 struct cp_server
 {
@@ -31,14 +40,36 @@ struct cp_server
   char *tls_cert; /* PEM text, kept for the daemon's lifetime; NULL without TLS */
   char *tls_key;
   size_t tls_key_len;
+  pthread_t thread;
+  bool running;
+  int stop_fd;          /* eventfd: the loop thread ends when it is written */
+  struct cp_conn *held; /* suspended polls, to notice their clients leaving */
 };
 
-/* Per-request state: the body as it arrives. */
+/* Per-request state: the body as it arrives; for a held Poll, its answer when it comes. */
 typedef struct cp_conn
 {
   char *body;
   size_t len;
+  struct MHD_Connection *conn;
+  bool held;   /* suspended, waiting for the channel */
+  char *reply; /* the held poll's answer, set by on_wake */
+  int reply_status;
+  bool answered;               /* reply is ready */
+  bool gone;                   /* the client closed while held: close without answering */
+  struct cp_conn *prev, *next; /* in cp_server.held while held */
 } cp_conn;
+
+static void held_unlink (cp_server *srv, cp_conn *c)
+{
+  if (c->prev)
+    c->prev->next = c->next;
+  else if (srv->held == c)
+    srv->held = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  c->prev = c->next = NULL;
+}
 
 int cp_parse_listen (const char *listen, char *host, size_t host_len, uint16_t *port,
                      bool *loopback, berr **err)
@@ -213,7 +244,7 @@ static enum MHD_Result respond_fault (struct MHD_Connection *conn, const cp_faul
 
 /* A whole request has arrived: authenticate, check the framing, dispatch. */
 static enum MHD_Result serve (cp_server *srv, struct MHD_Connection *conn, const char *url,
-                              const cp_conn *c)
+                              cp_conn *c)
 {
   cp_fault fault = { 0 };
   enum cp_role role;
@@ -234,7 +265,8 @@ static enum MHD_Result serve (cp_server *srv, struct MHD_Connection *conn, const
       return respond_fault (conn, &fault);
     }
   const char *target = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "X-Amz-Target");
-  if (target == NULL || strncmp (target, TARGET_PREFIX, strlen (TARGET_PREFIX)) != 0)
+  bool channel = target && strncmp (target, CHANNEL_PREFIX, strlen (CHANNEL_PREFIX)) == 0;
+  if (target == NULL || (!channel && strncmp (target, TARGET_PREFIX, strlen (TARGET_PREFIX)) != 0))
     {
       cp_fail (&fault, "UnknownOperationException", "Missing or unknown X-Amz-Target.");
       return respond_fault (conn, &fault);
@@ -247,11 +279,41 @@ static enum MHD_Result serve (cp_server *srv, struct MHD_Connection *conn, const
       return respond_fault (conn, &fault);
     }
   char *response = NULL;
-  const char *action = target + strlen (TARGET_PREFIX);
-  int status
-      = cp_dispatch_as (srv->ctx, role, key, action, c->body ? c->body : "", c->len, &response);
+  /* Channel calls keep their prefix in the dispatcher's table. */
+  const char *action = channel ? target : target + strlen (TARGET_PREFIX);
+  int status;
+  if (strcmp (action, CHANNEL_PREFIX "Poll") == 0)
+    {
+      c->conn = conn;
+      status = cp_channel_poll (srv->ctx, role, key, c->body ? c->body : "", c->len, c, &response);
+      if (status == 0)
+        {
+          c->held = true;
+          c->next = srv->held;
+          if (srv->held)
+            srv->held->prev = c;
+          srv->held = c;
+          MHD_suspend_connection (conn);
+          return MHD_YES;
+        }
+    }
+  else
+    status
+        = cp_dispatch_as (srv->ctx, role, key, action, c->body ? c->body : "", c->len, &response);
   blog_debug ("%s -> %d", action, status);
   return respond (conn, status < 0 ? 500 : status, response);
+}
+
+/* The channel's answer to a held poll (on the loop thread): resumed, on_request sends it. */
+static void on_wake (void *cls, void *waiter, int status, char *body)
+{
+  cp_conn *c = waiter;
+  held_unlink (cls, c);
+  c->held = false;
+  c->answered = true;
+  c->reply = body;
+  c->reply_status = status;
+  MHD_resume_connection (c->conn);
 }
 
 static enum MHD_Result on_request (void *cls, struct MHD_Connection *conn, const char *url,
@@ -297,15 +359,31 @@ static enum MHD_Result on_request (void *cls, struct MHD_Connection *conn, const
       *upload_data_size = 0;
       return MHD_YES;
     }
+  if (c->answered)
+    {
+      c->answered = false;
+      return respond (conn, c->reply_status, steal_ptr (&c->reply));
+    }
+  if (c->gone)
+    return MHD_NO;
+  if (c->held)
+    return MHD_YES;
   return serve (srv, conn, url, c);
 }
 
 static void on_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
                           enum MHD_RequestTerminationCode code)
 {
+  cp_server *srv = cls;
   cp_conn *c = *con_cls;
   if (c)
     {
+      if (c->held)
+        {
+          cp_channel_forget (srv->ctx, c);
+          held_unlink (srv, c);
+        }
+      free (c->reply);
       free (c->body);
       free (c);
       *con_cls = NULL;
@@ -370,7 +448,7 @@ static int open_state (const cp_config *config, cp_ctx **ctx, berr **err)
 static int start_daemon (cp_server *srv, const char *host, uint16_t port, berr **err)
 {
   struct sockaddr_storage ss = { 0 };
-  unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+  unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
   if (strchr (host, ':'))
     {
       struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
@@ -393,9 +471,9 @@ static int start_daemon (cp_server *srv, const char *host, uint16_t port, berr *
   srv->daemon = MHD_start_daemon (
       flags, port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
       MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-      srv->tls_key ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, srv->tls_key,
-      MHD_OPTION_HTTPS_MEM_CERT, srv->tls_cert, MHD_OPTION_END);
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT,
+      (unsigned)CONNECTION_LIMIT, srv->tls_key ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END,
+      srv->tls_key, MHD_OPTION_HTTPS_MEM_CERT, srv->tls_cert, MHD_OPTION_END);
   if (srv->daemon == NULL)
     return berr_make (err, EADDRINUSE, "cannot listen on %s port %u (in use or not permitted)",
                       host, port);
@@ -464,6 +542,98 @@ static int load_tls (cp_server *srv, const cp_config *config, berr **err)
   return check_tls_pem (config, srv->tls_cert, srv->tls_key, err);
 }
 
+/* libmicrohttpd does not watch a suspended connection: a client that closed its end while its
+ * poll is held is found here (hang-up on the socket), forgotten and closed. */
+static void reap_held (cp_server *srv)
+{
+  size_t n = 0, i = 0;
+  for (cp_conn *c = srv->held; c; c = c->next)
+    n++;
+  if (n == 0)
+    return;
+  _cleanup_free_ struct pollfd *p = calloc (n, sizeof *p);
+  _cleanup_free_ cp_conn **conns = calloc (n, sizeof *conns);
+  if (p == NULL || conns == NULL)
+    return;
+  for (cp_conn *c = srv->held; c; c = c->next, i++)
+    {
+      const union MHD_ConnectionInfo *info
+          = MHD_get_connection_info (c->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+      p[i] = (struct pollfd){ .fd = info ? info->connect_fd : -1, .events = POLLRDHUP };
+      conns[i] = c;
+    }
+  if (poll (p, n, 0) <= 0)
+    return;
+  for (i = 0; i < n; i++)
+    if (p[i].revents & (POLLRDHUP | POLLHUP | POLLERR))
+      {
+        cp_conn *c = conns[i];
+        cp_channel_forget (srv->ctx, c);
+        held_unlink (srv, c);
+        c->held = false;
+        c->gone = true;
+        MHD_resume_connection (c->conn);
+      }
+}
+
+/* The event loop: libmicrohttpd's epoll descriptor, the stop eventfd and a tick at least every
+ * TICK_MS for the channel's timers (held polls' waits, liveness). libmicrohttpd has no timers of
+ * its own; driving it from our loop keeps one thread for everything. */
+static void *serve_loop (void *arg)
+{
+  cp_server *srv = arg;
+  const union MHD_DaemonInfo *info = MHD_get_daemon_info (srv->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+  struct pollfd p[2] = { { info ? info->epoll_fd : -1, POLLIN, 0 }, { srv->stop_fd, POLLIN, 0 } };
+  struct timespec last = { 0 }, now;
+  for (;;)
+    {
+      MHD_UNSIGNED_LONG_LONG to;
+      int ms = TICK_MS;
+      if (MHD_get_timeout (srv->daemon, &to) == MHD_YES && to < (MHD_UNSIGNED_LONG_LONG)ms)
+        ms = (int)to;
+      if (poll (p, 2, ms) < 0 && errno != EINTR)
+        break;
+      if (p[1].revents)
+        break;
+      MHD_run (srv->daemon);
+      clock_gettime (CLOCK_MONOTONIC, &now);
+      if ((now.tv_sec - last.tv_sec) * 1000 + (now.tv_nsec - last.tv_nsec) / 1000000 >= TICK_MS)
+        {
+          last = now;
+          reap_held (srv);
+          cp_channel_tick (srv->ctx);
+          MHD_run (srv->daemon); /* send what the tick answered */
+        }
+    }
+  cp_channel_close_all (srv->ctx, "berth-control is shutting down");
+  MHD_run (srv->daemon);
+  return NULL;
+}
+
+/* Each held poll is a descriptor: take the hard limit as the soft one. */
+static void raise_fd_limit (void)
+{
+  struct rlimit rl;
+  if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max)
+    {
+      rl.rlim_cur = rl.rlim_max;
+      setrlimit (RLIMIT_NOFILE, &rl);
+    }
+}
+
+static int start_loop (cp_server *srv, const cp_config *config, berr **err)
+{
+  cp_channel_configure (srv->ctx, config->agent_timeout_ms, config->agent_lost_timeout_ms, on_wake,
+                        srv);
+  if ((srv->stop_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+    return berr_sys (err, "eventfd");
+  int r = pthread_create (&srv->thread, NULL, serve_loop, srv);
+  if (r != 0)
+    return berr_sysn (err, r, "start the server thread");
+  srv->running = true;
+  return 0;
+}
+
 int cp_server_start (const cp_config *config, cp_server **out, berr **err)
 {
   char host[64];
@@ -479,8 +649,10 @@ int cp_server_start (const cp_config *config, cp_server **out, berr **err)
   cp_server *srv = calloc (1, sizeof *srv);
   if (srv == NULL)
     return berr_sys (err, "allocate server");
+  srv->stop_fd = -1;
+  raise_fd_limit ();
   if ((tls && load_tls (srv, config, err) < 0) || open_state (config, &srv->ctx, err) < 0
-      || start_daemon (srv, host, port, err) < 0)
+      || start_daemon (srv, host, port, err) < 0 || start_loop (srv, config, err) < 0)
     {
       cp_server_stop (srv);
       return -1;
@@ -498,6 +670,15 @@ void cp_server_stop (cp_server *server)
 {
   if (server == NULL)
     return;
+  if (server->running)
+    {
+      uint64_t one = 1;
+      if (write (server->stop_fd, &one, sizeof one) < 0)
+        blog_warn ("stop the server thread: %m");
+      pthread_join (server->thread, NULL);
+    }
+  if (server->stop_fd >= 0)
+    close (server->stop_fd);
   if (server->daemon)
     MHD_stop_daemon (server->daemon);
   cp_ctx_free (server->ctx);

@@ -49,8 +49,12 @@ static const char *const migrations[] = {
   "  id TEXT PRIMARY KEY,"
   "  cluster TEXT NOT NULL,"
   "  body TEXT NOT NULL);",
-  /* 4: reserved for the agent channel's migration (merged from another branch) */
-  "SELECT 1;",
+  /* 4: the agent channel's message log, per instance in seqNum order (controlplane/channel.c) */
+  "CREATE TABLE channel_messages ("
+  "  instance TEXT NOT NULL,"
+  "  seq INTEGER NOT NULL,"
+  "  body TEXT NOT NULL,"
+  "  PRIMARY KEY (instance, seq)) WITHOUT ROWID;",
   /* 5: services, each a JSON document (controlplane/services.c) */
   "CREATE TABLE services ("
   "  id TEXT PRIMARY KEY,"
@@ -604,4 +608,74 @@ int cp_store_set_taskdef_tags (cp_store *store, const char *family, int64_t revi
   int rc = sqlite3_step (st);
   sqlite3_finalize (st);
   return rc == SQLITE_DONE ? 0 : store_fail (store, err, "write task definition tags");
+}
+
+/* ---- the channel's message log ---- */
+
+int cp_store_chan_append (cp_store *store, const char *instance, int64_t seq, const char *body,
+                          berr **err)
+{
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2 (store->db, "INSERT INTO channel_messages VALUES (?, ?, ?)", -1, &st, NULL)
+      != SQLITE_OK)
+    return store_fail (store, err, "append channel message");
+  sqlite3_bind_text (st, 1, instance, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (st, 2, seq);
+  sqlite3_bind_text (st, 3, body, -1, SQLITE_STATIC);
+  int rc = sqlite3_step (st);
+  sqlite3_finalize (st);
+  return rc == SQLITE_DONE ? 0 : store_fail (store, err, "append channel message");
+}
+
+int cp_store_chan_last (cp_store *store, const char *instance, int64_t *last, berr **err)
+{
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2 (store->db, "SELECT max (seq) FROM channel_messages WHERE instance = ?",
+                          -1, &st, NULL)
+      != SQLITE_OK)
+    return store_fail (store, err, "read channel sequence");
+  sqlite3_bind_text (st, 1, instance, -1, SQLITE_STATIC);
+  int rc = sqlite3_step (st);
+  *last = rc == SQLITE_ROW ? sqlite3_column_int64 (st, 0) : 0;
+  sqlite3_finalize (st);
+  return rc == SQLITE_ROW ? 0 : store_fail (store, err, "read channel sequence");
+}
+
+int cp_store_chan_list (cp_store *store, const char *instance, int64_t after, int limit,
+                        cp_chan_fn fn, void *cls, berr **err)
+{
+  sqlite3_stmt *st = NULL;
+  int rc, r = 0;
+  if (sqlite3_prepare_v2 (store->db,
+                          "SELECT seq, body FROM channel_messages WHERE instance = ? AND seq > ?"
+                          " ORDER BY seq LIMIT ?",
+                          -1, &st, NULL)
+      != SQLITE_OK)
+    return store_fail (store, err, "read channel messages");
+  sqlite3_bind_text (st, 1, instance, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (st, 2, after);
+  sqlite3_bind_int (st, 3, limit);
+  while (r == 0 && (rc = sqlite3_step (st)) == SQLITE_ROW)
+    r = fn (cls, sqlite3_column_int64 (st, 0), (const char *)sqlite3_column_text (st, 1));
+  sqlite3_finalize (st);
+  if (r < 0)
+    return berr_make (err, ENOMEM, "read channel messages: out of memory");
+  return rc == SQLITE_DONE || r > 0 ? 0 : store_fail (store, err, "read channel messages");
+}
+
+/* The newest message stays (acked or not): it remembers where the numbering is. */
+int cp_store_chan_prune (cp_store *store, const char *instance, int64_t upto, berr **err)
+{
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2 (store->db,
+                          "DELETE FROM channel_messages WHERE instance = ?1 AND seq <= ?2 AND seq <"
+                          " (SELECT max (seq) FROM channel_messages WHERE instance = ?1)",
+                          -1, &st, NULL)
+      != SQLITE_OK)
+    return store_fail (store, err, "prune channel messages");
+  sqlite3_bind_text (st, 1, instance, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (st, 2, upto);
+  int rc = sqlite3_step (st);
+  sqlite3_finalize (st);
+  return rc == SQLITE_DONE ? 0 : store_fail (store, err, "prune channel messages");
 }

@@ -521,6 +521,8 @@ static int create_tasks (cp_ctx *ctx, run_args *a, cp_instance **chosen, int n, 
       return cp_fail_server (fault, &err);
     }
   for (size_t i = first; i < m->n_task; i++)
+    cp_channel_task_changed (ctx, m->task[i]);
+  for (size_t i = first; i < m->n_task; i++)
     if (!cJSON_AddItemToArray (tasks, cp_task_json (m->task[i], true)))
       return cp_fail_oom (fault);
   return 0;
@@ -725,6 +727,7 @@ int cp_stop_task (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault)
         return cp_fail_oom (fault);
       if (cp_task_save (ctx, t, fault) < 0)
         return -1;
+      cp_channel_task_changed (ctx, t);
     }
   cJSON *j = cp_task_json (t, false);
   if (j == NULL || (*out = cJSON_CreateObject ()) == NULL)

@@ -121,12 +121,14 @@ typedef struct daemon_ctx
   sd_event *ev;
   agent_http *http;
   agent_registrar *registrar;
+  agent_channel *channel;
   uint64_t started_us;   /* CLOCK_MONOTONIC */
   bool watchdog_starved; /* BERTH_OFFLINE_WATCHDOG reached */
 } daemon_ctx;
 
 static void daemon_ctx_free (daemon_ctx *d)
 {
+  agent_channel_free (d->channel);
   agent_registrar_free (d->registrar);
   agent_http_free (d->http);
   sd_event_unref (d->ev);
@@ -230,13 +232,40 @@ static int start_offline_watchdog (daemon_ctx *d, berr **err)
 
 /* Registration runs beside everything else: tasks already in the store keep running while the
  * control plane is away. Only a terminal answer ends the daemon. */
+static void on_channel_end (int exit_status, void *userdata)
+{
+  daemon_ctx *d = userdata;
+  sd_event_exit (d->ev, exit_status);
+}
+
+/* Registered: the channel discovers its endpoint and polls from now on. */
 static void on_registered (const agent_registration *reg, void *userdata)
 {
   daemon_ctx *d = userdata;
+  _cleanup_berr_ berr *err = NULL;
+  uint64_t seed = 0;
   if (reg->exit_status != 0)
-    sd_event_exit (d->ev, reg->exit_status);
-  else
-    sd_notifyf (0, "STATUS=registered as %s", reg->instance_arn);
+    {
+      sd_event_exit (d->ev, reg->exit_status);
+      return;
+    }
+  sd_notifyf (0, "STATUS=registered as %s", reg->instance_arn);
+  if (getrandom (&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
+    seed = (uint64_t)getpid ();
+  agent_channel_opts co = { .ev = d->ev,
+                            .http = d->http,
+                            .store = d->store,
+                            .cfg = &d->cfg,
+                            .creds = d->creds,
+                            .seed = seed,
+                            .end = on_channel_end,
+                            .userdata = d };
+  if (d->channel == NULL
+      && agent_channel_start (&co, d->cfg.cluster, reg->instance_arn, &d->channel, &err) < 0)
+    {
+      blog_berr (&err);
+      sd_event_exit (d->ev, AGENT_EXIT_RESTART);
+    }
 }
 
 static int start_registration (daemon_ctx *d, berr **err)

@@ -14,7 +14,8 @@ static void usage (FILE *f)
   fprintf (f, "usage: berth-control [--data-dir DIR] [--listen HOST:PORT] [--region R]\n"
               "                     [--account-id N] [--tls-cert FILE --tls-key FILE]\n"
               "                     [--allow-insecure-listen] [--log-level L]\n"
-              "                     [--subnets FILE]\n"
+              "                     [--subnets FILE] [--agent-timeout MS]\n"
+              "                     [--agent-lost-timeout MS]\n"
               "defaults: --data-dir " CP_DEFAULT_DATA_DIR " --listen " CP_DEFAULT_LISTEN
               " --region " CP_DEFAULT_REGION " --account-id " CP_DEFAULT_ACCOUNT_ID "\n");
 }
@@ -40,6 +41,8 @@ static int parse_args (int argc, char **argv, cp_config *cfg, enum blog_level *l
     OPT_TLS_CERT,
     OPT_TLS_KEY,
     OPT_SUBNETS,
+    OPT_AGENT_TIMEOUT,
+    OPT_AGENT_LOST,
   };
   static const struct option opts[] = {
     { "data-dir", required_argument, NULL, 'd' },
@@ -51,6 +54,8 @@ static int parse_args (int argc, char **argv, cp_config *cfg, enum blog_level *l
     { "tls-cert", required_argument, NULL, OPT_TLS_CERT },
     { "tls-key", required_argument, NULL, OPT_TLS_KEY },
     { "subnets", required_argument, NULL, OPT_SUBNETS },
+    { "agent-timeout", required_argument, NULL, OPT_AGENT_TIMEOUT },
+    { "agent-lost-timeout", required_argument, NULL, OPT_AGENT_LOST },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
@@ -73,6 +78,18 @@ static int parse_args (int argc, char **argv, cp_config *cfg, enum blog_level *l
       case OPT_SUBNETS:
         cfg->subnets_file = optarg;
         break;
+      case OPT_AGENT_TIMEOUT:
+      case OPT_AGENT_LOST:
+        {
+          /* Milliseconds: tests use short ones; the defaults are 60 s and 10 min. */
+          char *end;
+          unsigned long v = strtoul (optarg, &end, 10);
+          if (*end != '\0' || v == 0 || v > 86400000UL)
+            return 2;
+          *(c == OPT_AGENT_TIMEOUT ? &cfg->agent_timeout_ms : &cfg->agent_lost_timeout_ms)
+              = (unsigned)v;
+          break;
+        }
       case OPT_INSECURE:
         cfg->allow_insecure_listen = true;
         break;

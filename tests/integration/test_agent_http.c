@@ -154,7 +154,7 @@ START_TEST (test_agent_key_gets_access_denied_on_an_admin_action)
   client c;
   client_open (&c, ep, creds, "agent");
   outcome o = { 0 };
-  call (&c, "CreateCluster", "{\"clusterName\":\"nope\"}", 10000, &o);
+  call (&c, "DeleteCluster", "{\"cluster\":\"nope\"}", 10000, &o);
   run_until_idle (&c, 20);
   ck_assert_int_eq (o.done, 1);
   ck_assert_int_eq (o.status, 400);

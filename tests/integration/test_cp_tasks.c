@@ -148,7 +148,7 @@ START_TEST (test_container_instances_register_describe_list_drain_and_deregister
                               arn));
   free (ts_cp_aws_fails_with (&cp, "InvalidParameterException",
                               "list-container-instances --cluster c --filter "
-                              "'runningTasksCount > 1'"));
+                              "'runningTasksCount >> 1'"));
 
   /* DRAINING: listed under its status, gets no new task. */
   d = ts_cp_aws_ok (&cp,
@@ -170,6 +170,15 @@ START_TEST (test_container_instances_register_describe_list_drain_and_deregister
                               arn));
   d = ts_cp_aws_ok (&cp, "list-container-instances --cluster c --filter 'attribute:disk == ssd'");
   ck_assert_int_eq (cJSON_GetArraySize (item (d, "containerInstanceArns")), 1);
+  cJSON_Delete (d);
+  /* The filter is the whole cluster query language. */
+  d = ts_cp_aws_ok (&cp, "list-container-instances --cluster c --filter "
+                         "'attribute:disk in [hdd, ssd] and not(attribute:disk == hdd)'");
+  ck_assert_int_eq (cJSON_GetArraySize (item (d, "containerInstanceArns")), 1);
+  cJSON_Delete (d);
+  d = ts_cp_aws_ok (&cp, "list-container-instances --cluster c --filter "
+                         "'attribute:disk =~ h.* or ec2InstanceId == i-none'");
+  ck_assert_int_eq (cJSON_GetArraySize (item (d, "containerInstanceArns")), 0);
   cJSON_Delete (d);
 
   /* A task on it: deregistering needs force. */

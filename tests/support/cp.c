@@ -28,6 +28,13 @@ static bool cp_port_accepts (void *arg)
   return ok;
 }
 
+static const char *const *extra_args;
+
+void ts_cp_set_extra_args (const char *const *args)
+{
+  extra_args = args;
+}
+
 void ts_cp_start (ts_cp *cp)
 {
   _cleanup_free_ char *bin = ts_bin ("berth-control");
@@ -42,11 +49,14 @@ void ts_cp_start (ts_cp *cp)
       int fd = open (log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
       dup2 (fd, 1);
       dup2 (fd, 2);
+      const char *argv[16]
+          = { bin, "--data-dir", cp->dir, "--listen", listen, "--log-level", "debug" };
+      size_t n = 7;
       if (access (subnets, F_OK) == 0)
-        execl (bin, bin, "--data-dir", cp->dir, "--listen", listen, "--log-level", "debug",
-               "--subnets", subnets, NULL);
-      else
-        execl (bin, bin, "--data-dir", cp->dir, "--listen", listen, "--log-level", "debug", NULL);
+        argv[n++] = "--subnets", argv[n++] = subnets;
+      for (size_t i = 0; extra_args && i < 4 && extra_args[i]; i++)
+        argv[n++] = extra_args[i];
+      execv (bin, (char *const *)argv);
       _exit (127);
     }
   ck_assert_msg (ts_wait_for (cp_port_accepts, cp, 10000), "berth-control did not listen");

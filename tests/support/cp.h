@@ -13,6 +13,10 @@ typedef struct ts_cp
   pid_t pid; /* -1 when not running */
 } ts_cp;
 
+/* More berth-control arguments for every later start (NULL-terminated, at most 4; the strings
+ * must stay valid), e.g. short agent timeouts. */
+void ts_cp_set_extra_args (const char *const *args);
+
 /* Makes a data directory, picks a port, points the CLI's environment at the server (admin
  * profile, no other credentials, no retries) and starts berth-control. */
 void ts_cp_setup (ts_cp *cp);

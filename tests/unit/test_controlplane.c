@@ -352,7 +352,7 @@ START_TEST (test_dispatch_refuses_bad_input_with_ecs_errors)
                 "InvalidParameterException");
   expect_error (ctx, CP_ROLE_ADMIN, "DeleteCluster", "{}", "InvalidParameterException");
   expect_error (ctx, CP_ROLE_ADMIN, "Frobnicate", "{}", "UnknownOperationException");
-  expect_error (ctx, CP_ROLE_AGENT, "CreateCluster", "{}", "AccessDeniedException");
+  expect_error (ctx, CP_ROLE_AGENT, "DeleteCluster", "{}", "AccessDeniedException");
   cp_ctx_free (ctx);
 }
 END_TEST
