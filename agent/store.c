@@ -174,8 +174,8 @@ int agent_store_open (const char *path, agent_store **out, berr **err)
   /* WAL with synchronous=FULL fsyncs the WAL at every commit: an acked seqNum or a sent mark
    * survives a host crash, not only a crash of the agent. */
   if (store_exec (s,
-                  "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                  "PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;",
+                  "PRAGMA busy_timeout=5000; PRAGMA journal_mode=WAL;"
+                  "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
                   err)
           < 0
       || store_migrate (s, err) < 0)

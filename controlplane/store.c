@@ -136,8 +136,8 @@ int cp_store_open (const char *path, cp_store **out, berr **err)
   /* WAL keeps readers off the writer's back; synchronous=FULL fsyncs the WAL at every commit, so
    * what a client saw acknowledged survives a crash of the host, not only of the process. */
   if (store_exec (store,
-                  "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                  "PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;",
+                  "PRAGMA busy_timeout=5000; PRAGMA journal_mode=WAL;"
+                  "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
                   err)
           < 0
       || store_migrate (store, err) < 0)
