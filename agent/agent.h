@@ -80,6 +80,7 @@ typedef struct agent_config
   uint64_t log_max_size; /* BERTH_LOG_MAX_SIZE, bytes */
   uint64_t log_max_files;
   char *state_dir;                /* BERTH_STATE_DIR: volatile runtime state */
+  char *image_dir;                /* BERTH_IMAGE_DIR: the image store */
   uint64_t telemetry_interval_us; /* BERTH_TELEMETRY_INTERVAL */
   uint64_t offline_watchdog_us;   /* BERTH_OFFLINE_WATCHDOG: 0 = never starve the watchdog */
   /* Where each key's value came from, for --check-config: "default", "file", "environment". */
@@ -392,6 +393,11 @@ const char *agent_engine_container_health (agent_engine *e, const char *task_arn
                                            int64_t *since_ns);
 /* Outbox entries sent and accepted since the engine started. */
 unsigned agent_engine_reports_sent (const agent_engine *e);
+struct agent_container_cgroup;
+/* The running containers and their cgroups, for telemetry: one allocation (free() it), strings
+ * owned by the engine until its next loop iteration. */
+int agent_engine_running_containers (agent_engine *e, struct agent_container_cgroup **out,
+                                     size_t *n);
 
 /* ---- the agent channel (agent/channel.c, docs/protocol.md) ---- */
 

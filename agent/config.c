@@ -97,6 +97,7 @@ static const key_def keys[] = {
   { "BERTH_LOG_MAX_SIZE", K_SIZE, F (log_max_size), 0, "10m", 4096, 1ULL << 40 },
   { "BERTH_LOG_MAX_FILES", K_UINT, F (log_max_files), 0, "5", 1, 100 },
   { "BERTH_STATE_DIR", K_ABSPATH, F (state_dir), 0, "/run/berth", 0, 0 },
+  { "BERTH_IMAGE_DIR", K_ABSPATH, F (image_dir), 0, "/var/lib/berth/images", 0, 0 },
   { "BERTH_TELEMETRY_INTERVAL", K_DURATION, F (telemetry_interval_us), 0, "20s", SEC, HOUR },
   { "BERTH_OFFLINE_WATCHDOG", K_DURATION, F (offline_watchdog_us), 0, "0", 0, 365 * 24 * HOUR },
 };

@@ -1,6 +1,8 @@
 /* berth-agent: the per-host daemon, run in the foreground (a unit file runs the same command).
  * Reads the configuration, opens the store, and runs one sd-event loop until SIGTERM/SIGINT. */
 #include "agent/agent.h"
+#include "images/images.h"
+#include "net/net.h"
 #include "lib/cleanup.h"
 #include "lib/fs.h"
 #include "lib/json.h"
@@ -9,6 +11,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,13 +28,19 @@ typedef struct options
   const char *config;
   bool config_given;
   bool check_config;
+  const char *import; /* --import FILE */
+  const char *import_ref;
 } options;
 
 static void usage (FILE *f)
 {
   fprintf (f, "usage: berth-agent [--config FILE] [--check-config] [--version]\n"
+              "       berth-agent [--config FILE] --import FILE [--tag REF]\n"
               "  --config FILE    configuration (default " AGENT_DEFAULT_CONFIG ")\n"
               "  --check-config   validate, print the effective configuration, exit 0 or 5\n"
+              "  --import FILE    import a docker-archive or OCI-layout tarball (\"-\": stdin)\n"
+              "                   into the image store, then exit (the daemon may be running)\n"
+              "  --tag REF        with --import: also record the first image as REF\n"
               "exit status: 0 stopped cleanly, 1 failure worth a restart, 5 terminal "
               "(configuration)\n");
 }
@@ -42,6 +51,8 @@ static int parse_args (int argc, char **argv, options *o)
   static const struct option opts[] = {
     { "config", required_argument, NULL, 'c' },
     { "check-config", no_argument, NULL, 'k' },
+    { "import", required_argument, NULL, 'i' },
+    { "tag", required_argument, NULL, 't' },
     { "version", no_argument, NULL, 'V' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
@@ -57,6 +68,12 @@ static int parse_args (int argc, char **argv, options *o)
       case 'k':
         o->check_config = true;
         break;
+      case 'i':
+        o->import = optarg;
+        break;
+      case 't':
+        o->import_ref = optarg;
+        break;
       case 'V':
         printf ("berth-agent %s\n", AGENT_VERSION);
         return AGENT_EXIT_OK;
@@ -67,7 +84,7 @@ static int parse_args (int argc, char **argv, options *o)
         usage (stderr);
         return AGENT_EXIT_TERMINAL;
       }
-  if (optind != argc)
+  if (optind != argc || (o->import_ref && !o->import))
     {
       usage (stderr);
       return AGENT_EXIT_TERMINAL;
@@ -122,13 +139,33 @@ typedef struct daemon_ctx
   agent_http *http;
   agent_registrar *registrar;
   agent_channel *channel;
+  agent_telemetry *telemetry;
+  /* the task engine and what it runs on */
+  struct img_store *images;
+  struct img_registry *registry;
+  struct img_puller *puller;
+  net_bridge *bridge;
+  agent_engine *engine;
+  char *shim_path, *runtime_path, *runtime_root;
+  sd_event_source *gc_timer;
   uint64_t started_us;   /* CLOCK_MONOTONIC */
   bool watchdog_starved; /* BERTH_OFFLINE_WATCHDOG reached */
 } daemon_ctx;
 
 static void daemon_ctx_free (daemon_ctx *d)
 {
+  agent_telemetry_free (d->telemetry);
   agent_channel_free (d->channel);
+  sd_event_source_unref (d->gc_timer);
+  /* the engine first: it joins its pull workers, which use the puller and the store */
+  agent_engine_free (d->engine);
+  img_puller_free (d->puller);
+  img_registry_free (d->registry);
+  img_store_close (d->images);
+  net_bridge_close (d->bridge);
+  free (d->shim_path);
+  free (d->runtime_path);
+  free (d->runtime_root);
   agent_registrar_free (d->registrar);
   agent_http_free (d->http);
   sd_event_unref (d->ev);
@@ -230,6 +267,164 @@ static int start_offline_watchdog (daemon_ctx *d, berr **err)
   return 0;
 }
 
+/* berth-shim and berth-runtime are installed beside berth-agent (the package's /usr/bin, the
+ * build's bin/): the engine runs exactly the programs of this release. */
+static int find_helpers (daemon_ctx *d, berr **err)
+{
+  _cleanup_free_ char *exe = realpath ("/proc/self/exe", NULL);
+  if (exe == NULL)
+    return berr_sys (err, "resolve /proc/self/exe");
+  const char *dir = dirname (exe);
+  if (asprintf (&d->shim_path, "%s/berth-shim", dir) < 0
+      || asprintf (&d->runtime_path, "%s/berth-runtime", dir) < 0)
+    return berr_sys (err, "asprintf");
+  if (access (d->shim_path, X_OK) < 0 || access (d->runtime_path, X_OK) < 0)
+    return berr_sys (err, "berth-shim and berth-runtime must be installed beside berth-agent (%s)",
+                     dir);
+  return 0;
+}
+
+static int open_images (daemon_ctx *d, berr **err)
+{
+  struct img_registry_opts ro = { 0 };
+  struct img_sink sink;
+  if (bfs_mkdirs (d->cfg.image_dir, 0700, err) < 0
+      || img_store_open (d->cfg.image_dir, &d->images, err) < 0)
+    return berr_wrap (err, "BERTH_IMAGE_DIR");
+  img_store_sink (d->images, &sink);
+  if (img_registry_new (&ro, &d->registry, err) < 0
+      || img_puller_new (d->registry, &sink, NULL, &d->puller, err) < 0)
+    return -1;
+  return 0;
+}
+
+/* Bridge mode needs the bridge, Berth's nft table and forwarding; a host where that cannot be
+ * set up still runs host, none and awsvpc tasks (bridge tasks stop with the reason). */
+static void open_bridge (daemon_ctx *d, const char *netns_dir)
+{
+  _cleanup_free_ char *ipam = NULL;
+  _cleanup_berr_ berr *err = NULL;
+  if (asprintf (&ipam, "%s/bridge-ipam", d->cfg.state_dir) < 0)
+    return;
+  struct net_bridge_config bc = { .name = d->cfg.bridge_name,
+                                  .subnet = d->cfg.bridge_subnet,
+                                  .ipam_path = ipam,
+                                  .run_dir = netns_dir,
+                                  .host_netns_fd = -1,
+                                  .dynamic = { d->cfg.dynamic_port_min, d->cfg.dynamic_port_max } };
+  if (net_bridge_open (&bc, &d->bridge, &err) < 0)
+    {
+      berr_wrap (&err, "bridge network mode unavailable");
+      blog_berr (&err);
+    }
+}
+
+/* The engine starts before registration: it re-adopts the containers of the store's tasks and
+ * resumes their work whether or not the control plane answers. */
+static int start_engine (daemon_ctx *d, berr **err)
+{
+  _cleanup_free_ char *netns_dir = NULL;
+  if (bfs_mkdirs (d->cfg.state_dir, 0700, err) < 0
+      || asprintf (&d->runtime_root, "%s/runtime", d->cfg.state_dir) < 0
+      || asprintf (&netns_dir, "%s/netns", d->cfg.state_dir) < 0)
+    return berr_wrap (err, "BERTH_STATE_DIR");
+  if (find_helpers (d, err) < 0 || open_images (d, err) < 0)
+    return -1;
+  open_bridge (d, netns_dir);
+  uint64_t seed = 0;
+  if (getrandom (&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
+    seed = (uint64_t)getpid ();
+  agent_engine_opts eo = { .ev = d->ev,
+                           .store = d->store,
+                           .cfg = &d->cfg,
+                           .http = d->http,
+                           .cluster = d->cfg.cluster,
+                           .images = d->images,
+                           .puller = d->puller,
+                           .shim_path = d->shim_path,
+                           .runtime_path = d->runtime_path,
+                           .state_dir = d->cfg.state_dir,
+                           .runtime_root = d->runtime_root,
+                           .bridge = d->bridge,
+                           .host_mem_mib = d->facts.mem_total_mib > d->cfg.reserved_memory_mib
+                                               ? d->facts.mem_total_mib - d->cfg.reserved_memory_mib
+                                               : 1,
+                           .host_cpu_units = d->facts.cpus * 1024,
+                           .seed = seed,
+                           .netns_run_dir = netns_dir };
+  return agent_engine_new (&eo, &d->engine, err);
+}
+
+/* ECS_IMAGE_CLEANUP_INTERVAL: one cleanup cycle of the image store (never an image a container
+ * uses). Runs on the loop: a cycle is bounded by ECS_NUM_IMAGES_DELETE_PER_CYCLE and the
+ * watermarks. */
+static int on_image_gc (sd_event_source *s, uint64_t usec, void *userdata)
+{
+  daemon_ctx *d = userdata;
+  _cleanup_berr_ berr *err = NULL;
+  struct img_gc_params p = { .min_age_s = (int64_t)(d->cfg.image_minimum_cleanup_age_us / 1000000),
+                             .max_delete = (unsigned)d->cfg.num_images_delete_per_cycle };
+  struct img_gc_result res;
+  if (p.min_age_s == 0)
+    p.min_age_s = -1;
+  if (img_store_gc (d->images, &p, &res, &err) < 0)
+    {
+      berr_wrap (&err, "image cleanup");
+      blog_berr (&err);
+    }
+  else if (res.images_removed || res.layers_removed)
+    blog_info ("image cleanup: %u images and %u layers removed", res.images_removed,
+               res.layers_removed);
+  sd_event_source_set_time_relative (s, d->cfg.image_cleanup_interval_us);
+  return sd_event_source_set_enabled (s, SD_EVENT_ONESHOT);
+}
+
+/* A payload's tasks are in the store: the engine (re)reads each. */
+static void on_payload (const cJSON *message, bool repeat, void *userdata)
+{
+  daemon_ctx *d = userdata;
+  const cJSON *t;
+  cJSON_ArrayForEach (t, cJSON_GetObjectItemCaseSensitive (message, "tasks"))
+  {
+    const cJSON *arn = cJSON_GetObjectItemCaseSensitive (t, "arn");
+    _cleanup_berr_ berr *err = NULL;
+    if (cJSON_IsString (arn) && agent_engine_task_updated (d->engine, arn->valuestring, &err) < 0)
+      {
+        berr_wrap (&err, "task %s", arn->valuestring);
+        blog_berr (&err);
+      }
+  }
+  (void)repeat;
+}
+
+static int gather_containers (void *userdata, agent_container_cgroup **out, size_t *n)
+{
+  daemon_ctx *d = userdata;
+  return agent_engine_running_containers (d->engine, out, n);
+}
+
+static void gather_done (void *userdata, agent_container_cgroup *list, size_t n)
+{
+  free (list);
+}
+
+static void start_telemetry (daemon_ctx *d, const char *instance_arn)
+{
+  _cleanup_berr_ berr *err = NULL;
+  agent_telemetry_opts to = { .ev = d->ev,
+                              .http = d->http,
+                              .interval_us = d->cfg.disable_metrics ? 0
+                                                                    : d->cfg.telemetry_interval_us,
+                              .gather = gather_containers,
+                              .gather_done = gather_done,
+                              .userdata = d };
+  if (agent_telemetry_start (&to, d->cfg.cluster, instance_arn, &d->telemetry, &err) < 0)
+    {
+      berr_wrap (&err, "telemetry disabled");
+      blog_berr (&err);
+    }
+}
+
 /* Registration runs beside everything else: tasks already in the store keep running while the
  * control plane is away. Only a terminal answer ends the daemon. */
 static void on_channel_end (int exit_status, void *userdata)
@@ -258,6 +453,7 @@ static void on_registered (const agent_registration *reg, void *userdata)
                             .cfg = &d->cfg,
                             .creds = d->creds,
                             .seed = seed,
+                            .handlers = { .payload = on_payload },
                             .end = on_channel_end,
                             .userdata = d };
   if (d->channel == NULL
@@ -265,7 +461,10 @@ static void on_registered (const agent_registration *reg, void *userdata)
     {
       blog_berr (&err);
       sd_event_exit (d->ev, AGENT_EXIT_RESTART);
+      return;
     }
+  if (d->telemetry == NULL)
+    start_telemetry (d, reg->instance_arn);
 }
 
 static int start_registration (daemon_ctx *d, berr **err)
@@ -307,13 +506,45 @@ static int daemon_loop (daemon_ctx *d, berr **err)
   cloexec_sweep ();
   sd_notify (0, "READY=1\nSTATUS=registering");
   blog_info ("berth-agent %s ready", AGENT_VERSION);
-  if (start_offline_watchdog (d, err) < 0 || start_registration (d, err) < 0)
+  if (start_offline_watchdog (d, err) < 0 || start_engine (d, err) < 0
+      || start_registration (d, err) < 0)
     return -1;
+  if ((r = sd_event_add_time_relative (d->ev, &d->gc_timer, CLOCK_MONOTONIC,
+                                       d->cfg.image_cleanup_interval_us, 0, on_image_gc, d))
+      < 0)
+    return berr_sysn (err, -r, "image cleanup timer");
   r = sd_event_loop (d->ev);
   sd_notify (0, "STOPPING=1");
   if (r < 0)
     return berr_sysn (err, -r, "event loop");
   return r;
+}
+
+/* --import: the store's own locks make this safe beside a running daemon. */
+static int import_image (const agent_config *cfg, const char *file, const char *ref)
+{
+  struct img_store *st = NULL;
+  struct img_import_result res = { 0 };
+  berr *err = NULL;
+  _cleanup_close_ int fd = strcmp (file, "-") == 0 ? fcntl (0, F_DUPFD_CLOEXEC, 3)
+                                                : open (file, O_RDONLY | O_CLOEXEC);
+  int r = -1;
+  if (fd < 0)
+    berr_sys (&err, "open `%s`", file);
+  else if (bfs_mkdirs (cfg->image_dir, 0700, &err) >= 0
+           && img_store_open (cfg->image_dir, &st, &err) >= 0
+           && img_store_import (st, fd, ref, &res, &err) >= 0)
+    r = 0;
+  if (r < 0)
+    {
+      berr_wrap (&err, "import `%s`", file);
+      blog_berr (&err);
+    }
+  for (size_t i = 0; r == 0 && res.refs && res.refs[i]; i++)
+    printf ("%s\n", res.refs[i]);
+  img_import_result_clear (&res);
+  img_store_close (st);
+  return r < 0 ? AGENT_EXIT_RESTART : AGENT_EXIT_OK;
 }
 
 int main (int argc, char **argv)
@@ -334,6 +565,12 @@ int main (int argc, char **argv)
       return AGENT_EXIT_TERMINAL;
     }
   blog_setup ("berth-agent", d.cfg.log_level, BLOG_SINK_AUTO);
+  if (o.import)
+    {
+      r = import_image (&d.cfg, o.import, o.import_ref);
+      agent_config_free (&d.cfg);
+      return r;
+    }
   if (o.check_config)
     {
       agent_config_print (&d.cfg, stdout);
