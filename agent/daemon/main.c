@@ -2,13 +2,14 @@
  * Reads the configuration, opens the store, and runs one sd-event loop until SIGTERM/SIGINT. */
 #include "agent/agent.h"
 #include "images/images.h"
-#include "net/net.h"
 #include "lib/cleanup.h"
 #include "lib/fs.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "net/net.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
@@ -397,6 +398,24 @@ static void on_payload (const cJSON *message, bool repeat, void *userdata)
   (void)repeat;
 }
 
+/* The manifest stopped tasks in the store: the engine acts on each it lists STOPPED. */
+static void on_manifest (const cJSON *message, void *userdata)
+{
+  daemon_ctx *d = userdata;
+  const cJSON *t;
+  cJSON_ArrayForEach (t, cJSON_GetObjectItemCaseSensitive (message, "tasks"))
+  {
+    const cJSON *arn = cJSON_GetObjectItemCaseSensitive (t, "taskArn");
+    const cJSON *desired = cJSON_GetObjectItemCaseSensitive (t, "desiredStatus");
+    _cleanup_berr_ berr *err = NULL;
+    if (cJSON_IsString (arn) && cJSON_IsString (desired)
+        && strcmp (desired->valuestring, "STOPPED") == 0
+        && agent_engine_task_updated (d->engine, arn->valuestring, &err) < 0
+        && berr_errno (err) != ENOENT) /* not this host's (any more) */
+      blog_berr (&err);
+  }
+}
+
 static int gather_containers (void *userdata, agent_container_cgroup **out, size_t *n)
 {
   daemon_ctx *d = userdata;
@@ -411,13 +430,13 @@ static void gather_done (void *userdata, agent_container_cgroup *list, size_t n)
 static void start_telemetry (daemon_ctx *d, const char *instance_arn)
 {
   _cleanup_berr_ berr *err = NULL;
-  agent_telemetry_opts to = { .ev = d->ev,
-                              .http = d->http,
-                              .interval_us = d->cfg.disable_metrics ? 0
-                                                                    : d->cfg.telemetry_interval_us,
-                              .gather = gather_containers,
-                              .gather_done = gather_done,
-                              .userdata = d };
+  agent_telemetry_opts to
+      = { .ev = d->ev,
+          .http = d->http,
+          .interval_us = d->cfg.disable_metrics ? 0 : d->cfg.telemetry_interval_us,
+          .gather = gather_containers,
+          .gather_done = gather_done,
+          .userdata = d };
   if (agent_telemetry_start (&to, d->cfg.cluster, instance_arn, &d->telemetry, &err) < 0)
     {
       berr_wrap (&err, "telemetry disabled");
@@ -453,7 +472,7 @@ static void on_registered (const agent_registration *reg, void *userdata)
                             .cfg = &d->cfg,
                             .creds = d->creds,
                             .seed = seed,
-                            .handlers = { .payload = on_payload },
+                            .handlers = { .payload = on_payload, .manifest = on_manifest },
                             .end = on_channel_end,
                             .userdata = d };
   if (d->channel == NULL
@@ -526,8 +545,8 @@ static int import_image (const agent_config *cfg, const char *file, const char *
   struct img_store *st = NULL;
   struct img_import_result res = { 0 };
   berr *err = NULL;
-  _cleanup_close_ int fd = strcmp (file, "-") == 0 ? fcntl (0, F_DUPFD_CLOEXEC, 3)
-                                                : open (file, O_RDONLY | O_CLOEXEC);
+  _cleanup_close_ int fd
+      = strcmp (file, "-") == 0 ? fcntl (0, F_DUPFD_CLOEXEC, 3) : open (file, O_RDONLY | O_CLOEXEC);
   int r = -1;
   if (fd < 0)
     berr_sys (&err, "open `%s`", file);

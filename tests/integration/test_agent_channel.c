@@ -3,14 +3,18 @@
 #include "agent/agent.h"
 #include "cgroups/cgroups.h"
 #include "lib/cleanup.h"
+#include "runtime/runtime.h"
 #include "tests/support/cp.h"
 #include "tests/support/support.h"
 
+#include <dirent.h>
+#include <sched.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,14 +30,29 @@ static double now_s (void)
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The task definition's image, imported into the agent's store before its first start (tag
+ * busybox, ECS_IMAGE_PULL_BEHAVIOR=prefer-cached): tasks really run, nothing is pulled. */
+static void import_image (const char *cfg, const char *env)
+{
+  _cleanup_free_ char *bin = ts_bin ("berth-agent"), *tar = NULL;
+  ck_assert_int_ge (asprintf (&tar, "%s/sample/sample-httpd.tar", agent_dir), 0);
+  if (access (tar, F_OK) == 0)
+    return;
+  ts_sh_ok ("%s/tests/fixtures/mksample.sh %s/sample >/dev/null 2>&1",
+            getenv ("BERTH_SRC") ? getenv ("BERTH_SRC") : ".", agent_dir);
+  ts_sh_ok ("env -i %s %s --config %s --import %s --tag busybox >/dev/null", env, bin, cfg, tar);
+}
+
 static void start_agent (void)
 {
   _cleanup_free_ char *bin = ts_bin ("berth-agent"), *cfg = NULL, *text = NULL, *creds = NULL;
   _cleanup_free_ char *log = NULL;
   ck_assert_int_ge (asprintf (&text,
                               "ECS_CLUSTER=ch\nECS_BACKEND_HOST=http://127.0.0.1:%d\n"
-                              "ECS_DATADIR=%s/data\nBERTH_STATE_DIR=%s/run\nECS_LOGLEVEL=debug\n",
-                              cp.port, agent_dir, agent_dir),
+                              "ECS_DATADIR=%s/data\nBERTH_STATE_DIR=%s/run\nECS_LOGLEVEL=debug\n"
+                              "BERTH_IMAGE_DIR=%s/images\nECS_IMAGE_PULL_BEHAVIOR=prefer-cached\n"
+                              "ECS_CONTAINER_STOP_TIMEOUT=2s\n",
+                              cp.port, agent_dir, agent_dir, agent_dir),
                     0);
   ck_assert_int_ge (asprintf (&cfg, "%s/ecs.config", agent_dir), 0);
   ck_assert_int_ge (asprintf (&creds, "AWS_SHARED_CREDENTIALS_FILE=%s/credentials", cp.dir), 0);
@@ -42,6 +61,7 @@ static void start_agent (void)
   ck_assert_ptr_nonnull (f);
   fputs (text, f);
   fclose (f);
+  import_image (cfg, creds);
   agent_pid = fork ();
   ck_assert_int_ge (agent_pid, 0);
   if (agent_pid == 0)
@@ -69,18 +89,45 @@ static int stop_agent (int sig)
 
 static void setup (void)
 {
+  /* The agent's bridge and nft table, and its containers' mounts, stay in here. */
+  ts_private_net ();
+  ck_assert_int_eq (unshare (CLONE_NEWNS), 0);
+  ck_assert_int_eq (mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
   agent_dir = ts_mkdtemp ("agent-chan");
   ts_cp_setup (&cp);
   cJSON_Delete (ts_cp_aws_ok (&cp, "create-cluster --cluster-name ch"));
   cJSON_Delete (ts_cp_aws_ok (&cp,
                               "register-task-definition --family small --container-definitions "
                               "'[{\"name\":\"web\",\"image\":\"busybox\",\"memory\":64,"
+                              "\"entryPoint\":[\"/bin/busybox\"],"
                               "\"command\":[\"sleep\",\"100\"]}]'"));
+}
+
+/* The agent is killed, its containers are not: they go, and their shims with them. */
+static void kill_containers (void)
+{
+  _cleanup_free_ char *root = NULL;
+  ck_assert_int_ge (asprintf (&root, "%s/run/runtime", agent_dir), 0);
+  DIR *d = opendir (root);
+  for (struct dirent *de; d && (de = readdir (d));)
+    if (de->d_name[0] != '.' && strcmp (de->d_name, "seccomp-cache") != 0)
+      {
+        _cleanup_berr_ berr *err = NULL;
+        rt_container_delete (root, de->d_name, true, &err);
+      }
+  if (d)
+    closedir (d);
+  ts_sh_ok ("for p in $(cat %s/run/shims/*/shim.pid 2>/dev/null); do "
+            "while kill -0 $p 2>/dev/null; do sleep 0.05; done; done; "
+            "awk -v d=%s 'index ($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r | "
+            "xargs -r umount -l",
+            agent_dir, agent_dir);
 }
 
 static void teardown (void)
 {
   stop_agent (SIGKILL);
+  kill_containers ();
   ts_cp_teardown (&cp);
   ts_rmtree (agent_dir);
   free (agent_dir);
