@@ -248,6 +248,49 @@ START_TEST (test_run_task_reaches_the_agent_store_and_stop_task_follows_at_once)
 }
 END_TEST
 
+static char *instance_status (const char *inst)
+{
+  cJSON *r = ts_cp_aws_ok (
+      &cp, "describe-container-instances --cluster ch --container-instances %s", inst);
+  char *st = strdup (ts_json_str (
+      cJSON_GetArrayItem (cJSON_GetObjectItem (r, "containerInstances"), 0), "status"));
+  cJSON_Delete (r);
+  return st;
+}
+
+START_TEST (test_drain_and_activate_commands_set_this_hosts_instance_state)
+{
+  start_agent ();
+  _cleanup_free_ char *inst = wait_instance ();
+  _cleanup_free_ char *bin = ts_bin ("berth-agent"), *out = NULL, *cmd = NULL;
+  int status;
+  ck_assert_int_ge (asprintf (&cmd,
+                              "env -i AWS_PROFILE=agent AWS_SHARED_CREDENTIALS_FILE=%s/credentials "
+                              "%s --config %s/ecs.config --drain",
+                              cp.dir, bin, agent_dir),
+                    0);
+  ck_assert_int_eq (ts_sh (cmd, &out, &status), 0);
+  ck_assert_msg (ts_exit_code (status) == 0, "%s", out);
+  ck_assert_ptr_nonnull (strstr (out, "DRAINING"));
+  _cleanup_free_ char *st = instance_status (inst);
+  ck_assert_str_eq (st, "DRAINING");
+  /* A DRAINING instance gets no new task. */
+  cJSON *r = ts_cp_aws_ok (&cp, "run-task --cluster ch --task-definition small");
+  ck_assert_int_eq (cJSON_GetArraySize (cJSON_GetObjectItem (r, "tasks")), 0);
+  cJSON_Delete (r);
+  free (out);
+  cmd[strlen (cmd) - strlen ("--drain")] = '\0';
+  char *again = NULL;
+  ck_assert_int_ge (asprintf (&again, "%s--activate", cmd), 0);
+  ck_assert_int_eq (ts_sh (again, &out, &status), 0);
+  free (again);
+  ck_assert_msg (ts_exit_code (status) == 0, "%s", out);
+  free (st);
+  st = instance_status (inst);
+  ck_assert_str_eq (st, "ACTIVE");
+}
+END_TEST
+
 START_TEST (test_a_task_queued_while_the_agent_is_down_is_delivered_after_restart_once)
 {
   start_agent ();
@@ -564,6 +607,7 @@ static Suite *channel_suite (void)
   tcase_add_checked_fixture (tc, setup, teardown);
   tcase_add_test (tc, test_run_task_reaches_the_agent_store_and_stop_task_follows_at_once);
   tcase_add_test (tc, test_a_task_queued_while_the_agent_is_down_is_delivered_after_restart_once);
+  tcase_add_test (tc, test_drain_and_activate_commands_set_this_hosts_instance_state);
   tcase_add_test (tc, test_seqnums_continue_across_a_kill_9_of_berth_control);
   tcase_add_test (tc, test_agent_connected_flips_false_and_tasks_are_lost_after_the_timeouts);
   tcase_add_test (tc, test_unacked_messages_come_again_and_another_agent_key_cannot_poll);
