@@ -109,8 +109,10 @@ if [ $tasks = 1 ]; then
   echo run-task >"$results/request"
   wait_for 60 test -s "$results/reply-run-task" && [ "$(cat "$results/reply-run-task")" = ok ]
   result host_runs_a_task_on_this_instance $? "$(cat "$results/reply-run-task.log" 2>/dev/null)"
-  wait_for 180 sh -c 'exec 3<>/dev/tcp/127.0.0.1/8080' 2>/dev/null
-  result task_runs_and_serves_a_port $?
+  wait_for 180 bash -c 'exec 3<>/dev/tcp/127.0.0.1/8080' 2>/dev/null
+  ok=$?
+  result task_runs_and_serves_a_port $ok
+  [ $ok = 0 ] || { journalctl -u berth-agent --no-pager -n 40; ls -R /run/berth | head -n 40; }
   pid=$(task_pid)
   start=$(awk '{ print $22 }' "/proc/$pid/stat" 2>/dev/null)
   same() { [ -n "$pid" ] && [ "$(awk '{ print $22 }' "/proc/$pid/stat" 2>/dev/null)" = "$start" ]; }

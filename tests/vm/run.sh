@@ -9,7 +9,8 @@
 #   tests/vm/run.sh --keep ...           keep the work dir (disk image, serial log) afterwards
 # Environment: BUILD (build dir, default build), BERTH_VM_CACHE (default /var/cache/berth-vm),
 # BERTH_VM_TIMEOUT (seconds, default 900), BERTH_VM_MEM (MiB, 2048), BERTH_VM_SMP (2),
-# BERTH_VM_KERNEL (a /boot/vmlinuz-*, default the newest).
+# BERTH_VM_KERNEL (a /boot/vmlinuz-*, default the newest), BERTH_VM_ONLY=package (only the
+# packaging checks: a debugging aid).
 set -euo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
 mode=tests cmd=${BERTH_VM_CMD:-} keep=0
@@ -97,7 +98,7 @@ say "image $t_image s"
 results=$work/results
 mkdir -p "$results"
 {
-  echo "export BERTH_SRC=/mnt/berth BERTH_VM_BUILD=/mnt/build"
+  echo "export BERTH_SRC=/mnt/berth BERTH_VM_BUILD=/mnt/build BERTH_VM_ONLY=${BERTH_VM_ONLY:-}"
   echo "cd /mnt/berth"
   if [ "$mode" = cmd ]; then printf '%s\n' "$cmd"; else echo "exec bash tests/vm/guest-tests.sh"; fi
 } >"$results/job.sh"
