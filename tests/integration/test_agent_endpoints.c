@@ -38,6 +38,14 @@
 
 static char *images_dir; /* the mkimages.sh output, built once */
 
+/* Everything this suite makes is inside namespaces of its own, so the check is on its pins
+ * only: the real host's berth table and links change under other suites (and a real agent)
+ * running at the same time, which made a snapshot of them fail this suite for nothing. */
+static struct ts_netenv env = {
+  .prefix = "berth-ep",
+  .snapshot = "true",
+};
+
 typedef struct fx
 {
   char *dir, *store_path, *shim, *runtime, *state, *rtroot, *img_root;
@@ -54,6 +62,7 @@ typedef struct fx
   agent_endpoints *ep;
   char *intro_path;
   int intro_port;
+  int host_a; /* awsvpc: the namespace the ENI is in */
 } fx;
 
 static fx f;
@@ -134,7 +143,8 @@ static void engine_open_with (net_bridge *br)
                           .max_pulls = 2,
                           .host_mem_mib = f.host_mem_mib ? f.host_mem_mib : 1 << 20,
                           .seed = 1,
-                          .netns_run_dir = NULL,
+                          .awsvpc_host_netns_fd = f.host_a,
+                          .netns_run_dir = env.run_dir,
                           .endpoints = f.ep };
   if (f.store == NULL)
     ok (agent_store_open (f.store_path, &f.store, &err), &err);
@@ -275,10 +285,6 @@ static cJSON *outbox_all (const char *arn)
 
 /* ---- bridge mode, in a "host" namespace of the test's own ---- */
 
-static struct ts_netenv env = {
-  .prefix = "berth-ep",
-  .snapshot = "nft list table ip berth 2>/dev/null; echo ---; ip -o link show | cut -d: -f2",
-};
 static int host_ns = -1;
 static net_bridge *bridge;
 
@@ -294,6 +300,8 @@ static void br_suite_end (void)
   suite_teardown ();
 }
 
+static void endpoints_open (void);
+
 static void br_setup (void)
 {
   berr *err = NULL;
@@ -304,15 +312,7 @@ static void br_setup (void)
   struct net_bridge_config bc
       = { .ipam_path = ipam, .run_dir = env.run_dir, .host_netns_fd = host_ns };
   ok (net_bridge_open (&bc, &bridge, &err), &err);
-  f.intro_path = cat (f.dir, "/introspection.sock");
-  f.intro_port = ts_free_port ();
-  agent_endpoints_opts eo = { .ev = f.ev,
-                              .introspection_port = (uint16_t)f.intro_port,
-                              .introspection_socket = f.intro_path };
-  ok (agent_endpoints_new (&eo, &f.ep, &err), &err);
-  ok (agent_endpoints_set_identity (f.ep, "c", "arn:aws:ecs:us-east-1:0:container-instance/c/i1",
-                                    &err),
-      &err);
+  endpoints_open ();
   engine_open_with (bridge);
 }
 
@@ -322,6 +322,21 @@ static void br_teardown (void)
   net_bridge_close (bridge);
   close (host_ns);
   ts_netenv_test_end (&env);
+}
+
+/* The endpoints, as the daemon makes them, before the engine. */
+static void endpoints_open (void)
+{
+  berr *err = NULL;
+  f.intro_path = cat (f.dir, "/introspection.sock");
+  f.intro_port = ts_free_port ();
+  agent_endpoints_opts eo = { .ev = f.ev,
+                              .introspection_port = (uint16_t)f.intro_port,
+                              .introspection_socket = f.intro_path };
+  ok (agent_endpoints_new (&eo, &f.ep, &err), &err);
+  ok (agent_endpoints_set_identity (f.ep, "c", "arn:aws:ecs:us-east-1:0:container-instance/c/i1",
+                                    &err),
+      &err);
 }
 
 /* Runs the loop (the agent answers on it) until the server closes s; status and body (newly
@@ -644,6 +659,136 @@ START_TEST (test_an_agent_restart_reopens_the_endpoints_of_running_containers)
 }
 END_TEST
 
+/* ---- awsvpc: one namespace and one endpoint socket per task ---- */
+
+#define MUST(call)                                                                                 \
+  do                                                                                               \
+    {                                                                                              \
+      berr *err_ = NULL;                                                                           \
+      berr **err = &err_;                                                                          \
+      if ((call) < 0)                                                                              \
+        ck_abort_msg ("%s: %s", #call, err_->msg);                                                 \
+    }                                                                                              \
+  while (0)
+
+static int must_index (net_nl *nl, const char *name)
+{
+  berr *err = NULL;
+  int i = net_link_index (nl, name, &err);
+  ck_assert_msg (i > 0, "%s: %s", name, err ? err->msg : "?");
+  return i;
+}
+
+/* Plugs a veth from vpcbr into ns as name, with addr/24 and up when addr is not NULL. */
+static void plug (int vpc, int ns, const char *name, const char *vpc_end, const char *addr)
+{
+  net_nl *n = ts_nl_open (vpc), *h = ts_nl_open (ns);
+  MUST (net_link_add_veth (n, vpc_end, name, ns, err));
+  MUST (net_link_set_master (n, must_index (n, vpc_end), must_index (n, "vpcbr"), err));
+  MUST (net_link_set_up (n, must_index (n, vpc_end), true, err));
+  if (addr != NULL)
+    {
+      struct in_addr a;
+      inet_pton (AF_INET, addr, &a);
+      MUST (net_addr_add (h, must_index (h, name), a, 24, err));
+      MUST (net_link_set_up (h, must_index (h, name), true, err));
+    }
+  net_nl_close (n);
+  net_nl_close (h);
+}
+
+static int vpc_ns = -1;
+
+/* A VPC of namespaces: vpcbr 10.0.1.1/24 and host A (10.0.1.10) with an ENI eth1 (down). */
+static void aw_setup (void)
+{
+  setup ();
+  ts_netenv_test_begin (&env);
+  vpc_ns = ts_netenv_ns (&env, "vpc");
+  f.host_a = ts_netenv_ns (&env, "hostA");
+  net_nl *n = ts_nl_open (vpc_ns);
+  struct in_addr gw;
+  inet_pton (AF_INET, "10.0.1.1", &gw);
+  MUST (net_link_add_bridge (n, "vpcbr", err));
+  MUST (net_addr_add (n, must_index (n, "vpcbr"), gw, 24, err));
+  MUST (net_link_set_up (n, must_index (n, "vpcbr"), true, err));
+  net_nl_close (n);
+  plug (vpc_ns, f.host_a, "nic0", "pa", "10.0.1.10");
+  plug (vpc_ns, f.host_a, "eth1", "pe1", NULL);
+  f.cfg.enable_task_eni = true;
+  endpoints_open ();
+  engine_open_with (NULL);
+}
+
+static void aw_teardown (void)
+{
+  teardown ();
+  close (vpc_ns);
+  close (f.host_a);
+  ts_netenv_test_end (&env);
+}
+
+static char *eni_mac (void)
+{
+  uint8_t m[6];
+  char *s = NULL;
+  net_nl *h = ts_nl_open (f.host_a);
+  MUST (net_link_get_mac (h, must_index (h, "eth1"), m, err));
+  net_nl_close (h);
+  ck_assert_int_ge (
+      asprintf (&s, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]), 0);
+  return s;
+}
+
+START_TEST (test_awsvpc_task_has_one_endpoint_for_all_its_containers)
+{
+  const char *a = ARN_PREFIX "awe";
+  _cleanup_free_ char *mac = eni_mac ();
+  _cleanup_free_ char *extra = NULL;
+  ck_assert_int_ge (
+      asprintf (
+          &extra,
+          ",\"taskRoleArn\":\"arn:aws:iam::0:role/"
+          "r\",\"elasticNetworkInterfaces\":[{\"attachmentArn\":\"arn:x\",\"ec2Id\":\"eni-1\","
+          "\"macAddress\":\"%s\",\"ipv4Addresses\":[{\"privateAddress\":\"10.0.1.50\","
+          "\"primary\":true}],\"subnetGatewayIpv4Address\":\"10.0.1.1/24\"}]",
+          mac),
+      0);
+  give_credentials (a, "cred-aw", "AKIDAW");
+  inject_full (a, "awsvpc", "[" PROBER "," SLEEPER ("side") "]", extra);
+  run_until (a, "RUNNING", 20000);
+  ck_assert_int_eq (agent_endpoints_sockets (f.ep), 1);
+  _cleanup_free_ char *log = log_until ("awe-web", "END");
+  ck_assert_msg (strstr (log, "AccessKeyId\\\":\\\"AKIDAW"), "%s", log);
+  ck_assert_msg (strstr (log, "TaskARN\\\":\\\"" ARN_PREFIX "awe\\\""), "%s", log);
+  /* from the task's namespace (pinned by its task id) */
+  int st;
+  _cleanup_json_ cJSON *c = parse_ok (task_get ("awe", "/v4/awe-side", &st));
+  ck_assert_int_eq (st, 200);
+  ck_assert_str_eq (ts_json_str (c, "Name"), "side");
+  const cJSON *net = cJSON_GetArrayItem (cJSON_GetObjectItem (c, "Networks"), 0);
+  ck_assert_str_eq (ts_json_str (net, "NetworkMode"), "awsvpc");
+  ck_assert_str_eq (cJSON_GetArrayItem (cJSON_GetObjectItem (net, "IPv4Addresses"), 0)->valuestring,
+                    "10.0.1.50");
+  _cleanup_json_ cJSON *ts = parse_ok (task_get ("awe", "/v4/awe-web/task/stats", &st));
+  ck_assert_int_eq (st, 200);
+  ck_assert (cJSON_IsObject (cJSON_GetObjectItem (ts, "awe-web")));
+  ck_assert (cJSON_IsObject (cJSON_GetObjectItem (ts, "awe-side")));
+  free (task_get ("awe", "/v2/credentials/cred-other", &st));
+  ck_assert_int_eq (st, 400);
+  /* nothing answers 169.254.170.2 from the VPC side: the address is the task's own */
+  berr *err = NULL;
+  int s = net_socket_in_netns (f.host_a, AF_INET, SOCK_STREAM, &err);
+  ck_assert_int_ge (s, 0);
+  struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons (80) };
+  inet_pton (AF_INET, ENDPOINT_ADDR, &to.sin_addr);
+  struct timeval tv = { 1, 0 };
+  setsockopt (s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  ck_assert_int_ne (connect (s, (struct sockaddr *)&to, sizeof to), 0);
+  close (s);
+}
+END_TEST
+
 int main (void)
 {
   if (!ts_is_root ())
@@ -664,5 +809,11 @@ int main (void)
       br, test_a_stopped_container_does_not_break_its_tasks_endpoints_and_teardown_closes_them);
   tcase_add_test (br, test_an_agent_restart_reopens_the_endpoints_of_running_containers);
   suite_add_tcase (s, br);
+  TCase *aw = tcase_create ("awsvpc");
+  tcase_set_timeout (aw, 120);
+  tcase_add_unchecked_fixture (aw, br_suite_begin, br_suite_end);
+  tcase_add_checked_fixture (aw, aw_setup, aw_teardown);
+  tcase_add_test (aw, test_awsvpc_task_has_one_endpoint_for_all_its_containers);
+  suite_add_tcase (s, aw);
   return ts_run_suite (s);
 }
