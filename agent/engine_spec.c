@@ -79,8 +79,8 @@ static cJSON *make_env (eng_container *c, const struct img_config *ic)
   cJSON_AddItemToArray (env, cJSON_CreateString (buf));
   /* the payload's credentials id; without one (credentials only by IAMRoleCredentialsMessage)
    * the task id, which the credentials endpoint maps to the task's current credentials */
-  const char *cred_id = jstr (cJSON_GetObjectItem (c->task->body, "roleCredentials"),
-                              "credentialsId");
+  const char *cred_id
+      = jstr (cJSON_GetObjectItem (c->task->body, "roleCredentials"), "credentialsId");
   if (cred_id || jstr (c->task->body, "taskRoleArn"))
     {
       snprintf (buf, sizeof buf, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=/v2/credentials/%s",
