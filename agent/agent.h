@@ -83,6 +83,7 @@ typedef struct agent_config
   char *image_dir;                /* BERTH_IMAGE_DIR: the image store */
   uint64_t telemetry_interval_us; /* BERTH_TELEMETRY_INTERVAL */
   uint64_t offline_watchdog_us;   /* BERTH_OFFLINE_WATCHDOG: 0 = never starve the watchdog */
+  uint64_t introspection_port;    /* BERTH_INTROSPECTION_PORT: 127.0.0.1 only; 0 = none */
   /* Where each key's value came from, for --check-config: "default", "file", "environment". */
   const char **sources; /* indexed like agent_config_key_name */
 } agent_config;
@@ -344,6 +345,7 @@ struct img_store;
 struct img_puller;
 struct net_bridge;
 typedef struct agent_engine agent_engine;
+typedef struct agent_endpoints agent_endpoints;
 
 typedef struct agent_engine_opts
 {
@@ -367,6 +369,10 @@ typedef struct agent_engine_opts
    * caller's) and the netns pin directory (NULL: net/'s default) */
   int awsvpc_host_netns_fd;
   const char *netns_run_dir;
+  /* The local endpoints (agent/endpoints.c): the engine opens each container's (bridge) or task's
+   * (awsvpc) 169.254.170.2 socket in it when the namespace is set up (and again after a
+   * restart) and closes it at teardown, and answers its queries. NULL: no endpoints. */
+  agent_endpoints *endpoints;
 } agent_engine_opts;
 
 /* Creates the engine and reloads every task in the store: containers whose shims still run are
@@ -398,6 +404,125 @@ struct agent_container_cgroup;
  * owned by the engine until its next loop iteration. */
 int agent_engine_running_containers (agent_engine *e, struct agent_container_cgroup **out,
                                      size_t *n);
+
+/* ---- engine queries for the local endpoints (agent/engine_query.c) ---- */
+
+/* Introspection: {"Tasks": [...]} (taskarn and dockerid NULL), or the one task that is taskarn
+ * or holds the container dockerid; NULL when there is none. */
+cJSON *agent_engine_v1_tasks (agent_engine *e, const char *taskarn, const char *dockerid);
+/* Task metadata v4 of container id, which must belong to task_arn (else NULL): the container,
+ * or with task its whole task. cluster may be NULL. */
+cJSON *agent_engine_v4 (agent_engine *e, const char *task_arn, const char *id, bool task,
+                        const char *cluster);
+/* Docker-shaped stats of container id of task_arn (from its cgroup), or with task an object of
+ * every container of the task by id (a container without readable stats maps to null). NULL
+ * when id is not a container of task_arn. */
+cJSON *agent_engine_v4_stats (agent_engine *e, const char *task_arn, const char *id, bool task);
+/* The task's roleCredentials as the payload gave them (NULL when none); owned by the engine. */
+const cJSON *agent_engine_task_role_credentials (agent_engine *e, const char *task_arn);
+
+/* ---- local HTTP server on sd-event (agent/httpd.c) ---- */
+
+#define AGENT_HTTPD_MAX_HEAD 8192
+#define AGENT_HTTPD_MAX_TARGET 2048
+
+typedef struct agent_http_request
+{
+  char path[AGENT_HTTPD_MAX_TARGET + 1];  /* the target before '?', as sent */
+  char query[AGENT_HTTPD_MAX_TARGET + 1]; /* after '?', "" when none */
+} agent_http_request;
+
+/* Parses a request head (GET only, HTTP/1.0 or 1.1, CRLF line ends, at most 64 headers, the
+ * target at most AGENT_HTTPD_MAX_TARGET bytes of visible ASCII starting with '/'). Returns 1
+ * when the head is complete and good, 0 when more bytes are needed (len is below
+ * AGENT_HTTPD_MAX_HEAD), or the HTTP status to answer: 400, 405, 414, 431, 505. */
+int agent_http_request_parse (const char *buf, size_t len, agent_http_request *out);
+/* The value of key in a query string, percent-decoded into out; false when absent, too long or
+ * badly encoded. */
+bool agent_http_query_get (const char *query, const char *key, char *out, size_t size);
+
+typedef struct agent_httpd agent_httpd;
+typedef struct agent_httpd_listener agent_httpd_listener;
+
+/* Answers one request: status and a JSON body (owned by the server afterwards; NULL: none). tag
+ * is the listener's, which tells who is asking. */
+typedef void (*agent_httpd_handler) (void *tag, const agent_http_request *req, int *status,
+                                     char **body, void *userdata);
+
+typedef struct agent_httpd_opts
+{
+  sd_event *ev;
+  unsigned max_conns;  /* connections at once over every listener; 0: 64 */
+  uint64_t timeout_us; /* a connection's whole life (read, answer); 0: 5 s */
+  agent_httpd_handler handler;
+  void *userdata;
+} agent_httpd_opts;
+
+int agent_httpd_new (const agent_httpd_opts *o, agent_httpd **out, berr **err);
+/* Closes every listener and connection. */
+void agent_httpd_free (agent_httpd *h);
+/* Accepts on the listening socket fd (taken over: made non-blocking, closed by the listener). */
+int agent_httpd_listen (agent_httpd *h, int fd, void *tag, agent_httpd_listener **out, berr **err);
+/* Closes the socket and drops the connections it accepted. */
+void agent_httpd_listener_free (agent_httpd_listener *l);
+/* Connections open now; requests answered; connections refused over max_conns. */
+unsigned agent_httpd_open_conns (const agent_httpd *h);
+uint64_t agent_httpd_answered (const agent_httpd *h);
+uint64_t agent_httpd_refused (const agent_httpd *h);
+
+/* ---- local endpoints (agent/endpoints.c, docs/agent.md "Local endpoints") ---- */
+
+/* A token bucket: rate tokens a second up to burst. */
+typedef struct agent_token_bucket
+{
+  double tokens, rate, burst;
+  uint64_t last_us;
+} agent_token_bucket;
+void agent_token_bucket_init (agent_token_bucket *b, double rate, double burst, uint64_t now_us);
+/* Takes a token if there is one. */
+bool agent_token_bucket_take (agent_token_bucket *b, uint64_t now_us);
+
+#define AGENT_INTROSPECTION_PORT 51678
+#define AGENT_TASK_RATE 40
+#define AGENT_TASK_BURST 60
+
+typedef struct agent_endpoints_opts
+{
+  sd_event *ev;
+  /* Introspection: TCP on 127.0.0.1:port (0: none) and a unix socket at path (NULL: none;
+   * mode 0600, replaced if it exists). */
+  uint16_t introspection_port;
+  const char *introspection_socket;
+  double rate, burst; /* per task, metadata and credentials; 0: 40/s, burst 60 */
+  unsigned max_conns; /* 0: 64 */
+  uint64_t timeout_us;
+} agent_endpoints_opts;
+
+int agent_endpoints_new (const agent_endpoints_opts *o, agent_endpoints **out, berr **err);
+void agent_endpoints_free (agent_endpoints *ep);
+/* What /v1/metadata tells (known once registered); copied. */
+int agent_endpoints_set_identity (agent_endpoints *ep, const char *cluster,
+                                  const char *instance_arn, berr **err);
+/* An IAMRoleCredentialsMessage (docs/protocol.md): kept in memory for the task's credentials
+ * endpoint (TaskApplication) or the agent (TaskExecution). EPROTO when malformed. */
+int agent_endpoints_credentials (agent_endpoints *ep, const cJSON *message, berr **err);
+/* For agent_channel_handlers.credentials with userdata the endpoints (errors are logged). */
+void agent_endpoints_credentials_handler (const cJSON *message, void *userdata);
+/* Called by the engine: the engine to query (NULL: detached; every task socket is closed). */
+void agent_endpoints_attach (agent_endpoints *ep, agent_engine *e);
+/* Opens the 169.254.170.2:80 socket in the namespace at netns_path for task_arn (container id
+ * NULL: the whole task, awsvpc). Idempotent by key. */
+int agent_endpoints_open (agent_endpoints *ep, const char *key, const char *netns_path,
+                          const char *task_arn, const char *container_id, berr **err);
+/* Closes key's socket; the task's credentials and rate state go with its last socket. */
+void agent_endpoints_close (agent_endpoints *ep, const char *key);
+/* The task sockets open now, and the 429 answers given so far. */
+size_t agent_endpoints_sockets (const agent_endpoints *ep);
+uint64_t agent_endpoints_throttled (const agent_endpoints *ep);
+/* Answers one request as the endpoint of (task_arn, container_id) would (task_arn NULL: the
+ * introspection endpoint), without a socket (unit tests, the fuzzer). */
+void agent_endpoints_route (agent_endpoints *ep, const char *task_arn, const char *container_id,
+                            const agent_http_request *req, int *status, char **body);
 
 /* ---- the agent channel (agent/channel.c, docs/protocol.md) ---- */
 

@@ -100,6 +100,7 @@ static const key_def keys[] = {
   { "BERTH_IMAGE_DIR", K_ABSPATH, F (image_dir), 0, "/var/lib/berth/images", 0, 0 },
   { "BERTH_TELEMETRY_INTERVAL", K_DURATION, F (telemetry_interval_us), 0, "20s", SEC, HOUR },
   { "BERTH_OFFLINE_WATCHDOG", K_DURATION, F (offline_watchdog_us), 0, "0", 0, 365 * 24 * HOUR },
+  { "BERTH_INTROSPECTION_PORT", K_UINT, F (introspection_port), 0, "51678", 0, 65535 },
 };
 #undef F
 

@@ -487,6 +487,7 @@ int agent_engine_new (const agent_engine_opts *o, agent_engine **out, berr **err
   _cleanup_berr_ berr *nerr = NULL;
   if (eng_net_reconcile (e, &nerr) < 0)
     blog_berr (&nerr);
+  eng_endpoints_attach (e);
   eng_send_kick (e);
   *out = e;
   return 0;
@@ -496,6 +497,7 @@ void agent_engine_free (agent_engine *e)
 {
   if (e == NULL)
     return;
+  eng_endpoints_detach (e);
   eng_pool_stop (e);
   eng_report_free (e);
   while (e->tasks)

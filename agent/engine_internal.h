@@ -137,6 +137,12 @@ void eng_health_start (eng_container *c);
 void eng_health_stop (eng_container *c);
 const char *eng_health_name (enum eng_health h);
 
+/* engine_query.c: the local endpoints' sockets (agent/endpoints.c) */
+void eng_endpoint_open (eng_container *c);
+void eng_endpoint_close (eng_container *c);
+void eng_endpoints_attach (agent_engine *e);
+void eng_endpoints_detach (agent_engine *e);
+
 /* engine_report.c */
 int eng_report (eng_task *t, berr **err);
 void eng_send_kick (agent_engine *e);

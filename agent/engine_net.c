@@ -131,7 +131,12 @@ int eng_net_setup (eng_container *c, berr **err)
   size_t n = 0;
   char key[160];
   if (eng_is_awsvpc (c->task))
-    return awsvpc_setup (c, err);
+    {
+      if (awsvpc_setup (c, err) < 0)
+        return -1;
+      eng_endpoint_open (c);
+      return 0;
+    }
   if (!is_bridge (c->task))
     return 0;
   if (e->o.bridge == NULL)
@@ -144,13 +149,17 @@ int eng_net_setup (eng_container *c, berr **err)
   cJSON_Delete (c->bindings);
   c->bindings = bindings_json (&ep);
   net_bridge_endpoint_clear (&ep);
-  return c->netns && c->bindings ? 0 : berr_make (err, ENOMEM, "endpoint");
+  if (c->netns == NULL || c->bindings == NULL)
+    return berr_make (err, ENOMEM, "endpoint");
+  eng_endpoint_open (c);
+  return 0;
 }
 
 void eng_net_teardown (eng_container *c)
 {
   _cleanup_berr_ berr *err = NULL;
   char key[160];
+  eng_endpoint_close (c);
   if (eng_is_awsvpc (c->task))
     {
       /* the task's namespace: the first container's removal undoes it, the others find nothing */

@@ -75,10 +75,16 @@ static cJSON *make_env (eng_container *c, const struct img_config *ic)
   }
   snprintf (buf, sizeof buf, "ECS_CONTAINER_METADATA_URI_V4=http://169.254.170.2/v4/%s", c->id);
   cJSON_AddItemToArray (env, cJSON_CreateString (buf));
-  if (jstr (c->task->body, "taskRoleArn"))
+  snprintf (buf, sizeof buf, "ECS_CONTAINER_METADATA_URI=http://169.254.170.2/v3/%s", c->id);
+  cJSON_AddItemToArray (env, cJSON_CreateString (buf));
+  /* the payload's credentials id; without one (credentials only by IAMRoleCredentialsMessage)
+   * the task id, which the credentials endpoint maps to the task's current credentials */
+  const char *cred_id
+      = jstr (cJSON_GetObjectItem (c->task->body, "roleCredentials"), "credentialsId");
+  if (cred_id || jstr (c->task->body, "taskRoleArn"))
     {
       snprintf (buf, sizeof buf, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=/v2/credentials/%s",
-                c->task->id);
+                cred_id ? cred_id : c->task->id);
       cJSON_AddItemToArray (env, cJSON_CreateString (buf));
     }
   return env;
