@@ -159,7 +159,8 @@ typedef struct daemon_ctx
   struct img_puller *puller;
   net_bridge *bridge;
   agent_engine *engine;
-  char *shim_path, *runtime_path, *runtime_root;
+  agent_endpoints *endpoints; /* introspection, task metadata and credentials */
+  char *shim_path, *runtime_path, *runtime_root, *introspection_sock;
   sd_event_source *gc_timer;
   uint64_t started_us;   /* CLOCK_MONOTONIC */
   bool watchdog_starved; /* BERTH_OFFLINE_WATCHDOG reached */
@@ -172,6 +173,8 @@ static void daemon_ctx_free (daemon_ctx *d)
   sd_event_source_unref (d->gc_timer);
   /* the engine first: it joins its pull workers, which use the puller and the store */
   agent_engine_free (d->engine);
+  agent_endpoints_free (d->endpoints);
+  free (d->introspection_sock);
   img_puller_free (d->puller);
   img_registry_free (d->registry);
   img_store_close (d->images);
@@ -344,6 +347,15 @@ static int start_engine (daemon_ctx *d, berr **err)
   if (find_helpers (d, err) < 0 || open_images (d, err) < 0)
     return -1;
   open_bridge (d, netns_dir);
+  /* Introspection on loopback and a unix socket only; tasks reach theirs inside their own
+   * namespaces (docs/agent.md, "Local endpoints"). */
+  if (asprintf (&d->introspection_sock, "%s/introspection.sock", d->cfg.state_dir) < 0)
+    return berr_sys (err, "asprintf");
+  agent_endpoints_opts po = { .ev = d->ev,
+                              .introspection_port = (uint16_t)d->cfg.introspection_port,
+                              .introspection_socket = d->introspection_sock };
+  if (agent_endpoints_new (&po, &d->endpoints, err) < 0)
+    return berr_wrap (err, "local endpoints (BERTH_INTROSPECTION_PORT)");
   uint64_t seed = 0;
   if (getrandom (&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
     seed = (uint64_t)getpid ();
@@ -364,6 +376,7 @@ static int start_engine (daemon_ctx *d, berr **err)
                                                : 1,
                            .host_cpu_units = d->facts.cpus * 1024,
                            .seed = seed,
+                           .endpoints = d->endpoints,
                            .netns_run_dir = netns_dir };
   return agent_engine_new (&eo, &d->engine, err);
 }
@@ -408,6 +421,13 @@ static void on_payload (const cJSON *message, bool repeat, void *userdata)
       }
   }
   (void)repeat;
+}
+
+/* IAMRoleCredentialsMessage: kept for the tasks' credentials endpoint (never logged). */
+static void on_credentials (const cJSON *message, void *userdata)
+{
+  daemon_ctx *d = userdata;
+  agent_endpoints_credentials_handler (message, d->endpoints);
 }
 
 /* The manifest stopped tasks in the store: the engine acts on each it lists STOPPED. */
@@ -478,15 +498,17 @@ static void on_registered (const agent_registration *reg, void *userdata)
   sd_notifyf (0, "STATUS=registered as %s", reg->instance_arn);
   if (getrandom (&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
     seed = (uint64_t)getpid ();
-  agent_channel_opts co = { .ev = d->ev,
-                            .http = d->http,
-                            .store = d->store,
-                            .cfg = &d->cfg,
-                            .creds = d->creds,
-                            .seed = seed,
-                            .handlers = { .payload = on_payload, .manifest = on_manifest },
-                            .end = on_channel_end,
-                            .userdata = d };
+  agent_channel_opts co
+      = { .ev = d->ev,
+          .http = d->http,
+          .store = d->store,
+          .cfg = &d->cfg,
+          .creds = d->creds,
+          .seed = seed,
+          .handlers
+          = { .payload = on_payload, .manifest = on_manifest, .credentials = on_credentials },
+          .end = on_channel_end,
+          .userdata = d };
   if (d->channel == NULL
       && agent_channel_start (&co, d->cfg.cluster, reg->instance_arn, &d->channel, &err) < 0)
     {
@@ -496,6 +518,8 @@ static void on_registered (const agent_registration *reg, void *userdata)
     }
   if (d->telemetry == NULL)
     start_telemetry (d, reg->instance_arn);
+  if (agent_endpoints_set_identity (d->endpoints, d->cfg.cluster, reg->instance_arn, &err) < 0)
+    blog_berr (&err);
 }
 
 static int start_registration (daemon_ctx *d, berr **err)
