@@ -136,7 +136,7 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(ARCHIVES)
 # Keep objects of pattern-built programs (tests) so a rebuild only recompiles what changed.
 .SECONDARY:
 
-.PHONY: all deps run check test unit integration asan fuzz vm-check bench format clean rootfs deb
+.PHONY: all deps run stop sample check test unit integration asan fuzz vm-check bench format clean rootfs deb
 .DEFAULT_GOAL := all
 
 all: $(BINS) $(UNIT_TESTS) $(INTEG_TESTS) $(VM_TOOLS) $(BENCH_TOOLS) $(BUILD)/tests/berth-probe
@@ -149,9 +149,13 @@ rootfs: $(BUILD)/rootfs/busybox/bin/busybox
 $(BUILD)/rootfs/busybox/bin/busybox: tests/fixtures/mkrootfs.sh
 	$(Q)tests/fixtures/mkrootfs.sh $(BUILD)/rootfs/busybox
 
+# The main job: berth-control + berth-agent on this host and a sample web task (docs/agent.md).
 run: deps
-	$(Q)$(MAKE) --no-print-directory all rootfs
-	$(Q)tests/fixtures/sample.sh $(BUILD)
+	$(Q)$(MAKE) --no-print-directory $(BINS) sample
+	$(Q)packaging/main-job.sh $(BUILD)
+
+stop:
+	$(Q)packaging/main-job.sh $(BUILD) stop
 
 test: all rootfs
 	$(Q)BUILD=$(BUILD) tests/run.sh $(UNIT_TESTS) $(INTEG_TESTS)
@@ -169,7 +173,12 @@ FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 fuzz:
 	$(Q)$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk BUILD=$(BUILD)/fuzz run
 
-vm-check: all rootfs deb
+# The main job's sample image (busybox httpd), also imported by the VM's package test.
+sample: $(BUILD)/sample/sample-httpd.tar
+$(BUILD)/sample/sample-httpd.tar: tests/fixtures/mksample.sh
+	$(Q)tests/fixtures/mksample.sh $(BUILD)/sample
+
+vm-check: all rootfs deb sample
 	$(Q)BUILD=$(BUILD) tests/vm/run.sh
 
 # berth-agent and berth-control .debs in $(BUILD)/deb (docs/packaging.md).

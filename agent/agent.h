@@ -407,6 +407,8 @@ typedef struct agent_channel_handlers
   /* A PayloadMessage: its tasks are already in the store (desired status only moved forward)
    * and its seqNum recorded, so the next poll acks it. repeat: it had been stored before. */
   void (*payload) (const cJSON *message, bool repeat, void *userdata);
+  /* A TaskManifestMessage listed tasks STOPPED that the store had running: their desired
+   * status is STOPPED in the store now (called only then). */
   void (*manifest) (const cJSON *message, void *userdata);
   void (*heartbeat) (const cJSON *message, void *userdata);
   void (*credentials) (const cJSON *message, void *userdata);

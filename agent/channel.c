@@ -134,6 +134,39 @@ fail:
   return -1;
 }
 
+/* A TaskManifestMessage's tasks listed STOPPED that the store still has running: their desired
+ * status moves forward (as a payload would move it). A task missing from the list is left alone
+ * (docs/protocol.md: only a later payload stops it). Returns how many were changed. */
+static int store_manifest_stops (agent_channel *ch, const cJSON *message, berr **err)
+{
+  const cJSON *t;
+  int changed = 0;
+  cJSON_ArrayForEach (t, cJSON_GetObjectItemCaseSensitive (message, "tasks"))
+  {
+    const cJSON *arn = cJSON_GetObjectItemCaseSensitive (t, "taskArn");
+    const cJSON *desired = cJSON_GetObjectItemCaseSensitive (t, "desiredStatus");
+    agent_task_rec rec = { 0 };
+    _cleanup_berr_ berr *missing = NULL;
+    if (!cJSON_IsString (arn) || !cJSON_IsString (desired)
+        || strcmp (desired->valuestring, "STOPPED") != 0
+        || agent_store_get_task (ch->o.store, arn->valuestring, &rec, &missing) < 0)
+      continue;
+    int r = 0;
+    if (rec.desired_status == NULL || strcmp (rec.desired_status, "STOPPED") != 0)
+      {
+        free (rec.desired_status);
+        rec.desired_status = strdup ("STOPPED");
+        r = rec.desired_status ? agent_store_put_task (ch->o.store, &rec, err)
+                               : berr_make (err, ENOMEM, "manifest");
+        changed += r == 0;
+      }
+    agent_task_rec_clear (&rec);
+    if (r < 0)
+      return -1;
+  }
+  return changed;
+}
+
 /* Messages without tasks still count as received once handed over. */
 static int store_seq (agent_channel *ch, int64_t seq, berr **err)
 {
@@ -209,8 +242,14 @@ static void handle (agent_channel *ch, const agent_poll_msg *m, bool *closed)
     }
   if (strcmp (m->type, "HeartbeatMessage") == 0 && h->heartbeat)
     h->heartbeat (m->message, ch->o.userdata);
-  else if (strcmp (m->type, "TaskManifestMessage") == 0 && h->manifest)
-    h->manifest (m->message, ch->o.userdata);
+  else if (strcmp (m->type, "TaskManifestMessage") == 0)
+    {
+      int changed = store_manifest_stops (ch, m->message, &err);
+      if (changed < 0)
+        blog_berr (&err);
+      if (changed > 0 && h->manifest)
+        h->manifest (m->message, ch->o.userdata);
+    }
   else if (strcmp (m->type, "IAMRoleCredentialsMessage") == 0 && h->credentials)
     h->credentials (m->message, ch->o.userdata);
   else if (strcmp (m->type, "AttachTaskNetworkInterfacesMessage") == 0 && h->attach_eni)

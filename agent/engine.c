@@ -383,6 +383,10 @@ void eng_step (eng_task *t)
     blog_berr (&err);
   if (t->known == ES_STOPPED)
     {
+      /* Its addresses and host ports go back now, as the control plane counts them free from
+       * STOPPED on; the rootfs, bundle and logs stay until the cleanup. */
+      for (size_t i = 0; i < t->n; i++)
+        eng_net_teardown (&t->c[i]);
       arm_cleanup (t);
       /* its memory and CPU are free: queued tasks may fit now (reached once per task) */
       for (eng_task *o = t->e->tasks; t->admitted && o; o = o->next)

@@ -36,7 +36,8 @@ static const cp_action actions[] = {
   { "DeregisterContainerInstance", cp_deregister_container_instance, true },
   { "DescribeContainerInstances", cp_describe_container_instances, false },
   { "ListContainerInstances", cp_list_container_instances, false },
-  { "UpdateContainerInstancesState", cp_update_container_instances_state, false },
+  /* the agent may drain (or re-activate) its own instance: `berth-agent --drain` */
+  { "UpdateContainerInstancesState", cp_update_container_instances_state, true },
   { "PutAttributes", cp_put_attributes, false },
   { "ListAttributes", cp_list_attributes, false },
   { "DeleteAttributes", cp_delete_attributes, false },

@@ -572,6 +572,8 @@ int cp_update_container_instances_state (cp_ctx *ctx, const cJSON *in, cJSON **o
           return cp_fail_oom (fault);
         continue;
       }
+    if (cp_caller_may (ctx, ci->key, fault) < 0) /* an agent: only its own instance */
+      return -1;
     if (!cp_jset_str (ci->doc, "status", status))
       return cp_fail_oom (fault);
     cp_instance_sync (ci);

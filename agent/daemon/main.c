@@ -2,13 +2,14 @@
  * Reads the configuration, opens the store, and runs one sd-event loop until SIGTERM/SIGINT. */
 #include "agent/agent.h"
 #include "images/images.h"
-#include "net/net.h"
 #include "lib/cleanup.h"
 #include "lib/fs.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "net/net.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
@@ -30,6 +31,7 @@ typedef struct options
   bool check_config;
   const char *import; /* --import FILE */
   const char *import_ref;
+  const char *set_state; /* --drain: DRAINING, --activate: ACTIVE */
 } options;
 
 static void usage (FILE *f)
@@ -41,6 +43,9 @@ static void usage (FILE *f)
               "  --import FILE    import a docker-archive or OCI-layout tarball (\"-\": stdin)\n"
               "                   into the image store, then exit (the daemon may be running)\n"
               "  --tag REF        with --import: also record the first image as REF\n"
+              "  --drain          set this host's container instance DRAINING (no new tasks;\n"
+              "                   services move theirs elsewhere), then exit\n"
+              "  --activate       set it ACTIVE again, then exit\n"
               "exit status: 0 stopped cleanly, 1 failure worth a restart, 5 terminal "
               "(configuration)\n");
 }
@@ -53,6 +58,8 @@ static int parse_args (int argc, char **argv, options *o)
     { "check-config", no_argument, NULL, 'k' },
     { "import", required_argument, NULL, 'i' },
     { "tag", required_argument, NULL, 't' },
+    { "drain", no_argument, NULL, 'D' },
+    { "activate", no_argument, NULL, 'A' },
     { "version", no_argument, NULL, 'V' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
@@ -73,6 +80,12 @@ static int parse_args (int argc, char **argv, options *o)
         break;
       case 't':
         o->import_ref = optarg;
+        break;
+      case 'D':
+        o->set_state = "DRAINING";
+        break;
+      case 'A':
+        o->set_state = "ACTIVE";
         break;
       case 'V':
         printf ("berth-agent %s\n", AGENT_VERSION);
@@ -397,6 +410,24 @@ static void on_payload (const cJSON *message, bool repeat, void *userdata)
   (void)repeat;
 }
 
+/* The manifest stopped tasks in the store: the engine acts on each it lists STOPPED. */
+static void on_manifest (const cJSON *message, void *userdata)
+{
+  daemon_ctx *d = userdata;
+  const cJSON *t;
+  cJSON_ArrayForEach (t, cJSON_GetObjectItemCaseSensitive (message, "tasks"))
+  {
+    const cJSON *arn = cJSON_GetObjectItemCaseSensitive (t, "taskArn");
+    const cJSON *desired = cJSON_GetObjectItemCaseSensitive (t, "desiredStatus");
+    _cleanup_berr_ berr *err = NULL;
+    if (cJSON_IsString (arn) && cJSON_IsString (desired)
+        && strcmp (desired->valuestring, "STOPPED") == 0
+        && agent_engine_task_updated (d->engine, arn->valuestring, &err) < 0
+        && berr_errno (err) != ENOENT) /* not this host's (any more) */
+      blog_berr (&err);
+  }
+}
+
 static int gather_containers (void *userdata, agent_container_cgroup **out, size_t *n)
 {
   daemon_ctx *d = userdata;
@@ -411,13 +442,13 @@ static void gather_done (void *userdata, agent_container_cgroup *list, size_t n)
 static void start_telemetry (daemon_ctx *d, const char *instance_arn)
 {
   _cleanup_berr_ berr *err = NULL;
-  agent_telemetry_opts to = { .ev = d->ev,
-                              .http = d->http,
-                              .interval_us = d->cfg.disable_metrics ? 0
-                                                                    : d->cfg.telemetry_interval_us,
-                              .gather = gather_containers,
-                              .gather_done = gather_done,
-                              .userdata = d };
+  agent_telemetry_opts to
+      = { .ev = d->ev,
+          .http = d->http,
+          .interval_us = d->cfg.disable_metrics ? 0 : d->cfg.telemetry_interval_us,
+          .gather = gather_containers,
+          .gather_done = gather_done,
+          .userdata = d };
   if (agent_telemetry_start (&to, d->cfg.cluster, instance_arn, &d->telemetry, &err) < 0)
     {
       berr_wrap (&err, "telemetry disabled");
@@ -453,7 +484,7 @@ static void on_registered (const agent_registration *reg, void *userdata)
                             .cfg = &d->cfg,
                             .creds = d->creds,
                             .seed = seed,
-                            .handlers = { .payload = on_payload },
+                            .handlers = { .payload = on_payload, .manifest = on_manifest },
                             .end = on_channel_end,
                             .userdata = d };
   if (d->channel == NULL
@@ -520,14 +551,87 @@ static int daemon_loop (daemon_ctx *d, berr **err)
   return r;
 }
 
+/* --drain / --activate: UpdateContainerInstancesState for this host's own instance (the store's
+ * identity), with the agent's credentials, which berth-control lets touch only that instance. */
+typedef struct state_call
+{
+  sd_event *ev;
+  int status;
+} state_call;
+
+static void on_state_done (const agent_http_result *res, void *userdata)
+{
+  state_call *c = userdata;
+  const cJSON *fail = cJSON_GetArrayItem (cJSON_GetObjectItem (res->body, "failures"), 0);
+  if (res->curl_code != 0)
+    blog_error ("UpdateContainerInstancesState: %s", res->transport_error);
+  else if (res->status != 200)
+    blog_error ("UpdateContainerInstancesState: %s: %s",
+                res->error_type ? res->error_type : "error",
+                res->error_message ? res->error_message : "");
+  else if (fail)
+    blog_error ("UpdateContainerInstancesState: %s",
+                cJSON_IsString (cJSON_GetObjectItem (fail, "reason"))
+                    ? cJSON_GetObjectItem (fail, "reason")->valuestring
+                    : "failed");
+  else
+    c->status = AGENT_EXIT_OK;
+  sd_event_exit (c->ev, 0);
+}
+
+static int set_instance_state (agent_config *cfg, const char *state)
+{
+  _cleanup_free_ char *db = NULL;
+  agent_store *store = NULL;
+  agent_credprov *creds = NULL;
+  agent_http *http = NULL;
+  agent_identity id = { 0 };
+  state_call call = { .status = AGENT_EXIT_RESTART };
+  berr *err = NULL;
+  _cleanup_json_ cJSON *body = cJSON_CreateObject ();
+  if (asprintf (&db, "%s/agent.db", cfg->data_dir) < 0 || body == NULL)
+    return AGENT_EXIT_RESTART;
+  if (agent_store_open (db, &store, &err) < 0 || agent_store_get_identity (store, &id, &err) < 0)
+    berr_wrap (&err, "ECS_DATADIR");
+  else if (id.container_instance_arn == NULL)
+    berr_make (&err, ENOENT, "this host has not registered yet (no instance in %s)", db);
+  else if (agent_credprov_new (environ, &creds, &err) >= 0 && sd_event_new (&call.ev) >= 0)
+    {
+      agent_http_opts ho = { .endpoint = cfg->backend_host,
+                             .region = cfg->region,
+                             .ca_file = cfg->ca_file,
+                             .allow_insecure = cfg->allow_insecure,
+                             .creds = creds };
+      cJSON *list = cJSON_AddArrayToObject (body, "containerInstances");
+      if (list && cJSON_AddStringToObject (body, "cluster", id.cluster)
+          && cJSON_AddStringToObject (body, "status", state)
+          && cJSON_AddItemToArray (list, cJSON_CreateString (id.container_instance_arn))
+          && agent_http_new (call.ev, &ho, &http, &err) >= 0
+          && agent_http_call (http, AGENT_ECS_TARGET_PREFIX "UpdateContainerInstancesState", body,
+                              20000, on_state_done, &call, &err)
+                 >= 0)
+        sd_event_loop (call.ev);
+    }
+  if (err)
+    blog_berr (&err);
+  else if (call.status == AGENT_EXIT_OK)
+    printf ("%s %s\n", id.container_instance_arn, state);
+  agent_http_free (http);
+  sd_event_unref (call.ev);
+  agent_credprov_free (creds);
+  agent_identity_clear (&id);
+  agent_store_close (store);
+  return call.status;
+}
+
 /* --import: the store's own locks make this safe beside a running daemon. */
 static int import_image (const agent_config *cfg, const char *file, const char *ref)
 {
   struct img_store *st = NULL;
   struct img_import_result res = { 0 };
   berr *err = NULL;
-  _cleanup_close_ int fd = strcmp (file, "-") == 0 ? fcntl (0, F_DUPFD_CLOEXEC, 3)
-                                                : open (file, O_RDONLY | O_CLOEXEC);
+  _cleanup_close_ int fd
+      = strcmp (file, "-") == 0 ? fcntl (0, F_DUPFD_CLOEXEC, 3) : open (file, O_RDONLY | O_CLOEXEC);
   int r = -1;
   if (fd < 0)
     berr_sys (&err, "open `%s`", file);
@@ -565,6 +669,12 @@ int main (int argc, char **argv)
       return AGENT_EXIT_TERMINAL;
     }
   blog_setup ("berth-agent", d.cfg.log_level, BLOG_SINK_AUTO);
+  if (o.set_state)
+    {
+      r = set_instance_state (&d.cfg, o.set_state);
+      agent_config_free (&d.cfg);
+      return r;
+    }
   if (o.import)
     {
       r = import_image (&d.cfg, o.import, o.import_ref);

@@ -3,14 +3,18 @@
 #include "agent/agent.h"
 #include "cgroups/cgroups.h"
 #include "lib/cleanup.h"
+#include "runtime/runtime.h"
 #include "tests/support/cp.h"
 #include "tests/support/support.h"
 
+#include <dirent.h>
+#include <sched.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,14 +30,29 @@ static double now_s (void)
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The task definition's image, imported into the agent's store before its first start (tag
+ * busybox, ECS_IMAGE_PULL_BEHAVIOR=prefer-cached): tasks really run, nothing is pulled. */
+static void import_image (const char *cfg, const char *env)
+{
+  _cleanup_free_ char *bin = ts_bin ("berth-agent"), *tar = NULL;
+  ck_assert_int_ge (asprintf (&tar, "%s/sample/sample-httpd.tar", agent_dir), 0);
+  if (access (tar, F_OK) == 0)
+    return;
+  ts_sh_ok ("%s/tests/fixtures/mksample.sh %s/sample >/dev/null 2>&1",
+            getenv ("BERTH_SRC") ? getenv ("BERTH_SRC") : ".", agent_dir);
+  ts_sh_ok ("env -i %s %s --config %s --import %s --tag busybox >/dev/null", env, bin, cfg, tar);
+}
+
 static void start_agent (void)
 {
   _cleanup_free_ char *bin = ts_bin ("berth-agent"), *cfg = NULL, *text = NULL, *creds = NULL;
   _cleanup_free_ char *log = NULL;
   ck_assert_int_ge (asprintf (&text,
                               "ECS_CLUSTER=ch\nECS_BACKEND_HOST=http://127.0.0.1:%d\n"
-                              "ECS_DATADIR=%s/data\nBERTH_STATE_DIR=%s/run\nECS_LOGLEVEL=debug\n",
-                              cp.port, agent_dir, agent_dir),
+                              "ECS_DATADIR=%s/data\nBERTH_STATE_DIR=%s/run\nECS_LOGLEVEL=debug\n"
+                              "BERTH_IMAGE_DIR=%s/images\nECS_IMAGE_PULL_BEHAVIOR=prefer-cached\n"
+                              "ECS_CONTAINER_STOP_TIMEOUT=2s\n",
+                              cp.port, agent_dir, agent_dir, agent_dir),
                     0);
   ck_assert_int_ge (asprintf (&cfg, "%s/ecs.config", agent_dir), 0);
   ck_assert_int_ge (asprintf (&creds, "AWS_SHARED_CREDENTIALS_FILE=%s/credentials", cp.dir), 0);
@@ -42,6 +61,7 @@ static void start_agent (void)
   ck_assert_ptr_nonnull (f);
   fputs (text, f);
   fclose (f);
+  import_image (cfg, creds);
   agent_pid = fork ();
   ck_assert_int_ge (agent_pid, 0);
   if (agent_pid == 0)
@@ -69,18 +89,45 @@ static int stop_agent (int sig)
 
 static void setup (void)
 {
+  /* The agent's bridge and nft table, and its containers' mounts, stay in here. */
+  ts_private_net ();
+  ck_assert_int_eq (unshare (CLONE_NEWNS), 0);
+  ck_assert_int_eq (mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
   agent_dir = ts_mkdtemp ("agent-chan");
   ts_cp_setup (&cp);
   cJSON_Delete (ts_cp_aws_ok (&cp, "create-cluster --cluster-name ch"));
   cJSON_Delete (ts_cp_aws_ok (&cp,
                               "register-task-definition --family small --container-definitions "
                               "'[{\"name\":\"web\",\"image\":\"busybox\",\"memory\":64,"
+                              "\"entryPoint\":[\"/bin/busybox\"],"
                               "\"command\":[\"sleep\",\"100\"]}]'"));
+}
+
+/* The agent is killed, its containers are not: they go, and their shims with them. */
+static void kill_containers (void)
+{
+  _cleanup_free_ char *root = NULL;
+  ck_assert_int_ge (asprintf (&root, "%s/run/runtime", agent_dir), 0);
+  DIR *d = opendir (root);
+  for (struct dirent *de; d && (de = readdir (d));)
+    if (de->d_name[0] != '.' && strcmp (de->d_name, "seccomp-cache") != 0)
+      {
+        _cleanup_berr_ berr *err = NULL;
+        rt_container_delete (root, de->d_name, true, &err);
+      }
+  if (d)
+    closedir (d);
+  ts_sh_ok ("for p in $(cat %s/run/shims/*/shim.pid 2>/dev/null); do "
+            "while kill -0 $p 2>/dev/null; do sleep 0.05; done; done; "
+            "awk -v d=%s 'index ($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r | "
+            "xargs -r umount -l",
+            agent_dir, agent_dir);
 }
 
 static void teardown (void)
 {
   stop_agent (SIGKILL);
+  kill_containers ();
   ts_cp_teardown (&cp);
   ts_rmtree (agent_dir);
   free (agent_dir);
@@ -198,6 +245,49 @@ START_TEST (test_run_task_reaches_the_agent_store_and_stop_task_follows_at_once)
           "took %.3f s)\n",
           t_run, t_stop, t_cli);
   ck_assert_int_eq (stored_count (), 1);
+}
+END_TEST
+
+static char *instance_status (const char *inst)
+{
+  cJSON *r = ts_cp_aws_ok (
+      &cp, "describe-container-instances --cluster ch --container-instances %s", inst);
+  char *st = strdup (ts_json_str (
+      cJSON_GetArrayItem (cJSON_GetObjectItem (r, "containerInstances"), 0), "status"));
+  cJSON_Delete (r);
+  return st;
+}
+
+START_TEST (test_drain_and_activate_commands_set_this_hosts_instance_state)
+{
+  start_agent ();
+  _cleanup_free_ char *inst = wait_instance ();
+  _cleanup_free_ char *bin = ts_bin ("berth-agent"), *out = NULL, *cmd = NULL;
+  int status;
+  ck_assert_int_ge (asprintf (&cmd,
+                              "env -i AWS_PROFILE=agent AWS_SHARED_CREDENTIALS_FILE=%s/credentials "
+                              "%s --config %s/ecs.config --drain",
+                              cp.dir, bin, agent_dir),
+                    0);
+  ck_assert_int_eq (ts_sh (cmd, &out, &status), 0);
+  ck_assert_msg (ts_exit_code (status) == 0, "%s", out);
+  ck_assert_ptr_nonnull (strstr (out, "DRAINING"));
+  _cleanup_free_ char *st = instance_status (inst);
+  ck_assert_str_eq (st, "DRAINING");
+  /* A DRAINING instance gets no new task. */
+  cJSON *r = ts_cp_aws_ok (&cp, "run-task --cluster ch --task-definition small");
+  ck_assert_int_eq (cJSON_GetArraySize (cJSON_GetObjectItem (r, "tasks")), 0);
+  cJSON_Delete (r);
+  free (out);
+  cmd[strlen (cmd) - strlen ("--drain")] = '\0';
+  char *again = NULL;
+  ck_assert_int_ge (asprintf (&again, "%s--activate", cmd), 0);
+  ck_assert_int_eq (ts_sh (again, &out, &status), 0);
+  free (again);
+  ck_assert_msg (ts_exit_code (status) == 0, "%s", out);
+  free (st);
+  st = instance_status (inst);
+  ck_assert_str_eq (st, "ACTIVE");
 }
 END_TEST
 
@@ -517,6 +607,7 @@ static Suite *channel_suite (void)
   tcase_add_checked_fixture (tc, setup, teardown);
   tcase_add_test (tc, test_run_task_reaches_the_agent_store_and_stop_task_follows_at_once);
   tcase_add_test (tc, test_a_task_queued_while_the_agent_is_down_is_delivered_after_restart_once);
+  tcase_add_test (tc, test_drain_and_activate_commands_set_this_hosts_instance_state);
   tcase_add_test (tc, test_seqnums_continue_across_a_kill_9_of_berth_control);
   tcase_add_test (tc, test_agent_connected_flips_false_and_tasks_are_lost_after_the_timeouts);
   tcase_add_test (tc, test_unacked_messages_come_again_and_another_agent_key_cannot_poll);

@@ -22,14 +22,35 @@
 
 #define SECRET "s3cr3t-never-printed-0123456789abcdefgh"
 
+/* Each test runs in its own network namespace, and every agent it starts keeps its volatile state
+ * and images here: the daemon sets up its bridge and task state at start. */
+static char *scratch, *e_state, *e_images;
+
+static void setup (void)
+{
+  ts_private_net ();
+  scratch = ts_mkdtemp ("agent-daemon-run");
+  ck_assert_int_ge (asprintf (&e_state, "BERTH_STATE_DIR=%s/run", scratch), 0);
+  ck_assert_int_ge (asprintf (&e_images, "BERTH_IMAGE_DIR=%s/images", scratch), 0);
+}
+
+static void teardown (void)
+{
+  ts_rmtree (scratch);
+  free (scratch);
+  free (e_state);
+  free (e_images);
+}
+
 /* Runs berth-agent with a clean environment plus env (a shell word list); returns its exit code
  * and its output in *out. */
 static int agent (char **out, const char *env, const char *args)
 {
   _cleanup_free_ char *bin = ts_bin ("berth-agent"), *cmd = NULL;
   int status;
-  ck_assert_int_ge (
-      asprintf (&cmd, "env -i PATH=/usr/bin:/bin HOME=/nonexistent %s %s %s", env, bin, args), 0);
+  ck_assert_int_ge (asprintf (&cmd, "env -i PATH=/usr/bin:/bin HOME=/nonexistent %s %s %s %s %s",
+                              e_state, e_images, env, bin, args),
+                    0);
   ck_assert_int_eq (ts_sh (cmd, out, &status), 0);
   return ts_exit_code (status);
 }
@@ -204,6 +225,8 @@ START_TEST (test_daemon_notifies_ready_feeds_the_watchdog_and_exits_0_on_sigterm
       char *env[] = { e_sock,
                       e_dir,
                       e_host,
+                      e_state,
+                      e_images,
                       "WATCHDOG_USEC=400000",
                       "PATH=/usr/bin:/bin",
                       "AWS_ACCESS_KEY_ID=A",
@@ -274,6 +297,8 @@ START_TEST (test_watchdog_starves_while_the_control_plane_is_silent_and_resumes)
       char *env[] = { e_sock,
                       e_dir,
                       e_host,
+                      e_state,
+                      e_images,
                       "WATCHDOG_USEC=200000",
                       "BERTH_OFFLINE_WATCHDOG=2s",
                       "AWS_ACCESS_KEY_ID=A",
@@ -323,6 +348,7 @@ int main (void)
   Suite *s = suite_create ("agent-daemon");
   TCase *tc = tcase_create ("core");
   tcase_set_timeout (tc, 60);
+  tcase_add_checked_fixture (tc, setup, teardown);
   tcase_add_test (tc, test_check_config_prints_the_effective_config_without_secrets);
   tcase_add_test (tc, test_bad_configuration_exits_5_naming_the_key);
   tcase_add_test (tc, test_reserved_memory_above_the_host_exits_5);

@@ -6,11 +6,14 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -177,4 +180,17 @@ char *ts_read_file (const char *path)
       return NULL;
     }
   return buf;
+}
+
+void ts_private_net (void)
+{
+  ck_assert_int_eq (unshare (CLONE_NEWNET), 0);
+  int fd = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ck_assert_int_ge (fd, 0);
+  struct ifreq ifr = { 0 };
+  snprintf (ifr.ifr_name, sizeof ifr.ifr_name, "lo");
+  ck_assert_int_eq (ioctl (fd, SIOCGIFFLAGS, &ifr), 0);
+  ifr.ifr_flags |= IFF_UP;
+  ck_assert_int_eq (ioctl (fd, SIOCSIFFLAGS, &ifr), 0);
+  close (fd);
 }

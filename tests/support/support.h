@@ -33,5 +33,9 @@ bool ts_is_root (void);
 bool ts_wait_for (bool (*cond) (void *), void *arg, int timeout_ms);
 /* Reads a whole small file (newly allocated), NULL on error. */
 char *ts_read_file (const char *path);
+/* Moves the calling process (a test case's forked child) into a new network namespace with lo
+ * up: whatever the test then starts (berth-control, berth-agent with its bridge and nft table,
+ * containers) can reach only itself, and the host's network is never touched. */
+void ts_private_net (void);
 
 #endif

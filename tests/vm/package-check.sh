@@ -3,7 +3,8 @@
 # NoCloud user-data that package-host.sh made from packaging/cloud-init/berth-agent-install.yaml,
 # installed berth-agent from the .deb; the agent must register with berth-control on the host
 # (the host sees the instance ACTIVE), and the unit, upgrade and removal must behave as
-# docs/packaging.md says. Task steps run only once the agent has the task channel.
+# docs/packaging.md says; a task runs from an imported image and survives the agent's restart,
+# kill -9 and the package's upgrade.
 # Prints PASS/FAIL/SKIP lines and "N passed, N failed".
 set -u
 results=${BERTH_RESULTS:-/mnt/results}
@@ -96,19 +97,15 @@ systemctl start berth-agent
 wait_for 30 active
 result agent_starts_again_with_the_valid_config $?
 
-# 5. Tasks: only once berth-agent has the task channel (docs/packaging.md: the gate).
-tasks=0
-if berth-agent --version | grep -qw channel || [ "${BERTH_VM_TASKS:-0}" = 1 ]; then
-  tasks=1
-else
-  skip task_runs_and_serves_a_port "berth-agent has no task channel yet (--version lists no 'channel')"
-  skip task_survives_agent_restart_and_sigkill "no task channel yet"
-  skip task_cgroup_has_cpu_and_memory_limits "no task channel yet"
-fi
+# 5. Tasks: the sample image (tests/fixtures/mksample.sh, busybox httpd on 8080) is imported
+# from the build share, as an operator without a registry would, and the host runs a task.
+tasks=1
 task_pid() { # the pid of the process serving 8080 in the task
   ss -Htlnp 'sport = :8080' 2>/dev/null | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -n 1
 }
 if [ $tasks = 1 ]; then
+  berth-agent --import "${BERTH_VM_BUILD:-/mnt/build}/sample/sample-httpd.tar" >/tmp/import.log 2>&1
+  result sample_image_imports_into_the_agent_store $? "$(cat /tmp/import.log)"
   echo run-task >"$results/request"
   wait_for 60 test -s "$results/reply-run-task" && [ "$(cat "$results/reply-run-task")" = ok ]
   result host_runs_a_task_on_this_instance $? "$(cat "$results/reply-run-task.log" 2>/dev/null)"

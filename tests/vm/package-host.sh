@@ -67,6 +67,7 @@ make_seed() {
     -e "s|^      AWS_ACCESS_KEY_ID=.*|      AWS_ACCESS_KEY_ID=$key|" \
     -e "s|^      AWS_SECRET_ACCESS_KEY=.*|      AWS_SECRET_ACCESS_KEY=$secret|" \
     -e "s|^      DEB=.*|      DEB=/mnt/build/deb/$deb|" \
+    -e "s|^      AWS_DEFAULT_REGION=.*|&\\n      ECS_IMAGE_PULL_BEHAVIOR=prefer-cached|" \
     -e '/^      # EDIT: the PEM certificate/d' \
     "$src/packaging/cloud-init/berth-agent-install.yaml" >"$work/seed/user-data.in"
   # The CA goes in as the ca.pem file's content.
@@ -77,6 +78,7 @@ make_seed() {
   ' "$work/seed/user-data.in" >"$work/seed/user-data"
   rm "$work/seed/user-data.in"
   grep -q "ECS_CLUSTER=$cluster" "$work/seed/user-data" &&
+    grep -q "^      ECS_IMAGE_PULL_BEHAVIOR=prefer-cached" "$work/seed/user-data" &&
     grep -q "DEB=/mnt/build/deb/$deb" "$work/seed/user-data" &&
     grep -q 'BEGIN CERTIFICATE' "$work/seed/user-data" || {
     echo "package-host: the user-data template changed; could not fill it in" >&2
@@ -130,9 +132,8 @@ poll)
       run-task)
         # The task the gated steps run: one container serving a port (docs/packaging.md).
         aws_host register-task-definition --family berth-vm-web --network-mode host \
-          --container-definitions "$(jq -nc --arg img "${BERTH_VM_TASK_IMAGE:-busybox}" \
+          --container-definitions "$(jq -nc --arg img berth/sample-httpd:latest \
             '[{name: "web", image: $img, essential: true, cpu: 256, memory: 64,
-               command: ["httpd", "-f", "-p", "8080"],
                portMappings: [{containerPort: 8080, hostPort: 8080}]}]')" \
           >"$results/reply-run-task.log" 2>&1 &&
           aws_host run-task --cluster "$cluster" --task-definition berth-vm-web \
