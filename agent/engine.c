@@ -387,6 +387,7 @@ void eng_step (eng_task *t)
        * STOPPED on; the rootfs, bundle and logs stay until the cleanup. */
       for (size_t i = 0; i < t->n; i++)
         eng_net_teardown (&t->c[i]);
+      eng_cg_teardown (t); /* every shim has exited: its groups (and scope) go now too */
       arm_cleanup (t);
       /* its memory and CPU are free: queued tasks may fit now (reached once per task) */
       for (eng_task *o = t->e->tasks; t->admitted && o; o = o->next)
@@ -422,7 +423,7 @@ static int on_cleanup (sd_event_source *s, uint64_t usec, void *userdata)
     }
   for (size_t i = 0; i < t->n; i++)
     eng_remove_container (&t->c[i]);
-  eng_cg_teardown (t); /* before the task leaves the store: a crash here retries it */
+  eng_cg_teardown (t); /* again (a no-op unless a crash came first), before the store forgets */
   if (agent_store_delete_task (e->o.store, t->arn, &err) < 0)
     blog_berr (&err);
   blog_info ("task %s cleaned up", t->arn);
