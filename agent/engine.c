@@ -69,6 +69,7 @@ int eng_save_container (eng_container *c, berr **err)
       || (c->reason && !cJSON_AddStringToObject (b, "reason", c->reason))
       || (c->stop_signal && !cJSON_AddStringToObject (b, "stopSignal", c->stop_signal))
       || (c->netns && !cJSON_AddStringToObject (b, "netns", c->netns))
+      || (c->task->cg_root && !cJSON_AddStringToObject (b, "cgroupRoot", c->task->cg_root))
       || (c->bindings
           && !cJSON_AddItemToObject (b, "bindings", cJSON_Duplicate (c->bindings, true)))
       || !cJSON_AddNumberToObject (b, "pid", c->pid)
@@ -104,6 +105,8 @@ static void restore_container (eng_container *c, const agent_container_rec *r)
     c->stop_signal = strdup (s);
   if ((s = jstr (b, "netns")))
     c->netns = strdup (s);
+  if ((s = jstr (b, "cgroupRoot")) && c->task->cg_root == NULL)
+    c->task->cg_root = strdup (s); /* the task root, for re-adoption and teardown */
   if (cJSON_IsArray (cJSON_GetObjectItem (b, "bindings")))
     c->bindings = cJSON_Duplicate (cJSON_GetObjectItem (b, "bindings"), true);
   c->pid = (pid_t)cJSON_GetNumberValue (cJSON_GetObjectItem (b, "pid"));
@@ -125,7 +128,7 @@ static void task_free (eng_task *t)
       cJSON_Delete (c->bindings);
     }
   sd_event_source_disable_unref (t->cleanup);
-  free (t->c), free (t->arn), free (t->id), free (t->reason);
+  free (t->c), free (t->arn), free (t->id), free (t->reason), free (t->cg_root);
   cJSON_Delete (t->body);
   free (t);
 }
@@ -384,6 +387,7 @@ void eng_step (eng_task *t)
        * STOPPED on; the rootfs, bundle and logs stay until the cleanup. */
       for (size_t i = 0; i < t->n; i++)
         eng_net_teardown (&t->c[i]);
+      eng_cg_teardown (t); /* every shim has exited: its groups (and scope) go now too */
       arm_cleanup (t);
       /* its memory and CPU are free: queued tasks may fit now (reached once per task) */
       for (eng_task *o = t->e->tasks; t->admitted && o; o = o->next)
@@ -419,6 +423,7 @@ static int on_cleanup (sd_event_source *s, uint64_t usec, void *userdata)
     }
   for (size_t i = 0; i < t->n; i++)
     eng_remove_container (&t->c[i]);
+  eng_cg_teardown (t); /* again (a no-op unless a crash came first), before the store forgets */
   if (agent_store_delete_task (e->o.store, t->arn, &err) < 0)
     blog_berr (&err);
   blog_info ("task %s cleaned up", t->arn);
@@ -457,6 +462,8 @@ static int load_task (agent_engine *e, const agent_task_rec *r, berr **err)
   for (size_t i = 0; i < t->n; i++)
     if (t->c[i].known == ES_CREATED || t->c[i].known == ES_RUNNING)
       eng_adopt (&t->c[i]);
+  if (t->known == ES_STOPPED)
+    arm_cleanup (t); /* stopped before the restart: its cleanup is still due */
   eng_step (t);
   return 0;
 }

@@ -25,13 +25,13 @@ int agent_engine_running_containers (agent_engine *e, agent_container_cgroup **o
   *n = 0;
   if (count == 0)
     return 0;
-  /* One allocation: the array, then each container's cgroup path ("berth/<id>", as
-   * engine_spec.c's cgroupsPath). */
+  /* One allocation: the array, then each container's cgroup path ("<task root>/task/<name>",
+   * as engine_spec.c's cgroupsPath). */
   size_t bytes = count * sizeof **out;
   for (eng_task *t = e->tasks; t; t = t->next)
     for (size_t k = 0; k < t->n; k++)
       if (t->c[k].known == ES_RUNNING)
-        bytes += strlen ("berth/") + strlen (t->c[k].id) + 1;
+        bytes += eng_cg_container_path (&t->c[k], NULL, 0) + 1;
   agent_container_cgroup *v = calloc (1, bytes);
   if (v == NULL)
     return -1;
@@ -45,7 +45,7 @@ int agent_engine_running_containers (agent_engine *e, agent_container_cgroup **o
           c->container = t->c[k].name;
           task_def_names (t, &c->family, &c->version);
           c->cgroup_path = p;
-          p = stpcpy (stpcpy (p, "berth/"), t->c[k].id) + 1;
+          p += eng_cg_container_path (&t->c[k], p, (size_t)((char *)v + bytes - p)) + 1;
         }
   *out = v;
   *n = count;

@@ -70,6 +70,7 @@ struct eng_task
   int64_t stopped_ns;
   eng_container *c;
   size_t n;
+  char *cg_root; /* the task root cgroup (engine_cgroup.c), NULL until the first launch */
   sd_event_source *cleanup;
   eng_task *next;
 };
@@ -121,6 +122,26 @@ int eng_launch (eng_container *c, berr **err);
 void eng_stop_container (eng_container *c);
 int eng_adopt (eng_container *c);
 void eng_remove_container (eng_container *c);
+
+/* engine_cgroup.c: the task root, supervisor/ and task/ (docs/cgroups.md). A launch is
+ * prepare (before fork), child (in the child: wait to be placed, join supervisor/), place and
+ * release (parent), clear. */
+#define ENG_CG_MAX_HIER 8
+typedef struct eng_cg_launch
+{
+  int go[2];                  /* the child waits for a byte on go[0] before it execs */
+  int procs[ENG_CG_MAX_HIER]; /* supervisor/'s cgroup.procs per hierarchy: the child writes "0" */
+  size_t n_procs;
+  bool need_scope; /* systemd host without a live scope: made around the child's pid */
+} eng_cg_launch;
+int eng_cg_prepare (eng_task *t, eng_cg_launch *l, berr **err);
+void eng_cg_child (eng_cg_launch *l); /* async-signal-safe; _exit (126) on failure */
+int eng_cg_place (eng_container *c, pid_t pid, eng_cg_launch *l, berr **err);
+int eng_cg_release (eng_cg_launch *l, berr **err);
+void eng_cg_launch_clear (eng_cg_launch *l);
+/* "<task root>/task/<name>" into buf; returns the length it needs (as snprintf). */
+size_t eng_cg_container_path (const eng_container *c, char *buf, size_t size);
+void eng_cg_teardown (eng_task *t);
 
 /* engine_net.c */
 int eng_net_setup (eng_container *c, berr **err);

@@ -417,7 +417,7 @@ int eng_launch (eng_container *c, berr **err)
   char size[32], files[32];
   if (bundle == NULL || shimdir == NULL)
     return berr_make (err, ENOMEM, "launch");
-  if (eng_net_setup (c, err) < 0 || write_bundle (c, err) < 0)
+  if (eng_net_setup (c, err) < 0)
     return -1;
   if (bfs_remove_tree (AT_FDCWD, shimdir, err) < 0)
     return -1;
@@ -439,6 +439,12 @@ int eng_launch (eng_container *c, berr **err)
                          "--log-max-files",
                          files,
                          NULL };
+  /* The invoker is placed in the task's supervisor/ cgroup before it execs; the bundle (whose
+   * cgroupsPath names the task root, which on systemd hosts exists only once the child does)
+   * is written while it waits. */
+  __attribute__ ((cleanup (eng_cg_launch_clear))) eng_cg_launch cl = { .go = { -1, -1 } };
+  if (eng_cg_prepare (c->task, &cl, err) < 0)
+    return -1;
   c->known = ES_CREATED; /* durable before the shim exists, so a restart looks for it */
   if (eng_save_container (c, err) < 0)
     return -1;
@@ -447,11 +453,19 @@ int eng_launch (eng_container *c, berr **err)
     return berr_sys (err, "fork");
   if (pid == 0)
     {
+      eng_cg_child (&cl);
       int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
       if (null >= 0)
         dup2 (null, 0), dup2 (null, 1), dup2 (null, 2);
       execv (argv[0], (char *const *)argv);
       _exit (127);
+    }
+  if (eng_cg_place (c, pid, &cl, err) < 0 || write_bundle (c, err) < 0
+      || eng_cg_release (&cl, err) < 0)
+    {
+      kill (pid, SIGKILL);
+      waitpid (pid, NULL, 0);
+      return -1;
     }
   int fd = pidfd_open_ (pid);
   int r = fd < 0 ? -errno : sd_event_add_io (e->o.ev, &c->watch, fd, EPOLLIN, on_invoker_exit, c);

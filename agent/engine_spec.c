@@ -109,8 +109,8 @@ static void set_resources (eng_container *c, cJSON *lin)
   if (shares > 0)
     cJSON_AddNumberToObject (cJSON_AddObjectToObject (res, "cpu"), "shares",
                              shares < 2 ? 2 : shares);
-  char path[512];
-  snprintf (path, sizeof path, "berth/%s", c->id);
+  char path[1024];
+  eng_cg_container_path (c, path, sizeof path); /* <task root>/task/<name> */
   cJSON_AddStringToObject (lin, "cgroupsPath", path);
 }
 

@@ -1,0 +1,503 @@
+/* Integration tests of the task engine's cgroup layout (docs/cgroups.md) with real containers:
+ * shims in <task root>/supervisor, containers in <task root>/task/<name>, the task-level limits
+ * on task/, re-adoption with the groups intact, and nothing left after cleanup. */
+#include "agent/agent.h"
+#include "cgroups/cgroups.h"
+#include "images/images.h"
+#include "lib/cleanup.h"
+#include "lib/json.h"
+#include "runtime/runtime.h"
+#include "tests/support/support.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define IMAGE "test/busybox:v1"
+#define ARN_PREFIX "arn:aws:ecs:us-east-1:000000000000:task/default/"
+
+static char *images_dir; /* the mkimages.sh output, built once */
+
+/* A minimal engine fixture: image store with busybox imported, agent store, loop, engine. */
+typedef struct fx
+{
+  char *dir, *store_path, *shim, *runtime, *state, *rtroot, *img_root;
+  agent_config cfg;
+  agent_store *store;
+  sd_event *ev;
+  struct img_store *images;
+  struct img_registry *reg;
+  struct img_puller *puller;
+  agent_engine *eng;
+} fx;
+
+static fx f;
+
+static void ok (int r, berr **err)
+{
+  ck_assert_msg (r >= 0, "%s", *err ? (*err)->msg : "(no error)");
+  berr_free (err);
+}
+
+static char *cat (const char *a, const char *b)
+{
+  char *p = NULL;
+  ck_assert_int_ge (asprintf (&p, "%s%s", a, b), 0);
+  return p;
+}
+
+static void suite_setup (void)
+{
+  images_dir = ts_mkdtemp ("agent-cg-img");
+  ts_sh_ok ("%s/tests/fixtures/mkimages.sh %s/out >/dev/null 2>&1",
+            getenv ("BERTH_SRC") ? getenv ("BERTH_SRC") : ".", images_dir);
+}
+
+static void suite_teardown (void)
+{
+  ts_rmtree (images_dir);
+  free (images_dir);
+}
+
+static void setup (void)
+{
+  berr *err = NULL;
+  ck_assert_int_eq (unshare (CLONE_NEWNS), 0);
+  ck_assert_int_eq (mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+  memset (&f, 0, sizeof f);
+  f.dir = ts_mkdtemp ("agent-cg");
+  f.store_path = cat (f.dir, "/agent.db");
+  f.state = cat (f.dir, "/state");
+  f.rtroot = cat (f.dir, "/rt");
+  f.img_root = cat (f.dir, "/images");
+  f.shim = ts_bin ("berth-shim");
+  f.runtime = ts_bin ("berth-runtime");
+  const char *conf = "ECS_IMAGE_PULL_BEHAVIOR=once\nECS_CONTAINER_STOP_TIMEOUT=2s\n";
+  ok (agent_config_parse (conf, strlen (conf), NULL, &f.cfg, &err), &err);
+  f.cfg.task_cleanup_wait_us = 200000;
+  ok (img_store_open (f.img_root, &f.images, &err), &err);
+  _cleanup_free_ char *tar = cat (images_dir, "/out/docker.tar");
+  int fd = open (tar, O_RDONLY | O_CLOEXEC);
+  ck_assert_int_ge (fd, 0);
+  struct img_import_result ir;
+  ok (img_store_import (f.images, fd, NULL, &ir, &err), &err);
+  img_import_result_clear (&ir);
+  close (fd);
+  struct img_registry_opts ro = { .retries = -1, .connect_timeout_s = 2 };
+  struct img_sink sink;
+  img_store_sink (f.images, &sink);
+  ok (img_registry_new (&ro, &f.reg, &err), &err);
+  ok (img_puller_new (f.reg, &sink, NULL, &f.puller, &err), &err);
+  ck_assert_int_eq (sd_event_new (&f.ev), 0);
+  ok (agent_store_open (f.store_path, &f.store, &err), &err);
+}
+
+static void engine_open (void)
+{
+  berr *err = NULL;
+  agent_engine_opts o = { .ev = f.ev,
+                          .store = f.store,
+                          .cfg = &f.cfg,
+                          .cluster = "c",
+                          .images = f.images,
+                          .puller = f.puller,
+                          .shim_path = f.shim,
+                          .runtime_path = f.runtime,
+                          .state_dir = f.state,
+                          .runtime_root = f.rtroot,
+                          .max_pulls = 2,
+                          .host_mem_mib = 1 << 20,
+                          .seed = 1 };
+  ok (agent_engine_new (&o, &f.eng, &err), &err);
+}
+
+/* Kills whatever containers a test left (their shims exit then). */
+static void kill_containers (void)
+{
+  DIR *d = opendir (f.rtroot);
+  struct dirent *de;
+  berr *err = NULL;
+  while (d && (de = readdir (d)))
+    if (de->d_name[0] != '.' && strcmp (de->d_name, "seccomp-cache") != 0)
+      {
+        rt_container_delete (f.rtroot, de->d_name, true, &err);
+        berr_free (&err);
+      }
+  if (d)
+    closedir (d);
+}
+
+static void teardown (void)
+{
+  agent_engine_free (f.eng);
+  kill_containers ();
+  agent_store_close (f.store);
+  img_puller_free (f.puller);
+  img_registry_free (f.reg);
+  img_store_close (f.images);
+  sd_event_unref (f.ev);
+  agent_config_free (&f.cfg);
+  ts_rmtree (f.dir);
+  free (f.dir), free (f.store_path), free (f.state), free (f.rtroot), free (f.img_root);
+  free (f.shim), free (f.runtime);
+}
+
+/* Stores an ACS task with task-level cpu and memory and tells the engine. */
+static void inject (const char *arn, const char *containers)
+{
+  berr *err = NULL;
+  _cleanup_free_ char *body = NULL;
+  ck_assert_int_ge (asprintf (&body,
+                              "{\"arn\":\"%s\",\"family\":\"t\",\"version\":\"1\","
+                              "\"desiredStatus\":\"RUNNING\",\"networkMode\":\"none\","
+                              "\"cpu\":\"512\",\"memory\":\"96\",\"containers\":%s}",
+                              arn, containers),
+                    0);
+  agent_task_rec r
+      = { .arn = (char *)arn, .desired_status = "RUNNING", .known_status = "NONE", .body = body };
+  ok (agent_store_put_task (f.store, &r, &err), &err);
+  ok (agent_engine_task_updated (f.eng, arn, &err), &err);
+}
+
+static void desire_stopped (const char *arn)
+{
+  berr *err = NULL;
+  agent_task_rec r = { 0 };
+  ok (agent_store_get_task (f.store, arn, &r, &err), &err);
+  free (r.desired_status);
+  r.desired_status = strdup ("STOPPED");
+  ok (agent_store_put_task (f.store, &r, &err), &err);
+  agent_task_rec_clear (&r);
+  ok (agent_engine_task_updated (f.eng, arn, &err), &err);
+}
+
+static bool status_is (const char *arn, const char *want)
+{
+  return strcmp (agent_engine_task_known (f.eng, arn, NULL), want) == 0;
+}
+
+static void run_until (const char *arn, const char *want, int timeout_ms)
+{
+  for (int t = 0; t < timeout_ms && !status_is (arn, want); t += 20)
+    ck_assert_int_ge (sd_event_run (f.ev, 20000), 0);
+  const char *reason = NULL;
+  const char *got = agent_engine_task_known (f.eng, arn, &reason);
+  ck_assert_msg (strcmp (got, want) == 0, "task %s is %s, not %s (reason %s)", arn, got, want,
+                 reason ? reason : "none");
+}
+
+/* Marks the task's reports sent, as berth-control's acceptance would (cleanup waits for it). */
+static void accept_reports (const char *arn)
+{
+  berr *err = NULL;
+  agent_outbox_entry e = { 0 };
+  while (agent_store_outbox_next (f.store, arn, &e, &err) == 0)
+    {
+      ok (agent_store_outbox_mark_sent (f.store, e.id, &err), &err);
+      agent_outbox_entry_clear (&e);
+    }
+  berr_free (&err);
+}
+
+/* ---- the groups, as the kernel shows them ---- */
+
+static const char *const ctrls[] = { "memory", "cpu", "pids", NULL };
+
+/* The task root's directories in the hierarchies the engine uses (memory, cpu, pids; v2: one). */
+static char **root_dirs (const char *root)
+{
+  berr *err = NULL;
+  cg_group *g = NULL;
+  ok (cg_open (root, &g, &err), &err);
+  char **v = calloc (ARRAY_SIZE (ctrls), sizeof *v);
+  for (size_t i = 0; ctrls[i]; i++)
+    v[i] = cg_dir (g, ctrls[i]) ? strdup (cg_dir (g, ctrls[i])) : NULL;
+  cg_free (g);
+  return v;
+}
+
+static void dirs_free (char **v)
+{
+  for (size_t i = 0; i + 1 < ARRAY_SIZE (ctrls); i++)
+    free (v[i]);
+  free (v);
+}
+
+/* Whether pid is listed in dir/sub/cgroup.procs. */
+static bool in_group (const char *dir, const char *sub, pid_t pid)
+{
+  char path[4096], line[32];
+  snprintf (path, sizeof path, "%s/%s/cgroup.procs", dir, sub);
+  _cleanup_free_ char *text = ts_read_file (path);
+  snprintf (line, sizeof line, "%d\n", (int)pid);
+  if (text == NULL)
+    return false;
+  size_t n = strlen (line);
+  for (const char *p = text; (p = strstr (p, line)) != NULL; p += n)
+    if (p == text || p[-1] == '\n')
+      return true;
+  return false;
+}
+
+static pid_t shim_pid_of (const char *id)
+{
+  char path[4096];
+  snprintf (path, sizeof path, "%s/shims/%s/shim.pid", f.state, id);
+  _cleanup_free_ char *text = ts_read_file (path);
+  return text ? atoi (text) : 0;
+}
+
+static pid_t container_pid (const char *arn, const char *name)
+{
+  pid_t pid = 0;
+  int code;
+  ck_assert_int_eq (agent_engine_container_info (f.eng, arn, name, &pid, &code), 0);
+  ck_assert_int_gt (pid, 0);
+  return pid;
+}
+
+/* Every shim in <root>/supervisor and every container in <root>/task/<name>, in each hierarchy. */
+static void assert_placed (char **dirs, const char *arn, const char *id, const char *const *names)
+{
+  for (size_t k = 0; names[k]; k++)
+    {
+      char cid[512], sub[512];
+      snprintf (cid, sizeof cid, "%s-%s", id, names[k]);
+      snprintf (sub, sizeof sub, "task/%s", names[k]);
+      pid_t shim = shim_pid_of (cid), pid = container_pid (arn, names[k]);
+      ck_assert_int_gt (shim, 0);
+      for (size_t i = 0; ctrls[i]; i++)
+        if (dirs[i])
+          {
+            ck_assert_msg (in_group (dirs[i], "supervisor", shim), "shim %d not in %s/supervisor",
+                           shim, dirs[i]);
+            ck_assert_msg (in_group (dirs[i], sub, pid), "container %d not in %s/%s", pid, dirs[i],
+                           sub);
+          }
+    }
+}
+
+/* The task/ group's memory limit and cpu quota, in the files of the host's version. */
+static void assert_task_limits (char **dirs)
+{
+  char path[4096];
+  snprintf (path, sizeof path, "%s/task/memory.max", dirs[0]);
+  bool v2 = access (path, F_OK) == 0;
+  if (!v2)
+    snprintf (path, sizeof path, "%s/task/memory.limit_in_bytes", dirs[0]);
+  _cleanup_free_ char *mem = ts_read_file (path);
+  ck_assert_ptr_nonnull (mem);
+  ck_assert_str_eq (mem, "100663296\n"); /* 96 MiB */
+  if (v2)
+    snprintf (path, sizeof path, "%s/task/cpu.max", dirs[1]);
+  else
+    snprintf (path, sizeof path, "%s/task/cpu.cfs_quota_us", dirs[1]);
+  _cleanup_free_ char *cpu = ts_read_file (path);
+  ck_assert_ptr_nonnull (cpu);
+  ck_assert_str_eq (cpu, v2 ? "50000 100000\n" : "50000\n"); /* 512 units: half a core */
+}
+
+static void assert_gone (char **dirs)
+{
+  struct stat st;
+  for (size_t i = 0; ctrls[i]; i++)
+    if (dirs[i])
+      ck_assert_msg (stat (dirs[i], &st) < 0 && errno == ENOENT, "%s is still there", dirs[i]);
+}
+
+/* The telemetry list names each running container's real group. */
+static void assert_telemetry_paths (const char *root, size_t want)
+{
+  agent_container_cgroup *list = NULL;
+  size_t n = 0;
+  ck_assert_int_eq (agent_engine_running_containers (f.eng, &list, &n), 0);
+  ck_assert_uint_eq (n, want);
+  for (size_t i = 0; i < n; i++)
+    {
+      char path[1024];
+      snprintf (path, sizeof path, "%s/task/%s", root, list[i].container);
+      ck_assert_str_eq (list[i].cgroup_path, path);
+      berr *err = NULL;
+      cg_group *g = NULL;
+      ok (cg_open (path, &g, &err), &err);
+      struct cg_stats stats;
+      ok (cg_get_stats (g, &stats, &err), &err);
+      ck_assert_uint_gt (stats.memory_usage, 0);
+      cg_free (g);
+    }
+  free (list);
+}
+
+static void wait_cleaned_up (const char *arn)
+{
+  accept_reports (arn);
+  for (int t = 0; t < 10000 && !status_is (arn, "NONE"); t += 20)
+    sd_event_run (f.ev, 20000);
+  ck_assert_str_eq (agent_engine_task_known (f.eng, arn, NULL), "NONE");
+}
+
+static const char *const two[] = { "web", "side", NULL };
+
+static const char *two_containers
+    = "[{\"name\":\"web\",\"image\":\"" IMAGE "\",\"command\":[\"busybox\",\"sleep\",\"100\"]},"
+      "{\"name\":\"side\",\"image\":\"" IMAGE "\",\"essential\":false,\"memory\":32,"
+      "\"dependsOn\":[{\"containerName\":\"web\",\"condition\":\"START\"}],"
+      "\"command\":[\"busybox\",\"sleep\",\"100\"]}]";
+
+START_TEST (test_shims_in_supervisor_containers_in_task_limits_on_task_and_cleanup_removes_all)
+{
+  char id[64], arn[256], root[128];
+  snprintf (id, sizeof id, "cg1-%d", (int)getpid ());
+  snprintf (arn, sizeof arn, ARN_PREFIX "%s", id);
+  snprintf (root, sizeof root, "berth/task-%s", id);
+  engine_open ();
+  inject (arn, two_containers); /* "side" starts in a later step: a later shim of the task */
+  run_until (arn, "RUNNING", 20000);
+  char **dirs = root_dirs (root);
+  assert_placed (dirs, arn, id, two);
+  assert_task_limits (dirs);
+  assert_telemetry_paths (root, 2);
+  desire_stopped (arn);
+  run_until (arn, "STOPPED", 20000);
+  assert_gone (dirs); /* at STOPPED already, not only at the cleanup */
+  wait_cleaned_up (arn);
+  assert_gone (dirs);
+  dirs_free (dirs);
+}
+END_TEST
+
+START_TEST (test_engine_recreated_readopts_with_the_groups_intact_and_stop_removes_them)
+{
+  char id[64], arn[256], root[128];
+  snprintf (id, sizeof id, "cg2-%d", (int)getpid ());
+  snprintf (arn, sizeof arn, ARN_PREFIX "%s", id);
+  snprintf (root, sizeof root, "berth/task-%s", id);
+  engine_open ();
+  inject (arn, two_containers);
+  run_until (arn, "RUNNING", 20000);
+  pid_t web = container_pid (arn, "web");
+  /* the agent goes away without stopping anything (as after kill -9 or SIGTERM) */
+  agent_engine_free (f.eng);
+  f.eng = NULL;
+  char **dirs = root_dirs (root);
+  ck_assert_int_eq (kill (web, 0), 0);
+  engine_open ();
+  for (int i = 0; i < 10; i++)
+    sd_event_run (f.ev, 20000);
+  ck_assert_str_eq (agent_engine_task_known (f.eng, arn, NULL), "RUNNING");
+  ck_assert_int_eq (container_pid (arn, "web"), web); /* re-adopted, same process */
+  assert_placed (dirs, arn, id, two);
+  assert_task_limits (dirs);
+  assert_telemetry_paths (root, 2);
+  desire_stopped (arn);
+  run_until (arn, "STOPPED", 20000);
+  ck_assert_int_ne (kill (web, 0), 0);
+  wait_cleaned_up (arn);
+  assert_gone (dirs);
+  dirs_free (dirs);
+}
+END_TEST
+
+START_TEST (test_a_launch_refused_after_the_invoker_was_placed_leaves_no_group)
+{
+  char id[64], arn[256], root[128];
+  snprintf (id, sizeof id, "cg3-%d", (int)getpid ());
+  snprintf (arn, sizeof arn, ARN_PREFIX "%s", id);
+  snprintf (root, sizeof root, "berth/task-%s", id);
+  engine_open ();
+  /* "bad"'s bundle is refused after its invoker was forked and placed in the existing root's
+   * supervisor/: the invoker is killed unseen, the task stops */
+  inject (arn, "[{\"name\":\"ok\",\"image\":\"" IMAGE "\","
+               "\"command\":[\"busybox\",\"sleep\",\"100\"]},"
+               "{\"name\":\"bad\",\"image\":\"" IMAGE "\","
+               "\"dependsOn\":[{\"containerName\":\"ok\",\"condition\":\"START\"}],"
+               "\"mountPoints\":[{\"containerPath\":\"/x\"}],"
+               "\"command\":[\"busybox\",\"sleep\",\"100\"]}]");
+  pid_t pid = 0;
+  int code;
+  for (int i = 0; i < 1000 && pid == 0; i++)
+    {
+      sd_event_run (f.ev, 20000);
+      agent_engine_container_info (f.eng, arn, "ok", &pid, &code);
+    }
+  ck_assert_int_gt (pid, 0);
+  char **dirs = root_dirs (root);
+  run_until (arn, "STOPPED", 20000);
+  const char *reason = NULL;
+  agent_engine_task_known (f.eng, arn, &reason);
+  ck_assert_ptr_nonnull (reason);
+  ck_assert_msg (strstr (reason, "CannotStartContainerError") != NULL, "%s", reason);
+  assert_gone (dirs); /* nothing of the refused invoker kept a group busy */
+  wait_cleaned_up (arn);
+  assert_gone (dirs);
+  dirs_free (dirs);
+}
+END_TEST
+
+START_TEST (test_a_task_stopped_before_a_restart_is_cleaned_up_with_its_groups_by_the_next_engine)
+{
+  char id[64], arn[256], root[128];
+  snprintf (id, sizeof id, "cg4-%d", (int)getpid ());
+  snprintf (arn, sizeof arn, ARN_PREFIX "%s", id);
+  snprintf (root, sizeof root, "berth/task-%s", id);
+  f.cfg.task_cleanup_wait_us = 3600ULL * 1000000; /* not before the restart */
+  engine_open ();
+  inject (arn, two_containers);
+  run_until (arn, "RUNNING", 20000);
+  char **dirs = root_dirs (root);
+  desire_stopped (arn);
+  run_until (arn, "STOPPED", 20000);
+  accept_reports (arn);
+  agent_engine_free (f.eng);
+  f.eng = NULL;
+  /* as if the agent died between STOPPED and the groups' teardown: they are back */
+  berr *err = NULL;
+  cg_group *g = NULL;
+  char sub[256];
+  const char *const subs[] = { "supervisor", "task/web", NULL };
+  for (size_t i = 0; subs[i]; i++)
+    {
+      snprintf (sub, sizeof sub, "%s/%s", root, subs[i]);
+      ok (cg_create (sub, NULL, &g, &err), &err);
+      cg_free (g);
+    }
+  f.cfg.task_cleanup_wait_us = 200000;
+  engine_open ();
+  ck_assert_str_eq (agent_engine_task_known (f.eng, arn, NULL), "STOPPED");
+  wait_cleaned_up (arn);
+  assert_gone (dirs);
+  dirs_free (dirs);
+}
+END_TEST
+
+int main (void)
+{
+  if (!ts_is_root ())
+    {
+      printf ("test_agent_engine_cgroups: needs root (containers, cgroups)\n");
+      return 0;
+    }
+  Suite *s = suite_create ("agent_engine_cgroups");
+  TCase *tc = tcase_create ("layout");
+  tcase_set_timeout (tc, 120);
+  tcase_add_unchecked_fixture (tc, suite_setup, suite_teardown);
+  tcase_add_checked_fixture (tc, setup, teardown);
+  tcase_add_test (
+      tc, test_shims_in_supervisor_containers_in_task_limits_on_task_and_cleanup_removes_all);
+  tcase_add_test (tc, test_engine_recreated_readopts_with_the_groups_intact_and_stop_removes_them);
+  tcase_add_test (tc, test_a_launch_refused_after_the_invoker_was_placed_leaves_no_group);
+  tcase_add_test (
+      tc, test_a_task_stopped_before_a_restart_is_cleaned_up_with_its_groups_by_the_next_engine);
+  suite_add_tcase (s, tc);
+  return ts_run_suite (s);
+}
