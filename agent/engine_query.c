@@ -182,7 +182,8 @@ static cJSON *stats_of (const eng_container *c)
   struct cg_stats st;
   cg_group *g = NULL;
   berr *err = NULL;
-  snprintf (path, sizeof path, "berth/%s", c->id);
+  if (eng_cg_container_path (c, path, sizeof path) >= sizeof path)
+    return cJSON_CreateNull ();
   if (c->known != ES_RUNNING || cg_open (path, &g, &err) < 0 || cg_get_stats (g, &st, &err) < 0)
     {
       berr_free (&err);
