@@ -40,7 +40,9 @@ static int bound_task (cp_ctx *ctx, const cJSON *in, cp_task **t, cp_fault *faul
 int cp_discover_poll_endpoint (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault)
 {
   const char *ref = NULL, *cluster = "default";
-  const char *url = ctx->base_url ? ctx->base_url : "http://" CP_DEFAULT_LISTEN "/";
+  const char *url = ctx->request_url[0]  ? ctx->request_url
+                    : ctx->base_url      ? ctx->base_url
+                                         : "http://" CP_DEFAULT_LISTEN "/";
   if (cp_opt_str (in, "containerInstance", &ref, fault) < 0
       || cp_opt_str (in, "cluster", &cluster, fault) < 0)
     return -1;

@@ -187,6 +187,10 @@ struct cp_ctx
   char *account_id;
   cp_model *model; /* instances, tasks, subnets in memory (model.h) */
   char *base_url;  /* what DiscoverPollEndpoint returns; NULL until the server knows its port */
+  /* The call in progress reached us as this URL ("https://10.0.2.100:8420/", from its signed
+   * Host header and the listener's scheme); "" when unknown. DiscoverPollEndpoint answers with it,
+   * so an agent polls the address it already reaches (a NAT, a forwarded port, a DNS name). */
+  char request_url[300];
   /* The caller of the call in progress (set by cp_dispatch_as for the handler). */
   enum cp_role caller_role;
   char caller_key[32];

@@ -242,6 +242,20 @@ static enum MHD_Result respond_fault (struct MHD_Connection *conn, const cp_faul
   return respond (conn, fault->status, cp_error_body (fault->type, fault->message));
 }
 
+/* The URL the caller used: the scheme of this listener and the Host header, which SigV4 signs
+ * (so it is what the caller meant). Only host-name, address and port characters are taken. */
+static void set_request_url (cp_server *srv, struct MHD_Connection *conn)
+{
+  const char *host = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "Host");
+  srv->ctx->request_url[0] = '\0';
+  if (host == NULL || host[0] == '\0' || strlen (host) > 255
+      || strspn (host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]")
+             != strlen (host))
+    return;
+  snprintf (srv->ctx->request_url, sizeof srv->ctx->request_url, "%s://%s/",
+            srv->tls_key ? "https" : "http", host);
+}
+
 /* A whole request has arrived: authenticate, check the framing, dispatch. */
 static enum MHD_Result serve (cp_server *srv, struct MHD_Connection *conn, const char *url,
                               cp_conn *c)
@@ -279,6 +293,7 @@ static enum MHD_Result serve (cp_server *srv, struct MHD_Connection *conn, const
       return respond_fault (conn, &fault);
     }
   char *response = NULL;
+  set_request_url (srv, conn);
   /* Channel calls keep their prefix in the dispatcher's table. */
   const char *action = channel ? target : target + strlen (TARGET_PREFIX);
   int status;
@@ -480,8 +495,8 @@ static int start_daemon (cp_server *srv, const char *host, uint16_t port, berr *
   const union MHD_DaemonInfo *info = MHD_get_daemon_info (srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
   srv->port = info ? info->port : port;
   /* Agents reach this same server for now (DiscoverPollEndpoint). */
-  if (asprintf (&srv->ctx->base_url, strchr (host, ':') ? "http://[%s]:%u/" : "http://%s:%u/", host,
-                (unsigned)srv->port)
+  if (asprintf (&srv->ctx->base_url, strchr (host, ':') ? "%s://[%s]:%u/" : "%s://%s:%u/",
+                srv->tls_key ? "https" : "http", host, (unsigned)srv->port)
       < 0)
     return berr_sys (err, "allocate");
   return 0;

@@ -130,6 +130,10 @@ if [ $tasks = 1 ]; then
   result task_cgroup_has_cpu_and_memory_limits $?
 fi
 
+# What an image would carry for step 7 (purge removes /etc/ecs).
+cp /etc/ecs/ecs.config /tmp/image-ecs.config
+cp /etc/ecs/ca.pem /tmp/image-ca.pem
+
 # 6. Upgrade in place (the same version reinstalled takes the upgrade path: prerm upgrade,
 # postinst configure with the old version), then removal and purge.
 old=$(mainpid)
@@ -153,6 +157,22 @@ result purge_removes_etc_ecs_and_the_state $? "$(cat /tmp/purge.log)"
 dpkg -P berth-control >/tmp/purge.log 2>&1 && [ ! -e /var/lib/private/berth-control ] &&
   [ ! -e /var/lib/berth-control ]
 result purge_of_berth_control_removes_its_store $? "$(cat /tmp/purge.log)"
+
+# 7. The ECS way (packaging/cloud-init/ecs-style.yaml, unchanged): an image with the package
+# installed and the control plane's settings in /etc/ecs/ecs.config, and user-data that only
+# names the cluster. cloud-init's write_files module runs it as at boot.
+dpkg -i "$debs"/berth-agent_*.deb >/tmp/reinstall.log 2>&1
+systemctl stop berth-agent
+grep -v '^ECS_CLUSTER=' /tmp/image-ecs.config >/etc/ecs/ecs.config
+cp /tmp/image-ca.pem /etc/ecs/ca.pem
+cloud-init single --name write_files --frequency always \
+  --file "${BERTH_SRC:-/mnt/berth}/packaging/cloud-init/ecs-style.yaml" >/tmp/ecs-style.log 2>&1
+[ "$(grep '^ECS_CLUSTER=' /etc/ecs/ecs.config)" = ECS_CLUSTER=web ] &&
+  systemctl start berth-agent && echo check-cluster-web >"$results/request" &&
+  wait_for 240 test -s "$results/reply-check-cluster-web" &&
+  [ "$(cat "$results/reply-check-cluster-web")" = ok ]
+result ecs_style_user_data_joins_its_cluster_unchanged $? \
+  "$(cat /tmp/reinstall.log /tmp/ecs-style.log; grep -c . /etc/ecs/ecs.config; journalctl -u berth-agent --no-pager -n 15)"
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -140,6 +140,22 @@ poll)
             >>"$results/reply-run-task.log" 2>&1 &&
           echo ok >"$results/reply-run-task" || echo failed >"$results/reply-run-task"
         ;;
+      check-cluster-web)
+        # packaging/cloud-init/ecs-style.yaml names cluster `web`: an instance there, connected.
+        ok=failed
+        for _ in $(seq 100); do
+          arn=$(aws_host list-container-instances --cluster web 2>/dev/null |
+            jq -r '.containerInstanceArns[0] // empty' 2>/dev/null || true)
+          if [ -n "$arn" ] && [ "$(aws_host describe-container-instances --cluster web \
+            --container-instances "$arn" 2>/dev/null |
+            jq -r '.containerInstances[0] | "\(.status) \(.agentConnected)"')" = "ACTIVE true" ]; then
+            ok=ok
+            break
+          fi
+          sleep 2
+        done
+        echo $ok >"$results/reply-check-cluster-web"
+        ;;
       *) echo "unknown request" >"$results/reply-$req" ;;
       esac
     fi
