@@ -384,6 +384,9 @@ const char *agent_engine_task_known (agent_engine *e, const char *task_arn, cons
 /* A container's host pid (0 when not running) and exit code (-1 when none). */
 int agent_engine_container_info (agent_engine *e, const char *task_arn, const char *name,
                                  pid_t *pid, int *exit_code);
+/* How many times a container was restarted in place (restartPolicy); -ENOENT when no such
+ * container. */
+int agent_engine_container_restarts (agent_engine *e, const char *task_arn, const char *name);
 /* A container's health (healthCheck): "UNKNOWN", "HEALTHY" or "UNHEALTHY" and, when since_ns
  * is given, the realtime of the last change; NULL when it has no health check (or no such
  * container). For PublishHealth (docs/protocol.md), which SubmitTaskStateChange has no member

@@ -74,7 +74,9 @@ int eng_save_container (eng_container *c, berr **err)
       || !cJSON_AddNumberToObject (b, "pid", c->pid)
       || !cJSON_AddNumberToObject (b, "shimPid", c->shim_pid)
       || !cJSON_AddNumberToObject (b, "pullStartedAt", (double)c->pull_started_ns)
-      || !cJSON_AddNumberToObject (b, "pullStoppedAt", (double)c->pull_stopped_ns))
+      || !cJSON_AddNumberToObject (b, "pullStoppedAt", (double)c->pull_stopped_ns)
+      || !cJSON_AddNumberToObject (b, "startedAt", (double)c->run_started_ns)
+      || !cJSON_AddNumberToObject (b, "restartCount", c->restarts))
     return berr_make (err, ENOMEM, "container record");
   _cleanup_free_ char *text = cJSON_PrintUnformatted (b);
   agent_container_rec r = { .task_arn = c->task->arn,
@@ -110,6 +112,28 @@ static void restore_container (eng_container *c, const agent_container_rec *r)
   c->shim_pid = (pid_t)cJSON_GetNumberValue (cJSON_GetObjectItem (b, "shimPid"));
   c->pull_started_ns = (int64_t)cJSON_GetNumberValue (cJSON_GetObjectItem (b, "pullStartedAt"));
   c->pull_stopped_ns = (int64_t)cJSON_GetNumberValue (cJSON_GetObjectItem (b, "pullStoppedAt"));
+  c->run_started_ns = (int64_t)cJSON_GetNumberValue (cJSON_GetObjectItem (b, "startedAt"));
+  c->restarts = (unsigned)cJSON_GetNumberValue (cJSON_GetObjectItem (b, "restartCount"));
+}
+
+/* restartPolicy (ECS): a container that exited is restarted in place when the policy is
+ * enabled, the task is not stopping, its exit code is not ignored, and its current run lasted
+ * at least restartAttemptPeriod seconds (default 300; the control plane checks 60..1800): one
+ * that cannot stay up that long is left stopped instead of restarted in a loop. */
+bool eng_restart_wanted (const eng_container *c, int exit_code)
+{
+  const cJSON *rp = cJSON_GetObjectItem (c->def, "restartPolicy"), *it;
+  const cJSON *period = cJSON_GetObjectItem (rp, "restartAttemptPeriod");
+  if (!cJSON_IsTrue (cJSON_GetObjectItem (rp, "enabled")) || c->task->desired_stopped
+      || c->stop_sent || exit_code < 0)
+    return false;
+  cJSON_ArrayForEach (it, cJSON_GetObjectItem (rp, "ignoredExitCodes"))
+  {
+    if (cJSON_IsNumber (it) && it->valueint == exit_code)
+      return false;
+  }
+  double s = cJSON_IsNumber (period) && period->valuedouble >= 0 ? period->valuedouble : 300;
+  return c->run_started_ns > 0 && bclock_real_ns () - c->run_started_ns >= (int64_t)(s * 1e9);
 }
 
 static void task_free (eng_task *t)
@@ -511,6 +535,14 @@ static void refuse (eng_task *t, const char *reason)
     eng_container_stopped (&t->c[i], -1, reason);
 }
 
+static bool any_privileged (const eng_task *t)
+{
+  for (size_t i = 0; i < t->n; i++)
+    if (cJSON_IsTrue (cJSON_GetObjectItem (t->c[i].def, "privileged")))
+      return true;
+  return false;
+}
+
 static void check_resources (eng_task *t)
 {
   agent_engine *e = t->e;
@@ -534,6 +566,9 @@ static void check_resources (eng_task *t)
     refuse (t, "ResourceInitializationError: the task's memory is more than the host has");
   else if (e->o.host_cpu_units && t->cpu_units > (double)e->o.host_cpu_units)
     refuse (t, "ResourceInitializationError: the task's cpu is more than the host has");
+  else if (e->o.cfg->disable_privileged && any_privileged (t))
+    refuse (t, "CannotStartContainerError: privileged containers are disabled on this agent "
+               "(ECS_DISABLE_PRIVILEGED)");
 }
 
 int agent_engine_task_updated (agent_engine *e, const char *task_arn, berr **err)
@@ -580,6 +615,12 @@ int agent_engine_container_info (agent_engine *e, const char *task_arn, const ch
   *pid = c->known == ES_RUNNING ? c->pid : 0;
   *exit_code = c->exit_code;
   return 0;
+}
+
+int agent_engine_container_restarts (agent_engine *e, const char *task_arn, const char *name)
+{
+  eng_container *c = eng_find_container (e, task_arn, name);
+  return c ? (int)c->restarts : -ENOENT;
 }
 
 const char *agent_engine_container_health (agent_engine *e, const char *task_arn, const char *name,

@@ -52,6 +52,9 @@ typedef struct eng_container
   unsigned health_fails;   /* consecutive counted failures */
   pid_t health_pid;        /* the running check (berth-runtime exec), 0: none */
   sd_event_source *health_timer, *health_watch, *health_kill;
+  /* restartPolicy */
+  unsigned restarts;      /* restarts in place so far */
+  int64_t run_started_ns; /* realtime when the current run began RUNNING */
 } eng_container;
 
 struct eng_task
@@ -112,6 +115,7 @@ void eng_step (eng_task *t);
 void eng_container_stopped (eng_container *c, int exit_code, const char *reason);
 int eng_save_container (eng_container *c, berr **err);
 const char *eng_status_name (enum eng_status s);
+bool eng_restart_wanted (const eng_container *c, int exit_code);
 
 /* engine_launch.c */
 int eng_pool_start (agent_engine *e, berr **err);

@@ -328,12 +328,43 @@ static void finish_from_state (eng_container *c)
     blog_berr (&err);
 }
 
+/* The shim is gone and its container exited: restarts it in place when its restartPolicy
+ * says so (same id, rootfs and log; the old runtime state goes first). true when it did (or
+ * tried: a failed start stops the container as any other). */
+static bool try_restart (eng_container *c)
+{
+  agent_engine *e = c->task->e;
+  shim_state st;
+  _cleanup_berr_ berr *err = NULL;
+  if (read_shim_state (e, c->id, &st, &err) < 0)
+    return false;
+  free (st.error);
+  if (strcmp (st.status, "stopped") != 0 || !eng_restart_wanted (c, st.exit_code))
+    return false;
+  eng_health_stop (c);
+  if (rt_container_delete (e->o.runtime_root, c->id, true, &err) < 0 && berr_errno (err) != ENOENT)
+    blog_berr (&err);
+  berr_free (&err);
+  c->restarts++;
+  c->pid = 0;
+  blog_info ("container %s exited with %d: restart %u (restartPolicy)", c->id, st.exit_code,
+             c->restarts);
+  if (eng_launch (c, &err) < 0)
+    {
+      _cleanup_free_ char *m = NULL;
+      eng_container_stopped (
+          c, -1, asprintf (&m, "CannotStartContainerError: %s", err->msg) < 0 ? NULL : m);
+    }
+  return true;
+}
+
 static int on_shim_exit (sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
   eng_container *c = userdata;
   (void)s, (void)fd, (void)revents;
   c->watch = sd_event_source_disable_unref (c->watch);
-  finish_from_state (c);
+  if (!try_restart (c))
+    finish_from_state (c);
   eng_step (c->task);
   return 0;
 }
@@ -366,6 +397,7 @@ static int on_invoker_exit (sd_event_source *s, int fd, uint32_t revents, void *
     {
       c->pid = st.pid;
       c->known = ES_RUNNING;
+      c->run_started_ns = bclock_real_ns ();
       if (eng_save_container (c, &err) < 0)
         blog_berr (&err);
       if (!running || watch_shim (c, st.shim_pid) < 0)
@@ -409,6 +441,20 @@ static int write_bundle (eng_container *c, berr **err)
   return bfs_write_atomic_volatile (dfd, "config.json", text, strlen (text), 0600, err);
 }
 
+/* The previous run's state.json and shim.pid, which must not be taken for the next run's. */
+static int forget_run (const char *shimdir, berr **err)
+{
+  static const char *const names[] = { "state.json", "shim.pid" };
+  for (size_t i = 0; i < 2; i++)
+    {
+      char p[4096];
+      snprintf (p, sizeof p, "%s/%s", shimdir, names[i]);
+      if (unlink (p) < 0 && errno != ENOENT)
+        return berr_sys (err, "unlink `%s`", p);
+    }
+  return 0;
+}
+
 int eng_launch (eng_container *c, berr **err)
 {
   agent_engine *e = c->task->e;
@@ -419,7 +465,9 @@ int eng_launch (eng_container *c, berr **err)
     return berr_make (err, ENOMEM, "launch");
   if (eng_net_setup (c, err) < 0 || write_bundle (c, err) < 0)
     return -1;
-  if (bfs_remove_tree (AT_FDCWD, shimdir, err) < 0)
+  if (c->restarts == 0 && bfs_remove_tree (AT_FDCWD, shimdir, err) < 0)
+    return -1;
+  if (c->restarts > 0 && forget_run (shimdir, err) < 0) /* a restart keeps the log */
     return -1;
   snprintf (size, sizeof size, "%llu", (unsigned long long)e->o.cfg->log_max_size);
   snprintf (files, sizeof files, "%llu", (unsigned long long)e->o.cfg->log_max_files);
@@ -530,7 +578,8 @@ int eng_adopt (eng_container *c)
         eng_health_start (c); /* from UNKNOWN again, as Docker after a daemon restart */
       return 0;
     }
-  finish_from_state (c); /* exited meanwhile (state.json has the code) or lost */
+  if (!try_restart (c))    /* exited meanwhile: restarted by its policy, */
+    finish_from_state (c); /* or finished (state.json has the code) or lost */
   return 0;
 }
 

@@ -8,11 +8,15 @@
 #include "runtime/runtime.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/capability.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 int eng_build_config (eng_container *c, const struct img_config *ic, const char *bundle,
                       cJSON **out, berr **err);
@@ -325,6 +329,96 @@ static void host_network (cJSON *lin)
     }
 }
 
+/* Every capability the agent may give (its bounding set: a container cannot get more than its
+ * parent, and asking for more fails the start), "CAP_CHOWN" style. */
+static cJSON *all_caps (void)
+{
+  cJSON *arr = cJSON_CreateArray ();
+  for (cap_value_t i = 0; arr && i < cap_max_bits (); i++)
+    {
+      if (cap_get_bound (i) != 1)
+        continue;
+      char *name = cap_to_name (i);
+      for (char *p = name; p && *p; p++)
+        *p = (char)toupper ((unsigned char)*p);
+      if (name)
+        cJSON_AddItemToArray (arr, cJSON_CreateString (name));
+      cap_free (name);
+    }
+  return arr;
+}
+
+static bool listed (const char *const *v, const char *s)
+{
+  for (; *v; v++)
+    if (strcmp (*v, s) == 0)
+      return true;
+  return false;
+}
+
+/* The host's device nodes directly in /dev (those the runtime makes itself aside), as
+ * linux.devices: a privileged container sees them as docker --privileged does. */
+static int host_devices (cJSON *lin, berr **err)
+{
+  static const char *const own[]
+      = { "null", "zero", "full", "random", "urandom", "tty", "console", "ptmx", NULL };
+  cJSON *arr = cJSON_AddArrayToObject (lin, "devices");
+  DIR *d = opendir ("/dev");
+  struct dirent *de;
+  if (d == NULL)
+    return berr_sys (err, "privileged: open /dev");
+  while ((de = readdir (d)))
+    {
+      struct stat st;
+      char path[300];
+      if (fstatat (dirfd (d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0
+          || !(S_ISCHR (st.st_mode) || S_ISBLK (st.st_mode)) || listed (own, de->d_name))
+        continue;
+      snprintf (path, sizeof path, "/dev/%s", de->d_name);
+      cJSON *o = cJSON_CreateObject ();
+      cJSON_AddStringToObject (o, "path", path);
+      cJSON_AddStringToObject (o, "type", S_ISBLK (st.st_mode) ? "b" : "c");
+      cJSON_AddNumberToObject (o, "major", major (st.st_rdev));
+      cJSON_AddNumberToObject (o, "minor", minor (st.st_rdev));
+      cJSON_AddNumberToObject (o, "fileMode", st.st_mode & 07777);
+      cJSON_AddNumberToObject (o, "uid", st.st_uid);
+      cJSON_AddNumberToObject (o, "gid", st.st_gid);
+      cJSON_AddItemToArray (arr, o);
+    }
+  closedir (d);
+  return 0;
+}
+
+/* privileged: every capability, no seccomp filter, no masked or read-only paths, /sys and its
+ * cgroups writable, every device allowed and the host's nodes in /dev. The cgroup limits
+ * (memory, cpu, pids) still apply. */
+static int set_privileged (cJSON *cfg, berr **err)
+{
+  static const char *const sets[] = { "bounding", "effective", "permitted" };
+  cJSON *proc = cJSON_GetObjectItem (cfg, "process"), *lin = cJSON_GetObjectItem (cfg, "linux");
+  cJSON *caps = cJSON_GetObjectItem (proc, "capabilities"), *m;
+  for (size_t i = 0; i < 3; i++)
+    cJSON_ReplaceItemInObject (caps, sets[i], all_caps ());
+  cJSON_ReplaceItemInObject (proc, "noNewPrivileges", cJSON_CreateFalse ());
+  cJSON_DeleteItemFromObject (lin, "seccomp");
+  cJSON_ReplaceItemInObject (lin, "maskedPaths", cJSON_CreateArray ());
+  cJSON_ReplaceItemInObject (lin, "readonlyPaths", cJSON_CreateArray ());
+  cJSON *all = cJSON_CreateObject ();
+  cJSON_AddTrueToObject (all, "allow");
+  cJSON_AddStringToObject (all, "access", "rwm");
+  cJSON_AddItemToArray (cJSON_GetObjectItem (cJSON_GetObjectItem (lin, "resources"), "devices"),
+                        all);
+  cJSON_ArrayForEach (m, cJSON_GetObjectItem (cfg, "mounts"))
+  {
+    const char *dst = jstr (m, "destination") ?: "";
+    cJSON *opts = cJSON_GetObjectItem (m, "options");
+    for (int i = cJSON_GetArraySize (opts) - 1; strncmp (dst, "/sys", 4) == 0 && i >= 0; i--)
+      if (strcmp (cJSON_GetArrayItem (opts, i)->valuestring, "ro") == 0)
+        cJSON_DeleteItemFromArray (opts, i);
+  }
+  return host_devices (lin, err);
+}
+
 int eng_build_config (eng_container *c, const struct img_config *ic, const char *bundle,
                       cJSON **out, berr **err)
 {
@@ -332,9 +426,9 @@ int eng_build_config (eng_container *c, const struct img_config *ic, const char 
   _cleanup_json_ cJSON *cfg = rt_oci_default_config ();
   if (cfg == NULL)
     return berr_make (err, ENOMEM, "config.json");
-  if (cJSON_IsTrue (cJSON_GetObjectItem (def, "privileged")))
-    return berr_make (err, EPERM, "privileged containers are not supported%s",
-                      c->task->e->o.cfg->disable_privileged ? " (ECS_DISABLE_PRIVILEGED)" : "");
+  bool privileged = cJSON_IsTrue (cJSON_GetObjectItem (def, "privileged"));
+  if (privileged && c->task->e->o.cfg->disable_privileged)
+    return berr_make (err, EPERM, "privileged containers are disabled (ECS_DISABLE_PRIVILEGED)");
   cJSON *proc = cJSON_GetObjectItem (cfg, "process"), *lin = cJSON_GetObjectItem (cfg, "linux");
   cJSON *root = cJSON_CreateObject ();
   cJSON_ReplaceItemInObject (cfg, "root", root);
@@ -355,6 +449,8 @@ int eng_build_config (eng_container *c, const struct img_config *ic, const char 
   if (user)
     cJSON_AddStringToObject (cJSON_GetObjectItem (proc, "user"), "username", user);
   set_ulimits (def, proc);
+  if (privileged && set_privileged (cfg, err) < 0)
+    return -1;
   set_caps (def, proc);
   set_resources (c, lin);
   if (set_mounts (c, cJSON_GetObjectItem (cfg, "mounts"), err) < 0

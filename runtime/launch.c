@@ -101,6 +101,11 @@ static int make_cgroup (const struct rt_spec *spec, cg_group **out, berr **err)
       *r = (struct cg_device_rule){ true, spec->devices[i].type, spec->devices[i].major,
                                     spec->devices[i].minor, "rwm" };
     }
+  if (c->devices_allow_all) /* privileged: every device */
+    {
+      rules[0] = (struct cg_device_rule){ true, 'a', -1, -1, "rwm" };
+      n = 1;
+    }
   struct cg_limits lim = {
     .cpu_units = c->cpu_units,
     .cpu_quota_us = c->cpu_quota_us,

@@ -97,6 +97,7 @@ struct rt_cgroup
   int64_t memory_max;
   int64_t memory_low;
   int64_t pids_max;
+  bool devices_allow_all; /* resources.devices ends with an allow-all rule (privileged) */
 };
 
 struct rt_spec
