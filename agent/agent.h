@@ -354,6 +354,7 @@ typedef struct agent_engine_opts
   struct img_store *images; /* rootfs and image configs */
   struct img_puller *puller;
   const char *shim_path;     /* berth-shim */
+  const char *init_path;     /* berth-init (initProcessEnabled); NULL: beside berth-shim */
   const char *runtime_path;  /* berth-runtime, given to each shim */
   const char *state_dir;     /* bundles and shim state dirs (volatile) */
   const char *runtime_root;  /* the runtime's --root */

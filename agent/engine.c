@@ -3,10 +3,12 @@
 #include "agent/engine_internal.h"
 #include "lib/cleanup.h"
 #include "lib/clock.h"
+#include "lib/fs.h"
 #include "lib/json.h"
 #include "net/net.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -422,6 +424,17 @@ static void task_unlink (agent_engine *e, eng_task *t)
       }
 }
 
+/* The task-scoped volumes ($state/volumes/<task id>/, engine_spec.c); host volumes stay. */
+static void remove_task_volumes (eng_task *t)
+{
+  _cleanup_free_ char *dir = NULL;
+  _cleanup_berr_ berr *err = NULL;
+  if (asprintf (&dir, "%s/volumes/%s", t->e->o.state_dir, t->id) < 0)
+    return;
+  if (bfs_remove_tree (AT_FDCWD, dir, &err) < 0 && berr_errno (err) != ENOENT)
+    blog_berr (&err);
+}
+
 /* ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION after STOPPED, once that report was accepted. */
 static int on_cleanup (sd_event_source *s, uint64_t usec, void *userdata)
 {
@@ -439,6 +452,7 @@ static int on_cleanup (sd_event_source *s, uint64_t usec, void *userdata)
     }
   for (size_t i = 0; i < t->n; i++)
     eng_remove_container (&t->c[i]);
+  remove_task_volumes (t);
   if (agent_store_delete_task (e->o.store, t->arn, &err) < 0)
     blog_berr (&err);
   blog_info ("task %s cleaned up", t->arn);

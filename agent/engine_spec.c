@@ -17,6 +17,7 @@
 #include <sys/capability.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 int eng_build_config (eng_container *c, const struct img_config *ic, const char *bundle,
                       cJSON **out, berr **err);
@@ -180,32 +181,64 @@ static void add_mount (cJSON *mounts, const char *dst, const char *type, const c
   cJSON_AddItemToArray (mounts, m);
 }
 
-/* Host bind mounts and task-scoped volumes named by mountPoints; tmpfs; /dev/shm's size. */
-static int set_mounts (eng_container *c, cJSON *mounts, berr **err)
+/* The host directory of a task volume: its host.sourcePath, else a task-scoped directory under
+ * $state/volumes/<task id>/ (made on first use, shared by the task's containers). */
+static int volume_path (eng_container *c, const char *name, char **out, berr **err)
 {
-  const cJSON *mp, *v, *t;
-  cJSON_ArrayForEach (mp, cJSON_GetObjectItem (c->def, "mountPoints"))
+  const cJSON *v;
+  cJSON_ArrayForEach (v, cJSON_GetObjectItem (c->task->body, "volumes"))
   {
-    const char *src = jstr (mp, "sourceVolume"), *dst = jstr (mp, "containerPath"), *host = NULL;
-    _cleanup_free_ char *scoped = NULL;
-    bool ro = cJSON_IsTrue (cJSON_GetObjectItem (mp, "readOnly"));
-    cJSON_ArrayForEach (
-        v, cJSON_GetObjectItem (c->task->body,
-                                "volumes")) if (src && dst
-                                                && strcmp (jstr (v, "name") ?: "", src) == 0) host
-        = jstr (cJSON_GetObjectItem (v, "host"), "sourcePath");
+    const char *host = jstr (cJSON_GetObjectItem (v, "host"), "sourcePath");
+    if (strcmp (jstr (v, "name") ?: "", name) == 0 && host)
+      return (*out = strdup (host)) ? 0 : berr_make (err, ENOMEM, "volume");
+  }
+  if (asprintf (out, "%s/volumes/%s/%s", c->task->e->o.state_dir, c->task->id, name) < 0)
+    return berr_make (err, ENOMEM, "volume");
+  return bfs_mkdirs (*out, 0755, err);
+}
+
+/* def's mountPoints, then (depth-first, as docker's --volumes-from copies every mount of the
+ * source, its own volumesFrom included) the mounts of each volumesFrom source; ro forces
+ * read-only (a volumesFrom with readOnly), else each mount point's readOnly holds. */
+static int add_mount_points (eng_container *c, const cJSON *def, bool ro, int depth, cJSON *mounts,
+                             berr **err)
+{
+  const cJSON *mp, *vf;
+  if (depth > 8)
+    return berr_make (err, ELOOP, "volumesFrom: a cycle or too deep a chain");
+  cJSON_ArrayForEach (mp, cJSON_GetObjectItem (def, "mountPoints"))
+  {
+    const char *src = jstr (mp, "sourceVolume"), *dst = jstr (mp, "containerPath");
+    _cleanup_free_ char *host = NULL;
     if (src == NULL || dst == NULL)
       return berr_make (err, EINVAL, "mountPoints: sourceVolume and containerPath are required");
-    if (host == NULL)
-      {
-        if (asprintf (&scoped, "%s/volumes/%s/%s", c->task->e->o.state_dir, c->task->id, src) < 0
-            || bfs_mkdirs (scoped, 0755, err) < 0)
-          return -1;
-        host = scoped;
-      }
-    const char *opts[] = { "rbind", ro ? "ro" : "rw", NULL };
+    if (volume_path (c, src, &host, err) < 0)
+      return -1;
+    bool r = ro || cJSON_IsTrue (cJSON_GetObjectItem (mp, "readOnly"));
+    const char *opts[] = { "rbind", r ? "ro" : "rw", NULL };
     add_mount (mounts, dst, "bind", host, opts);
   }
+  cJSON_ArrayForEach (vf, cJSON_GetObjectItem (def, "volumesFrom"))
+  {
+    const char *name = jstr (vf, "sourceContainer");
+    eng_container *from = name ? eng_find_container (c->task->e, c->task->arn, name) : NULL;
+    if (from == NULL || from == c)
+      return berr_make (err, EINVAL, "volumesFrom: no container `%s` in the task",
+                        name ? name : "");
+    if (add_mount_points (c, from->def, ro || cJSON_IsTrue (cJSON_GetObjectItem (vf, "readOnly")),
+                          depth + 1, mounts, err)
+        < 0)
+      return -1;
+  }
+  return 0;
+}
+
+/* mountPoints (host and task-scoped volumes) and volumesFrom; tmpfs; /dev/shm's size. */
+static int set_mounts (eng_container *c, cJSON *mounts, berr **err)
+{
+  const cJSON *t;
+  if (add_mount_points (c, c->def, false, 0, mounts, err) < 0)
+    return -1;
   const cJSON *lp = cJSON_GetObjectItem (c->def, "linuxParameters");
   cJSON_ArrayForEach (t, cJSON_GetObjectItem (lp, "tmpfs"))
   {
@@ -419,6 +452,31 @@ static int set_privileged (cJSON *cfg, berr **err)
   return host_devices (lin, err);
 }
 
+/* initProcessEnabled: berth-init (static, libc only) bound read-only at /dev/init, on the
+ * container's own /dev tmpfs so the image is not touched, and run as PID 1 before the command. */
+static int set_init (eng_container *c, cJSON *cfg, berr **err)
+{
+  const agent_engine_opts *o = &c->task->e->o;
+  _cleanup_free_ char *path = NULL;
+  const char *slash = strrchr (o->shim_path, '/');
+  if (o->init_path)
+    path = strdup (o->init_path);
+  else if (asprintf (&path, "%.*s%sberth-init", slash ? (int)(slash - o->shim_path) : 0,
+                     o->shim_path, slash ? "/" : "")
+           < 0)
+    path = NULL;
+  if (path == NULL)
+    return berr_make (err, ENOMEM, "initProcessEnabled");
+  if (access (path, X_OK) < 0)
+    return berr_sys (err, "initProcessEnabled: `%s`", path);
+  const char *opts[] = { "bind", "ro", "nosuid", "nodev", NULL };
+  add_mount (cJSON_GetObjectItem (cfg, "mounts"), "/dev/init", "bind", path, opts);
+  cJSON *args = cJSON_GetObjectItem (cJSON_GetObjectItem (cfg, "process"), "args");
+  cJSON_InsertItemInArray (args, 0, cJSON_CreateString ("--"));
+  cJSON_InsertItemInArray (args, 0, cJSON_CreateString ("/dev/init"));
+  return 0;
+}
+
 int eng_build_config (eng_container *c, const struct img_config *ic, const char *bundle,
                       cJSON **out, berr **err)
 {
@@ -453,6 +511,9 @@ int eng_build_config (eng_container *c, const struct img_config *ic, const char 
     return -1;
   set_caps (def, proc);
   set_resources (c, lin);
+  const cJSON *lp = cJSON_GetObjectItem (def, "linuxParameters");
+  if (cJSON_IsTrue (cJSON_GetObjectItem (lp, "initProcessEnabled")) && set_init (c, cfg, err) < 0)
+    return -1;
   if (set_mounts (c, cJSON_GetObjectItem (cfg, "mounts"), err) < 0
       || awsvpc_files (c, cJSON_GetObjectItem (cfg, "mounts"), err) < 0
       || set_dns (c, cJSON_GetObjectItem (cfg, "mounts"), bundle, err) < 0)

@@ -1,6 +1,6 @@
 /* Integration tests of task engine features beyond the basic lifecycle, with real containers
  * (tests/support/engine.h): privileged containers and ECS_DISABLE_PRIVILEGED, container restart
- * policies (restartPolicy). */
+ * policies (restartPolicy), initProcessEnabled, volumesFrom. */
 #include "agent/agent.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
@@ -8,10 +8,12 @@
 #include "tests/support/engine.h"
 #include "tests/support/support.h"
 
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define IMAGE TS_ENG_IMAGE
@@ -232,6 +234,170 @@ START_TEST (test_restart_policy_skips_early_exits_and_stopping_tasks)
 }
 END_TEST
 
+/* The parent pid and state of a process, from /proc; false when it is gone. */
+static bool stat_of (pid_t pid, pid_t *ppid, char *state)
+{
+  char path[64];
+  snprintf (path, sizeof path, "/proc/%d/stat", pid);
+  _cleanup_free_ char *st = ts_read_file (path);
+  const char *p = st ? strrchr (st, ')') : NULL;
+  int pp = 0;
+  if (p == NULL || sscanf (p + 2, "%c %d", state, &pp) != 2)
+    return false;
+  *ppid = pp;
+  return true;
+}
+
+/* Zombies among the children and grandchildren of root (a container's first process). */
+static int zombies_under (pid_t root)
+{
+  DIR *d = opendir ("/proc");
+  struct dirent *de;
+  int n = 0;
+  while (d && (de = readdir (d)))
+    {
+      pid_t p = atoi (de->d_name), pp, gp;
+      char st, pst;
+      if (p <= 0 || !stat_of (p, &pp, &st) || st != 'Z')
+        continue;
+      if (pp == root || (stat_of (pp, &gp, &pst) && gp == root))
+        n++;
+    }
+  if (d)
+    closedir (d);
+  return n;
+}
+
+/* An orphan is left to PID 1, then the process execs a sleep that never reaps. */
+#define ORPHAN "(busybox sleep 0.2 &); exec busybox sleep 100"
+
+START_TEST (test_init_process_reaps_orphans_and_forwards_the_stop_signal)
+{
+  const char *arn = ARN_PREFIX "init1";
+  ts_eng_open (&f);
+  ts_eng_inject (&f, arn, "none",
+                 "[{\"name\":\"with\",\"image\":\"" IMAGE "\","
+                 "\"linuxParameters\":{\"initProcessEnabled\":true},"
+                 "\"command\":[\"sh\",\"-c\",\"" ORPHAN "\"]},"
+                 "{\"name\":\"without\",\"image\":\"" IMAGE "\","
+                 "\"command\":[\"sh\",\"-c\",\"" ORPHAN "\"]}]");
+  ts_eng_run_until (&f, arn, "RUNNING", 10000);
+  pid_t with = ts_eng_pid_of (&f, arn, "with"), without = ts_eng_pid_of (&f, arn, "without");
+  char path[64];
+  snprintf (path, sizeof path, "/proc/%d/cmdline", with);
+  _cleanup_free_ char *cmd = ts_read_file (path);
+  ck_assert_msg (cmd && strcmp (cmd, "/dev/init") == 0, "PID 1 is %s", cmd ? cmd : "?");
+  /* the orphan exits after 0.2 s: a zombie under the sleep that is PID 1, none under the init */
+  for (int t = 0; t < 5000 && zombies_under (without) == 0; t += 50)
+    ts_eng_run_for (&f, 50);
+  /* (the init may still be reaping its own orphan's exit just now) */
+  for (int t = 0; t < 3000 && zombies_under (with) > 0; t += 50)
+    ts_eng_run_for (&f, 50);
+  ck_assert_int_eq (zombies_under (with), 0);
+  ck_assert_int_eq (zombies_under (without), 1); /* which stays */
+  /* SIGTERM reaches the sleep through the init (143); PID 1 sleep ignores it: SIGKILL (137) */
+  ts_eng_desire_stopped (&f, arn);
+  ts_eng_run_until (&f, arn, "STOPPED", 15000);
+  pid_t pid;
+  int code;
+  agent_engine_container_info (f.eng, arn, "with", &pid, &code);
+  ck_assert_int_eq (code, 143);
+  agent_engine_container_info (f.eng, arn, "without", &pid, &code);
+  ck_assert_int_eq (code, 137);
+}
+END_TEST
+
+START_TEST (test_init_process_exits_with_the_command_status)
+{
+  const char *arn = ARN_PREFIX "init2";
+  ts_eng_open (&f);
+  ts_eng_inject (&f, arn, "none",
+                 "[{\"name\":\"app\",\"image\":\"" IMAGE "\","
+                 "\"linuxParameters\":{\"initProcessEnabled\":true},"
+                 "\"command\":[\"sh\",\"-c\",\"echo pid-$$; exit 9\"]}]");
+  ts_eng_run_until (&f, arn, "STOPPED", 10000);
+  pid_t pid;
+  int code;
+  agent_engine_container_info (f.eng, arn, "app", &pid, &code);
+  ck_assert_int_eq (code, 9);
+  _cleanup_free_ char *log = container_log ("init2-app");
+  ck_assert_msg (log && strstr (log, "pid-2"), "%s", log ? log : "(none)"); /* PID 1 is init */
+}
+END_TEST
+
+START_TEST (test_volumes_from_mounts_every_volume_of_the_source_and_honours_read_only)
+{
+  const char *arn = ARN_PREFIX "vf1";
+  _cleanup_free_ char *hostdir = ts_eng_cat (f.dir, "/hostvol"), *containers = NULL;
+  ck_assert_int_eq (mkdir (hostdir, 0755), 0);
+  f.cfg.task_cleanup_wait_us = 100000;
+  ck_assert_int_ge (
+      asprintf (
+          &containers,
+          "[{\"name\":\"src\",\"image\":\"" IMAGE "\","
+          "\"mountPoints\":[{\"sourceVolume\":\"data\",\"containerPath\":\"/data\"},"
+          "{\"sourceVolume\":\"hostv\",\"containerPath\":\"/h\"}],"
+          "\"command\":[\"sh\",\"-c\",\"echo from-src > /data/x; echo host-src > /h/y;"
+          " exec busybox sleep 60\"]},"
+          "{\"name\":\"reader\",\"image\":\"" IMAGE "\","
+          "\"volumesFrom\":[{\"sourceContainer\":\"src\",\"readOnly\":true}],"
+          "\"command\":[\"sh\",\"-c\",\"until test -f /h/y; do busybox sleep 0.1; done;"
+          " cat /data/x /h/y; touch /data/z 2>/dev/null && echo wrote || echo ro-ok;"
+          " echo reader-done; exec busybox sleep 60\"]},"
+          "{\"name\":\"writer\",\"image\":\"" IMAGE "\","
+          "\"volumesFrom\":[{\"sourceContainer\":\"src\",\"readOnly\":false}],"
+          "\"command\":[\"sh\",\"-c\",\"echo w > /data/w && echo rw-ok; echo writer-done;"
+          " exec busybox sleep 60\"]},"
+          "{\"name\":\"chain\",\"image\":\"" IMAGE "\","
+          "\"volumesFrom\":[{\"sourceContainer\":\"reader\"}],"
+          "\"command\":[\"sh\",\"-c\",\"until test -f /data/x; do busybox sleep 0.1; done;"
+          " cat /data/x; touch /h/z 2>/dev/null && echo wrote || echo ro-ok;"
+          " echo chain-done; exec busybox sleep 60\"]}],"
+          "\"volumes\":[{\"name\":\"data\"},{\"name\":\"hostv\",\"host\":{\"sourcePath\":\"%s\"}}]",
+          hostdir),
+      0);
+  ts_eng_open (&f);
+  ts_eng_inject (&f, arn, "none", containers);
+  ts_eng_run_until (&f, arn, "RUNNING", 10000);
+  _cleanup_free_ char *reader = wait_log ("vf1-reader", "reader-done");
+  ck_assert_msg (strstr (reader, "from-src") && strstr (reader, "host-src"), "%s", reader);
+  ck_assert_msg (strstr (reader, "ro-ok"), "%s", reader);
+  _cleanup_free_ char *writer = wait_log ("vf1-writer", "writer-done");
+  ck_assert_msg (strstr (writer, "rw-ok"), "%s", writer);
+  /* volumesFrom a container that has them through its own volumesFrom: transitive, in the
+   * reader's (read-only) mode, as docker's --volumes-from */
+  _cleanup_free_ char *chain = wait_log ("vf1-chain", "chain-done");
+  ck_assert_msg (strstr (chain, "from-src") && strstr (chain, "ro-ok"), "%s", chain);
+  /* cleanup removes the task-scoped volume, never the host one */
+  _cleanup_free_ char *scoped = ts_eng_cat (f.state, "/volumes/vf1/data/x");
+  ck_assert_int_eq (access (scoped, F_OK), 0);
+  ts_eng_desire_stopped (&f, arn);
+  ts_eng_run_until (&f, arn, "STOPPED", 15000);
+  cJSON_Delete (ts_eng_outbox (&f, arn)); /* the STOPPED report, as if accepted */
+  ts_eng_run_until (&f, arn, "NONE", 5000);
+  ck_assert_int_ne (access (scoped, F_OK), 0);
+  _cleanup_free_ char *y = ts_eng_cat (hostdir, "/y");
+  _cleanup_free_ char *got = ts_read_file (y);
+  ck_assert_str_eq (got ? got : "", "host-src\n");
+}
+END_TEST
+
+START_TEST (test_volumes_from_an_unknown_container_stops_the_task)
+{
+  const char *arn = ARN_PREFIX "vf2", *reason = NULL;
+  ts_eng_open (&f);
+  ts_eng_inject (&f, arn, "none",
+                 "[{\"name\":\"app\",\"image\":\"" IMAGE "\","
+                 "\"volumesFrom\":[{\"sourceContainer\":\"nope\"}],"
+                 "\"command\":[\"busybox\",\"sleep\",\"60\"]}]");
+  ts_eng_run_until (&f, arn, "STOPPED", 10000);
+  agent_engine_task_known (f.eng, arn, &reason);
+  ck_assert_msg (reason && strstr (reason, "CannotStartContainerError")
+                     && strstr (reason, "volumesFrom"),
+                 "%s", reason ? reason : "none");
+}
+END_TEST
+
 int main (void)
 {
   if (!ts_is_root ())
@@ -249,6 +415,10 @@ int main (void)
   tcase_add_test (tc, test_disable_privileged_stops_the_task_and_drops_the_capability);
   tcase_add_test (tc, test_restart_policy_restarts_in_place_until_an_ignored_exit_code);
   tcase_add_test (tc, test_restart_policy_skips_early_exits_and_stopping_tasks);
+  tcase_add_test (tc, test_init_process_reaps_orphans_and_forwards_the_stop_signal);
+  tcase_add_test (tc, test_init_process_exits_with_the_command_status);
+  tcase_add_test (tc, test_volumes_from_mounts_every_volume_of_the_source_and_honours_read_only);
+  tcase_add_test (tc, test_volumes_from_an_unknown_container_stops_the_task);
   suite_add_tcase (s, tc);
   return ts_run_suite (s);
 }
