@@ -145,6 +145,7 @@ static void task_free (eng_task *t)
       eng_container *c = &t->c[i];
       sd_event_source_disable_unref (c->watch);
       sd_event_source_disable_unref (c->kill_timer);
+      sd_event_source_disable_unref (c->start_timer);
       eng_health_stop (c);
       free (c->name), free (c->image), free (c->id), free (c->digest), free (c->rootfs);
       free (c->stop_signal), free (c->reason), free (c->netns);
@@ -294,6 +295,7 @@ void eng_container_stopped (eng_container *c, int exit_code, const char *reason)
     c->reason = strdup (reason);
   c->watch = sd_event_source_disable_unref (c->watch);
   c->kill_timer = sd_event_source_disable_unref (c->kill_timer);
+  c->start_timer = sd_event_source_disable_unref (c->start_timer);
   eng_health_stop (c);
   c->task->dirty = true;
   if (c->task->stopped_ns == 0)

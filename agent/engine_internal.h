@@ -45,6 +45,9 @@ typedef struct eng_container
   cJSON *bindings;        /* networkBindings as reported */
   sd_event_source *watch; /* pidfd of the invoker (launching) or of the shim (running) */
   sd_event_source *kill_timer;
+  sd_event_source *start_timer; /* ECS_CONTAINER_START_TIMEOUT while launching */
+  pid_t invoker_pid;            /* while launching: the shim invoker, leader of its group */
+  bool start_timed_out;
   /* health checks (engine_health.c) */
   enum eng_health health;
   int64_t health_since_ns; /* realtime of the last change */

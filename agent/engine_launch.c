@@ -369,6 +369,55 @@ static int on_shim_exit (sd_event_source *s, int fd, uint32_t revents, void *use
   return 0;
 }
 
+/* The start gave up (ECS_CONTAINER_START_TIMEOUT) and the invoker is gone: whatever of the
+ * container exists goes (the runtime's state and its cgroup's processes), then it is STOPPED. */
+static void start_timed_out (eng_container *c)
+{
+  agent_engine *e = c->task->e;
+  _cleanup_berr_ berr *err = NULL;
+  _cleanup_free_ char *m = NULL;
+  if (rt_container_delete (e->o.runtime_root, c->id, true, &err) < 0 && berr_errno (err) != ENOENT)
+    blog_berr (&err);
+  eng_container_stopped (c, -1,
+                         asprintf (&m,
+                                   "CannotStartContainerError: the container did not start "
+                                   "within ECS_CONTAINER_START_TIMEOUT (%.0f s)",
+                                   (double)e->o.cfg->container_start_timeout_us / 1e6)
+                                 < 0
+                             ? NULL
+                             : m);
+}
+
+/* ECS_CONTAINER_START_TIMEOUT: the start has no outcome yet. SIGKILL to the invoker's process
+ * group takes the invoker and a monitor that has not detached yet (a fork in flight included);
+ * a monitor that detached wrote shim.pid first, so it and the runtime it started (its own
+ * group, as session leader) are killed through that. The invoker's exit then finishes it. */
+static int on_start_timeout (sd_event_source *s, uint64_t usec, void *userdata)
+{
+  eng_container *c = userdata;
+  agent_engine *e = c->task->e;
+  _cleanup_free_ char *pidfile = path_of (e, "shims", c->id, "shim.pid"), *buf = NULL;
+  _cleanup_berr_ berr *err = NULL;
+  size_t n = 0;
+  uint64_t shim_pid = 0;
+  (void)s, (void)usec;
+  blog_warn ("container %s did not start in time: killing its start", c->id);
+  c->start_timed_out = true;
+  if (c->invoker_pid > 0)
+    kill (-c->invoker_pid, SIGKILL);
+  if (pidfile && bfs_read_all (AT_FDCWD, pidfile, 64, &buf, &n, &err) == 0
+      && bfs_parse_u64 (buf, &shim_pid) == 0 && shim_pid > 0)
+    {
+      _cleanup_close_ int fd = pidfd_open_ ((pid_t)shim_pid);
+      if (fd >= 0 && is_our_shim ((pid_t)shim_pid, c->id))
+        {
+          kill (-(pid_t)shim_pid, SIGKILL);
+          syscall (SYS_pidfd_send_signal, fd, SIGKILL, NULL, 0);
+        }
+    }
+  return 0;
+}
+
 /* The invoker exits once the start has an outcome (state.json running or failed). A container
  * that already exited (state.json stopped, with a pid) did run: it goes through RUNNING, so the
  * task reports RUNNING before STOPPED as with any other container. */
@@ -382,7 +431,15 @@ static int on_invoker_exit (sd_event_source *s, int fd, uint32_t revents, void *
   if (waitid (P_PIDFD, (id_t)fd, &si, WEXITED) < 0)
     blog_warn ("container %s: waitid on the shim invoker: %m", c->id);
   c->watch = sd_event_source_disable_unref (c->watch);
+  c->start_timer = sd_event_source_disable_unref (c->start_timer);
   c->launching = false;
+  c->invoker_pid = 0;
+  if (c->start_timed_out)
+    {
+      start_timed_out (c);
+      eng_step (c->task);
+      return 0;
+    }
   if (read_shim_state (c->task->e, c->id, &st, &err) < 0)
     {
       _cleanup_free_ char *m = NULL;
@@ -495,12 +552,14 @@ int eng_launch (eng_container *c, berr **err)
     return berr_sys (err, "fork");
   if (pid == 0)
     {
+      setpgid (0, 0); /* the start timeout kills the invoker's group (on_start_timeout) */
       int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
       if (null >= 0)
         dup2 (null, 0), dup2 (null, 1), dup2 (null, 2);
       execv (argv[0], (char *const *)argv);
       _exit (127);
     }
+  setpgid (pid, pid); /* also here: the group exists whichever of the two runs first */
   int fd = pidfd_open_ (pid);
   int r = fd < 0 ? -errno : sd_event_add_io (e->o.ev, &c->watch, fd, EPOLLIN, on_invoker_exit, c);
   if (r < 0)
@@ -512,6 +571,14 @@ int eng_launch (eng_container *c, berr **err)
     }
   sd_event_source_set_io_fd_own (c->watch, true);
   c->launching = true;
+  c->invoker_pid = pid;
+  c->start_timed_out = false;
+  uint64_t timeout = e->o.cfg->container_start_timeout_us;
+  if (timeout > 0
+      && sd_event_add_time_relative (e->o.ev, &c->start_timer, CLOCK_MONOTONIC, timeout, 0,
+                                     on_start_timeout, c)
+             < 0)
+    blog_warn ("container %s: cannot arm the start timeout", c->id);
   return 0;
 }
 

@@ -1,6 +1,6 @@
 /* Integration tests of task engine features beyond the basic lifecycle, with real containers
  * (tests/support/engine.h): privileged containers and ECS_DISABLE_PRIVILEGED, container restart
- * policies (restartPolicy), initProcessEnabled, volumesFrom. */
+ * policies (restartPolicy), initProcessEnabled, volumesFrom, ECS_CONTAINER_START_TIMEOUT. */
 #include "agent/agent.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
@@ -398,6 +398,56 @@ START_TEST (test_volumes_from_an_unknown_container_stops_the_task)
 }
 END_TEST
 
+START_TEST (test_start_timeout_kills_a_start_that_hangs_and_stops_the_task)
+{
+  const char *arn = ARN_PREFIX "tmo1", *reason = NULL;
+  /* a runtime that never answers: the shim's start hangs */
+  free (f.runtime);
+  f.runtime = ts_eng_cat (f.dir, "/hanging-runtime");
+  FILE *fp = fopen (f.runtime, "we");
+  ck_assert_ptr_nonnull (fp);
+  fputs ("#!/bin/sh\nexec sleep 987.25\n", fp);
+  fclose (fp);
+  ck_assert_int_eq (chmod (f.runtime, 0755), 0);
+  f.cfg.container_start_timeout_us = 1000000;
+  ts_eng_open (&f);
+  ts_eng_inject (&f, arn, "none",
+                 "[{\"name\":\"app\",\"image\":\"" IMAGE "\","
+                 "\"command\":[\"busybox\",\"sleep\",\"60\"]}]");
+  bool seen = false; /* the start is under way: the shim ran the runtime */
+  for (int t = 0; t < 10000 && !(seen = ts_eng_process_with_arg ("987.25")); t += 20)
+    ts_eng_run_for (&f, 20);
+  ck_assert (seen);
+  ts_eng_run_until (&f, arn, "STOPPED", 10000);
+  agent_engine_task_known (f.eng, arn, &reason);
+  ck_assert_msg (reason && strstr (reason, "CannotStartContainerError")
+                     && strstr (reason, "ECS_CONTAINER_START_TIMEOUT"),
+                 "%s", reason ? reason : "none");
+  /* nothing of the start is left: neither the shim (its --id) nor the runtime it ran */
+  for (int t = 0;
+       t < 3000 && (ts_eng_process_with_arg ("987.25") || ts_eng_process_with_arg ("tmo1-app"));
+       t += 20)
+    ts_eng_run_for (&f, 20);
+  ck_assert (!ts_eng_process_with_arg ("987.25"));
+  ck_assert (!ts_eng_process_with_arg ("tmo1-app"));
+}
+END_TEST
+
+START_TEST (test_start_timeout_leaves_a_normal_start_alone)
+{
+  const char *arn = ARN_PREFIX "tmo2";
+  f.cfg.container_start_timeout_us = 5000000;
+  ts_eng_open (&f);
+  ts_eng_inject (&f, arn, "none",
+                 "[{\"name\":\"app\",\"image\":\"" IMAGE "\","
+                 "\"command\":[\"busybox\",\"sleep\",\"60\"]}]");
+  ts_eng_run_until (&f, arn, "RUNNING", 10000);
+  ts_eng_run_for (&f, 5500); /* past the timeout: the running container is not touched */
+  ck_assert_str_eq (agent_engine_task_known (f.eng, arn, NULL), "RUNNING");
+  ck_assert_int_gt (ts_eng_pid_of (&f, arn, "app"), 0);
+}
+END_TEST
+
 int main (void)
 {
   if (!ts_is_root ())
@@ -419,6 +469,8 @@ int main (void)
   tcase_add_test (tc, test_init_process_exits_with_the_command_status);
   tcase_add_test (tc, test_volumes_from_mounts_every_volume_of_the_source_and_honours_read_only);
   tcase_add_test (tc, test_volumes_from_an_unknown_container_stops_the_task);
+  tcase_add_test (tc, test_start_timeout_kills_a_start_that_hangs_and_stops_the_task);
+  tcase_add_test (tc, test_start_timeout_leaves_a_normal_start_alone);
   suite_add_tcase (s, tc);
   return ts_run_suite (s);
 }

@@ -111,34 +111,6 @@ START_TEST (test_failing_check_makes_it_unhealthy_after_retries_and_the_task_kee
 }
 END_TEST
 
-/* Whether any process's command line has the word w. */
-static bool process_with_arg (const char *w)
-{
-  DIR *d = opendir ("/proc");
-  struct dirent *de;
-  bool found = false;
-  while (d && !found && (de = readdir (d)))
-    {
-      char path[300], buf[4096];
-      if (de->d_name[0] < '1' || de->d_name[0] > '9')
-        continue;
-      snprintf (path, sizeof path, "/proc/%s/cmdline", de->d_name);
-      int fd = open (path, O_RDONLY | O_CLOEXEC);
-      ssize_t n = fd >= 0 ? read (fd, buf, sizeof buf - 1) : -1;
-      if (fd >= 0)
-        close (fd);
-      for (ssize_t i = 0; i < n; i += (ssize_t)strlen (buf + i) + 1)
-        {
-          buf[n] = '\0';
-          if (strcmp (buf + i, w) == 0)
-            found = true;
-        }
-    }
-  if (d)
-    closedir (d);
-  return found;
-}
-
 START_TEST (test_check_past_its_timeout_is_killed_and_counts_as_a_failure)
 {
   const char *arn = ARN_PREFIX "h-slow";
@@ -149,13 +121,13 @@ START_TEST (test_check_past_its_timeout_is_killed_and_counts_as_a_failure)
                           "\"interval\":0.2,\"timeout\":1.5,\"retries\":1}") "]");
   ts_eng_run_until (&f, arn, "RUNNING", 10000);
   bool seen = false; /* the check runs (polled: an exec under load takes a while) */
-  for (int t = 0; t < 1500 && !(seen = process_with_arg ("37.25")); t += 50)
+  for (int t = 0; t < 1500 && !(seen = ts_eng_process_with_arg ("37.25")); t += 50)
     ts_eng_run_for (&f, 50);
   ck_assert (seen);
   run_until_health (arn, "web", "UNHEALTHY", 5000);
   ts_eng_run_for (&f,
                   100); /* the killed check is reaped: neither berth-runtime nor sleep is left */
-  ck_assert (!process_with_arg ("37.25"));
+  ck_assert (!ts_eng_process_with_arg ("37.25"));
 }
 END_TEST
 

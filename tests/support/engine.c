@@ -279,3 +279,29 @@ int ts_eng_exit_code_of (const cJSON *report, const char *name)
   const cJSON *v = cJSON_GetObjectItem (ts_eng_container_of (report, name), "exitCode");
   return cJSON_IsNumber (v) ? v->valueint : -1;
 }
+
+bool ts_eng_process_with_arg (const char *w)
+{
+  DIR *d = opendir ("/proc");
+  struct dirent *de;
+  bool found = false;
+  while (d && !found && (de = readdir (d)))
+    {
+      char path[300], buf[4096];
+      if (de->d_name[0] < '1' || de->d_name[0] > '9')
+        continue;
+      snprintf (path, sizeof path, "/proc/%s/cmdline", de->d_name);
+      int fd = open (path, O_RDONLY | O_CLOEXEC);
+      ssize_t n = fd >= 0 ? read (fd, buf, sizeof buf - 1) : -1;
+      if (fd >= 0)
+        close (fd);
+      if (n > 0)
+        buf[n] = '\0';
+      for (ssize_t i = 0; i < n; i += (ssize_t)strlen (buf + i) + 1)
+        if (strcmp (buf + i, w) == 0)
+          found = true;
+    }
+  if (d)
+    closedir (d);
+  return found;
+}

@@ -68,6 +68,9 @@ void ts_eng_run_for (ts_eng *f, int ms);
 /* A container's host pid (0 when not running). */
 pid_t ts_eng_pid_of (ts_eng *f, const char *arn, const char *name);
 
+/* Whether any process's command line has the word w (an exact argument). */
+bool ts_eng_process_with_arg (const char *w);
+
 /* The unsent outbox entries of arn, oldest first, parsed (a JSON array); marks them sent. */
 cJSON *ts_eng_outbox (ts_eng *f, const char *arn);
 /* A report's container called name; fails the test when absent. */
