@@ -650,6 +650,48 @@ const char *agent_engine_container_health (agent_engine *e, const char *task_arn
   return eng_health_name (c->health);
 }
 
+/* One PublishHealth container entry. */
+static cJSON *health_entry (const eng_container *c)
+{
+  cJSON *o = cJSON_CreateObject ();
+  if (o && cJSON_AddStringToObject (o, "containerName", c->name)
+      && cJSON_AddStringToObject (o, "healthStatus", eng_health_name (c->health))
+      && cJSON_AddNumberToObject (o, "statusSince", (double)(c->health_since_ns / 1000000000)))
+    return o;
+  cJSON_Delete (o);
+  return NULL;
+}
+
+int agent_engine_health_tasks (agent_engine *e, cJSON **out, berr **err)
+{
+  _cleanup_json_ cJSON *tasks = cJSON_CreateArray ();
+  for (eng_task *t = e->tasks; tasks && t; t = t->next)
+    {
+      cJSON *list = NULL;
+      for (size_t i = 0; i < t->n; i++)
+        {
+          const eng_container *c = &t->c[i];
+          if (c->health == HS_NONE || c->known != ES_RUNNING)
+            continue;
+          if (list == NULL)
+            {
+              cJSON *entry = cJSON_CreateObject ();
+              if (entry == NULL || !cJSON_AddItemToArray (tasks, entry)
+                  || !cJSON_AddStringToObject (entry, "taskArn", t->arn)
+                  || (list = cJSON_AddArrayToObject (entry, "containers")) == NULL)
+                return berr_make (err, ENOMEM, "health");
+            }
+          cJSON *h = health_entry (c);
+          if (h == NULL || !cJSON_AddItemToArray (list, h))
+            return berr_make (err, ENOMEM, "health");
+        }
+    }
+  if (tasks == NULL)
+    return berr_make (err, ENOMEM, "health");
+  *out = steal_ptr (&tasks);
+  return 0;
+}
+
 unsigned agent_engine_reports_sent (const agent_engine *e)
 {
   return e->sent;

@@ -1,6 +1,7 @@
 /* Integration tests of task engine features beyond the basic lifecycle, with real containers
  * (tests/support/engine.h): privileged containers and ECS_DISABLE_PRIVILEGED, container restart
- * policies (restartPolicy), initProcessEnabled, volumesFrom, ECS_CONTAINER_START_TIMEOUT. */
+ * policies (restartPolicy), initProcessEnabled, volumesFrom, ECS_CONTAINER_START_TIMEOUT, and
+ * health sent to berth-control as PublishHealth. */
 #include "agent/agent.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
@@ -448,6 +449,111 @@ START_TEST (test_start_timeout_leaves_a_normal_start_alone)
 }
 END_TEST
 
+/* ---- PublishHealth to berth-control ---- */
+
+#define RESOURCES                                                                                  \
+  "'[{\"name\":\"CPU\",\"type\":\"INTEGER\",\"integerValue\":1024},"                               \
+  "{\"name\":\"MEMORY\",\"type\":\"INTEGER\",\"integerValue\":2048},"                              \
+  "{\"name\":\"PORTS\",\"type\":\"STRINGSET\",\"stringSetValue\":[]},"                             \
+  "{\"name\":\"PORTS_UDP\",\"type\":\"STRINGSET\",\"stringSetValue\":[]}]'"
+
+static int no_containers (void *userdata, agent_container_cgroup **out, size_t *n)
+{
+  (void)userdata;
+  *out = NULL;
+  *n = 0;
+  return 0;
+}
+
+static int engine_health (void *userdata, cJSON **tasks)
+{
+  berr *err = NULL;
+  int r = agent_engine_health_tasks (userdata, tasks, &err);
+  berr_free (&err);
+  return r;
+}
+
+/* The healthStatus berth-control shows for the task's first container ("" when none). */
+static char *described_health (ts_cp *cp, const char *arn)
+{
+  cJSON *j = ts_cp_aws_ok (cp, "describe-tasks --cluster c --tasks %s", arn);
+  const cJSON *t = cJSON_GetArrayItem (cJSON_GetObjectItem (j, "tasks"), 0);
+  const cJSON *c = cJSON_GetArrayItem (cJSON_GetObjectItem (t, "containers"), 0);
+  const char *h = cJSON_GetStringValue (cJSON_GetObjectItem (c, "healthStatus"));
+  char *out = strdup (h ? h : "");
+  cJSON_Delete (j);
+  return out;
+}
+
+START_TEST (test_container_health_reaches_berth_control_as_publish_health)
+{
+  ts_cp cp;
+  berr *err = NULL;
+  char arn[512], creds_env[600], url[64];
+  ts_cp_setup (&cp);
+  cJSON_Delete (ts_cp_aws_ok (&cp, "create-cluster --cluster-name c"));
+  cJSON_Delete (ts_cp_aws_ok (
+      &cp, "register-task-definition --family hc --network-mode none --container-definitions "
+           "'[{\"name\":\"app\",\"image\":\"" IMAGE "\",\"memory\":32}]'"));
+  cJSON *j
+      = ts_cp_aws_ok (&cp, "register-container-instance --cluster c --profile agent "
+                           "--total-resources " RESOURCES " --version-info agentVersion=0.1.0");
+  char inst[512];
+  snprintf (inst, sizeof inst, "%s",
+            ts_json_str (cJSON_GetObjectItem (j, "containerInstance"), "containerInstanceArn"));
+  cJSON_Delete (j);
+  j = ts_cp_aws_ok (&cp, "run-task --cluster c --task-definition hc");
+  snprintf (arn, sizeof arn, "%s",
+            ts_json_str (cJSON_GetArrayItem (cJSON_GetObjectItem (j, "tasks"), 0), "taskArn"));
+  cJSON_Delete (j);
+  snprintf (creds_env, sizeof creds_env, "AWS_SHARED_CREDENTIALS_FILE=%s/credentials", cp.dir);
+  char *envp[] = { creds_env, "AWS_PROFILE=agent", NULL };
+  ts_eng_ok (agent_credprov_new (envp, &f.creds, &err), &err);
+  snprintf (url, sizeof url, "http://127.0.0.1:%d", cp.port);
+  agent_http_opts ho = { .endpoint = url, .region = "us-east-1", .creds = f.creds };
+  ts_eng_ok (agent_http_new (f.ev, &ho, &f.http, &err), &err);
+  ts_eng_open (&f);
+  /* the agent's copy has a fast check (berth-control validates ECS's 5 s minimum) */
+  ts_eng_inject (&f, arn, "none",
+                 "[{\"name\":\"app\",\"image\":\"" IMAGE "\",\"memory\":32,"
+                 "\"command\":[\"busybox\",\"sleep\",\"60\"],"
+                 "\"healthCheck\":{\"command\":[\"CMD-SHELL\",\"exit 0\"],\"interval\":0.2}}]");
+  ts_eng_run_until (&f, arn, "RUNNING", 10000);
+  for (int t = 0; t < 5000; t += 20)
+    {
+      const char *h = agent_engine_container_health (f.eng, arn, "app", NULL);
+      if (h && strcmp (h, "HEALTHY") == 0)
+        break;
+      ts_eng_run_for (&f, 20);
+    }
+  _cleanup_json_ cJSON *tasks = NULL;
+  ts_eng_ok (agent_engine_health_tasks (f.eng, &tasks, &err), &err);
+  const cJSON *c0
+      = cJSON_GetArrayItem (cJSON_GetObjectItem (cJSON_GetArrayItem (tasks, 0), "containers"), 0);
+  ck_assert_str_eq (ts_json_str (c0, "healthStatus"), "HEALTHY");
+  ck_assert (cJSON_GetNumberValue (cJSON_GetObjectItem (c0, "statusSince")) > 1e9);
+  agent_telemetry_opts to = { .ev = f.ev,
+                              .http = f.http,
+                              .interval_us = 3600ULL * 1000000,
+                              .gather = no_containers,
+                              .gather_health = engine_health,
+                              .userdata = f.eng };
+  agent_telemetry *tel = NULL;
+  ts_eng_ok (agent_telemetry_start (&to, "c", inst, &tel, &err), &err);
+  ck_assert_ptr_nonnull (tel);
+  agent_telemetry_collect (tel);
+  for (int t = 0; t < 10000 && agent_telemetry_health_published (tel) == 0; t += 20)
+    ts_eng_run_for (&f, 20);
+  ck_assert_uint_eq (agent_telemetry_health_published (tel), 1);
+  _cleanup_free_ char *h = described_health (&cp, arn);
+  ck_assert_str_eq (h, "HEALTHY");
+  agent_telemetry_free (tel);
+  agent_engine_free (f.eng);
+  f.eng = NULL;
+  ts_cp_teardown (&cp);
+}
+END_TEST
+
 int main (void)
 {
   if (!ts_is_root ())
@@ -471,6 +577,7 @@ int main (void)
   tcase_add_test (tc, test_volumes_from_an_unknown_container_stops_the_task);
   tcase_add_test (tc, test_start_timeout_kills_a_start_that_hangs_and_stops_the_task);
   tcase_add_test (tc, test_start_timeout_leaves_a_normal_start_alone);
+  tcase_add_test (tc, test_container_health_reaches_berth_control_as_publish_health);
   suite_add_tcase (s, tc);
   return ts_run_suite (s);
 }
