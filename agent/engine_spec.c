@@ -389,6 +389,20 @@ static bool listed (const char *const *v, const char *s)
   return false;
 }
 
+/* A host device node as a linux.devices entry at path. */
+static cJSON *device_json (const char *path, const struct stat *st)
+{
+  cJSON *o = cJSON_CreateObject ();
+  cJSON_AddStringToObject (o, "path", path);
+  cJSON_AddStringToObject (o, "type", S_ISBLK (st->st_mode) ? "b" : "c");
+  cJSON_AddNumberToObject (o, "major", major (st->st_rdev));
+  cJSON_AddNumberToObject (o, "minor", minor (st->st_rdev));
+  cJSON_AddNumberToObject (o, "fileMode", st->st_mode & 07777);
+  cJSON_AddNumberToObject (o, "uid", st->st_uid);
+  cJSON_AddNumberToObject (o, "gid", st->st_gid);
+  return o;
+}
+
 /* The host's device nodes directly in /dev (those the runtime makes itself aside), as
  * linux.devices: a privileged container sees them as docker --privileged does. */
 static int host_devices (cJSON *lin, berr **err)
@@ -408,17 +422,55 @@ static int host_devices (cJSON *lin, berr **err)
           || !(S_ISCHR (st.st_mode) || S_ISBLK (st.st_mode)) || listed (own, de->d_name))
         continue;
       snprintf (path, sizeof path, "/dev/%s", de->d_name);
-      cJSON *o = cJSON_CreateObject ();
-      cJSON_AddStringToObject (o, "path", path);
-      cJSON_AddStringToObject (o, "type", S_ISBLK (st.st_mode) ? "b" : "c");
-      cJSON_AddNumberToObject (o, "major", major (st.st_rdev));
-      cJSON_AddNumberToObject (o, "minor", minor (st.st_rdev));
-      cJSON_AddNumberToObject (o, "fileMode", st.st_mode & 07777);
-      cJSON_AddNumberToObject (o, "uid", st.st_uid);
-      cJSON_AddNumberToObject (o, "gid", st.st_gid);
-      cJSON_AddItemToArray (arr, o);
+      cJSON_AddItemToArray (arr, device_json (path, &st));
     }
   closedir (d);
+  return 0;
+}
+
+/* linuxParameters.devices: each hostPath's node made at containerPath (default the same path)
+ * and allowed with its permissions (read, write, mknod; default all three), as an allow rule
+ * for exactly that node in resources.devices, which berth-runtime honours (docs/runtime.md). */
+static int set_devices (const cJSON *def, cJSON *lin, berr **err)
+{
+  const cJSON *lp = cJSON_GetObjectItem (def, "linuxParameters"), *d, *p;
+  cJSON *nodes = cJSON_GetObjectItem (lin, "devices");
+  cJSON *rules = cJSON_GetObjectItem (cJSON_GetObjectItem (lin, "resources"), "devices");
+  cJSON_ArrayForEach (d, cJSON_GetObjectItem (lp, "devices"))
+  {
+    const char *host = jstr (d, "hostPath"), *path = jstr (d, "containerPath") ?: host;
+    struct stat st;
+    char access[4] = "";
+    if (host == NULL || path[0] != '/')
+      return berr_make (err, EINVAL, "linuxParameters.devices: hostPath is required");
+    if (stat (host, &st) < 0)
+      return berr_sys (err, "linuxParameters.devices: `%s`", host);
+    if (!S_ISCHR (st.st_mode) && !S_ISBLK (st.st_mode))
+      return berr_make (err, EINVAL, "linuxParameters.devices: `%s` is not a device", host);
+    cJSON_ArrayForEach (p, cJSON_GetObjectItem (d, "permissions"))
+    {
+      const char *v = cJSON_GetStringValue (p) ?: "";
+      char a = strcmp (v, "read") == 0    ? 'r'
+               : strcmp (v, "write") == 0 ? 'w'
+               : strcmp (v, "mknod") == 0 ? 'm'
+                                          : 0;
+      if (a == 0)
+        return berr_make (err, EINVAL, "linuxParameters.devices: bad permission `%s`", v);
+      if (strchr (access, a) == NULL && strlen (access) < 3)
+        access[strlen (access)] = a;
+    }
+    if (nodes == NULL)
+      nodes = cJSON_AddArrayToObject (lin, "devices");
+    cJSON_AddItemToArray (nodes, device_json (path, &st));
+    cJSON *rule = device_json (path, &st);
+    cJSON_DeleteItemFromObject (rule, "path");
+    cJSON_DeleteItemFromObject (rule, "fileMode");
+    cJSON_DeleteItemFromObject (rule, "uid");
+    cJSON_DeleteItemFromObject (rule, "gid");
+    cJSON_AddTrueToObject (rule, "allow");
+    cJSON_AddStringToObject (rule, "access", access[0] ? access : "rwm");
+    cJSON_AddItemToArray (rules, rule);
+  }
   return 0;
 }
 
@@ -508,6 +560,8 @@ int eng_build_config (eng_container *c, const struct img_config *ic, const char 
     cJSON_AddStringToObject (cJSON_GetObjectItem (proc, "user"), "username", user);
   set_ulimits (def, proc);
   if (privileged && set_privileged (cfg, err) < 0)
+    return -1;
+  if (!privileged && set_devices (def, lin, err) < 0) /* privileged has them all */
     return -1;
   set_caps (def, proc);
   set_resources (c, lin);

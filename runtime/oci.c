@@ -631,6 +631,36 @@ static int devices_allow_all (const cJSON *devices, bool *out, berr **err)
   return 0;
 }
 
+/* A node of linux.devices is allowed "rwm" unless resources.devices has an allow rule naming
+ * exactly it (type, major, minor) with a narrower access: the last such rule's access holds. */
+static int devices_access (const cJSON *linux_obj, struct rt_spec *s, berr **err)
+{
+  const cJSON *rules
+      = cJSON_GetObjectItem (cJSON_GetObjectItem (linux_obj, "resources"), "devices"),
+      *r;
+  cJSON_ArrayForEach (r, rules)
+  {
+    const char *type = NULL, *access = NULL;
+    bool allow = false;
+    int64_t major = -1, minor = -1;
+    if (bjson_get_bool (r, "allow", false, &allow, err) < 0
+        || bjson_get_str (r, "type", false, &type, err) < 0
+        || bjson_get_str (r, "access", false, &access, err) < 0
+        || bjson_get_int (r, "major", false, -1, UINT32_MAX, &major, err) < 0
+        || bjson_get_int (r, "minor", false, -1, UINT32_MAX, &minor, err) < 0)
+      return berr_wrap (err, "linux.resources.devices");
+    if (access && (strlen (access) > 3 || strspn (access, "rwm") != strlen (access)))
+      return berr_make (err, EINVAL, "linux.resources.devices: bad access `%s`", access);
+    for (size_t i = 0; allow && type && access && i < s->n_devices; i++)
+      {
+        struct rt_device *d = &s->devices[i];
+        if (d->type == type[0] && type[1] == '\0' && d->major == major && d->minor == minor)
+          snprintf (d->access, sizeof d->access, "%s", access);
+      }
+  }
+  return 0;
+}
+
 static int parse_resources (const cJSON *linux_obj, struct rt_cgroup *cg, berr **err)
 {
   const cJSON *res = NULL, *mem = NULL, *pids = NULL, *devices = NULL;
@@ -683,7 +713,7 @@ static int parse_linux (const cJSON *cfg, struct rt_spec *s, berr **err)
       || parse_path_list (lin, "maskedPaths", &s->masked_paths, err) < 0
       || parse_path_list (lin, "readonlyPaths", &s->readonly_paths, err) < 0
       || parse_devices (lin, s, err) < 0 || parse_sysctls (lin, s, err) < 0
-      || parse_resources (lin, &s->cgroup, err) < 0
+      || devices_access (lin, s, err) < 0 || parse_resources (lin, &s->cgroup, err) < 0
       || parse_cgroups_path (lin, &s->cgroup, err) < 0)
     return -1;
   static const char *const mappings[] = { "uidMappings", "gidMappings" };

@@ -55,6 +55,7 @@ struct rt_device
   mode_t mode;
   uid_t uid;
   gid_t gid;
+  char access[4]; /* "" (all: rwm), or from resources.devices' allow rule for this node */
 };
 
 struct rt_sysctl

@@ -449,6 +449,38 @@ START_TEST (test_start_timeout_leaves_a_normal_start_alone)
 }
 END_TEST
 
+/* Opens the mapped /dev/fuse for reading, then for writing (opening it is harmless). */
+#define OPEN_DEV                                                                                   \
+  "(: < /dev/xfuse) 2>/dev/null && echo read-ok || echo read-denied;"                              \
+  " (: > /dev/xfuse) 2>/dev/null && echo write-ok || echo write-denied; echo dev-done;"            \
+  " exec busybox sleep 60"
+
+START_TEST (test_linux_parameters_devices_are_made_and_allowed_with_their_permissions)
+{
+  const char *arn = ARN_PREFIX "dev1";
+  ck_assert_int_eq (access ("/dev/fuse", F_OK), 0);
+  ts_eng_open (&f);
+  ts_eng_inject (
+      &f, arn, "none",
+      "[{\"name\":\"ro\",\"image\":\"" IMAGE "\",\"linuxParameters\":{\"devices\":"
+      "[{\"hostPath\":\"/dev/fuse\",\"containerPath\":\"/dev/xfuse\",\"permissions\":[\"read\"]}]},"
+      "\"command\":[\"sh\",\"-c\",\"" OPEN_DEV "\"]},"
+      "{\"name\":\"rw\",\"image\":\"" IMAGE "\",\"linuxParameters\":{\"devices\":"
+      "[{\"hostPath\":\"/dev/fuse\",\"containerPath\":\"/dev/xfuse\"}]},"
+      "\"command\":[\"sh\",\"-c\",\"" OPEN_DEV "\"]},"
+      "{\"name\":\"none\",\"image\":\"" IMAGE "\","
+      "\"command\":[\"sh\",\"-c\",\"busybox mknod /dev/xfuse c 10 229; " OPEN_DEV "\"]}]");
+  ts_eng_run_until (&f, arn, "RUNNING", 10000);
+  _cleanup_free_ char *ro = wait_log ("dev1-ro", "dev-done");
+  ck_assert_msg (strstr (ro, "read-ok") && strstr (ro, "write-denied"), "%s", ro);
+  _cleanup_free_ char *rw = wait_log ("dev1-rw", "dev-done");
+  ck_assert_msg (strstr (rw, "read-ok") && strstr (rw, "write-ok"), "%s", rw);
+  /* without the device in its definition, a node it makes itself is not usable */
+  _cleanup_free_ char *none = wait_log ("dev1-none", "dev-done");
+  ck_assert_msg (strstr (none, "read-denied") && strstr (none, "write-denied"), "%s", none);
+}
+END_TEST
+
 /* ---- PublishHealth to berth-control ---- */
 
 #define RESOURCES                                                                                  \
@@ -578,6 +610,7 @@ int main (void)
   tcase_add_test (tc, test_start_timeout_kills_a_start_that_hangs_and_stops_the_task);
   tcase_add_test (tc, test_start_timeout_leaves_a_normal_start_alone);
   tcase_add_test (tc, test_container_health_reaches_berth_control_as_publish_health);
+  tcase_add_test (tc, test_linux_parameters_devices_are_made_and_allowed_with_their_permissions);
   suite_add_tcase (s, tc);
   return ts_run_suite (s);
 }
