@@ -106,7 +106,14 @@ $(BUILD)/bin/berth-shim: $(SHIM_OBJS)
 	@echo "  LD      $@"
 	$(Q)$(SHIM_CC) $(SHIM_LDFLAGS) -o $@ $^
 
-BINS := $(foreach p,$(PROGRAMS),$(BUILD)/bin/$(p)) $(BUILD)/bin/berth-shim
+BINS := $(foreach p,$(PROGRAMS),$(BUILD)/bin/$(p)) $(BUILD)/bin/berth-shim $(BUILD)/bin/berth-init
+
+# berth-init is PID 1 inside containers with initProcessEnabled, bound from the host into any
+# image: static (musl), libc only, in every build (a sanitizer runtime could not run there).
+$(BUILD)/bin/berth-init: runtime/init/init.c $(BUILD)/musl-include/.stamp
+	@mkdir -p $(@D)
+	@echo "  CC(static) $@"
+	$(Q)$(MUSL_CC) $(BASEFLAGS) -Os -isystem $(BUILD)/musl-include -static -o $@ $<
 
 # berth-probe runs inside test containers: static (musl), so any rootfs can run it.
 $(BUILD)/tests/berth-probe: tests/probe/berth-probe.c $(BUILD)/musl-include/.stamp

@@ -357,6 +357,7 @@ typedef struct agent_engine_opts
   struct img_store *images; /* rootfs and image configs */
   struct img_puller *puller;
   const char *shim_path;     /* berth-shim */
+  const char *init_path;     /* berth-init (initProcessEnabled); NULL: beside berth-shim */
   const char *runtime_path;  /* berth-runtime, given to each shim */
   const char *state_dir;     /* bundles and shim state dirs (volatile) */
   const char *runtime_root;  /* the runtime's --root */
@@ -391,12 +392,19 @@ const char *agent_engine_task_known (agent_engine *e, const char *task_arn, cons
 /* A container's host pid (0 when not running) and exit code (-1 when none). */
 int agent_engine_container_info (agent_engine *e, const char *task_arn, const char *name,
                                  pid_t *pid, int *exit_code);
+/* How many times a container was restarted in place (restartPolicy); -ENOENT when no such
+ * container. */
+int agent_engine_container_restarts (agent_engine *e, const char *task_arn, const char *name);
 /* A container's health (healthCheck): "UNKNOWN", "HEALTHY" or "UNHEALTHY" and, when since_ns
  * is given, the realtime of the last change; NULL when it has no health check (or no such
  * container). For PublishHealth (docs/protocol.md), which SubmitTaskStateChange has no member
  * for. */
 const char *agent_engine_container_health (agent_engine *e, const char *task_arn, const char *name,
                                            int64_t *since_ns);
+/* PublishHealth's tasks (docs/protocol.md), newly allocated: [{taskArn, containers:
+ * [{containerName, healthStatus, statusSince (epoch seconds)}]}] for every running container
+ * with a healthCheck; an empty array when there is none. */
+int agent_engine_health_tasks (agent_engine *e, cJSON **out, berr **err);
 /* Outbox entries sent and accepted since the engine started. */
 unsigned agent_engine_reports_sent (const agent_engine *e);
 struct agent_container_cgroup;
@@ -583,13 +591,17 @@ typedef struct agent_telemetry_opts
   int (*gather) (void *userdata, agent_container_cgroup **out, size_t *n);
   /* Called with the list after each round (to free it); may be NULL. */
   void (*gather_done) (void *userdata, agent_container_cgroup *list, size_t n);
+  /* PublishHealth's tasks array (agent_engine_health_tasks), taken; NULL: no health is sent. */
+  int (*gather_health) (void *userdata, cJSON **tasks);
   void *userdata;
 } agent_telemetry_opts;
 
 typedef struct agent_telemetry agent_telemetry;
 /* Every interval: CPU (percent of one core over the interval) and memory (MiB, without inactive
  * file cache) of each gathered container, sent as PublishMetrics (at most 10 tasks a request).
- * A container's first reading only sets its baseline. *out stays NULL when disabled. */
+ * A container's first reading only sets its baseline. Then, with gather_health, the health of
+ * every container with a check as PublishHealth (at most 10 tasks a request). *out stays NULL
+ * when disabled. */
 int agent_telemetry_start (const agent_telemetry_opts *o, const char *cluster,
                            const char *instance_arn, agent_telemetry **out, berr **err);
 void agent_telemetry_free (agent_telemetry *t);
@@ -597,6 +609,8 @@ void agent_telemetry_free (agent_telemetry *t);
 void agent_telemetry_collect (agent_telemetry *t);
 /* PublishMetrics requests the control plane accepted. */
 uint64_t agent_telemetry_published (const agent_telemetry *t);
+/* PublishHealth requests the control plane accepted. */
+uint64_t agent_telemetry_health_published (const agent_telemetry *t);
 
 /* One message of a Poll answer (pointers into the parsed body). */
 typedef struct agent_poll_msg

@@ -3,10 +3,12 @@
 #include "agent/engine_internal.h"
 #include "lib/cleanup.h"
 #include "lib/clock.h"
+#include "lib/fs.h"
 #include "lib/json.h"
 #include "net/net.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,7 +77,9 @@ int eng_save_container (eng_container *c, berr **err)
       || !cJSON_AddNumberToObject (b, "pid", c->pid)
       || !cJSON_AddNumberToObject (b, "shimPid", c->shim_pid)
       || !cJSON_AddNumberToObject (b, "pullStartedAt", (double)c->pull_started_ns)
-      || !cJSON_AddNumberToObject (b, "pullStoppedAt", (double)c->pull_stopped_ns))
+      || !cJSON_AddNumberToObject (b, "pullStoppedAt", (double)c->pull_stopped_ns)
+      || !cJSON_AddNumberToObject (b, "startedAt", (double)c->run_started_ns)
+      || !cJSON_AddNumberToObject (b, "restartCount", c->restarts))
     return berr_make (err, ENOMEM, "container record");
   _cleanup_free_ char *text = cJSON_PrintUnformatted (b);
   agent_container_rec r = { .task_arn = c->task->arn,
@@ -113,6 +117,28 @@ static void restore_container (eng_container *c, const agent_container_rec *r)
   c->shim_pid = (pid_t)cJSON_GetNumberValue (cJSON_GetObjectItem (b, "shimPid"));
   c->pull_started_ns = (int64_t)cJSON_GetNumberValue (cJSON_GetObjectItem (b, "pullStartedAt"));
   c->pull_stopped_ns = (int64_t)cJSON_GetNumberValue (cJSON_GetObjectItem (b, "pullStoppedAt"));
+  c->run_started_ns = (int64_t)cJSON_GetNumberValue (cJSON_GetObjectItem (b, "startedAt"));
+  c->restarts = (unsigned)cJSON_GetNumberValue (cJSON_GetObjectItem (b, "restartCount"));
+}
+
+/* restartPolicy (ECS): a container that exited is restarted in place when the policy is
+ * enabled, the task is not stopping, its exit code is not ignored, and its current run lasted
+ * at least restartAttemptPeriod seconds (default 300; the control plane checks 60..1800): one
+ * that cannot stay up that long is left stopped instead of restarted in a loop. */
+bool eng_restart_wanted (const eng_container *c, int exit_code)
+{
+  const cJSON *rp = cJSON_GetObjectItem (c->def, "restartPolicy"), *it;
+  const cJSON *period = cJSON_GetObjectItem (rp, "restartAttemptPeriod");
+  if (!cJSON_IsTrue (cJSON_GetObjectItem (rp, "enabled")) || c->task->desired_stopped
+      || c->stop_sent || exit_code < 0)
+    return false;
+  cJSON_ArrayForEach (it, cJSON_GetObjectItem (rp, "ignoredExitCodes"))
+  {
+    if (cJSON_IsNumber (it) && it->valueint == exit_code)
+      return false;
+  }
+  double s = cJSON_IsNumber (period) && period->valuedouble >= 0 ? period->valuedouble : 300;
+  return c->run_started_ns > 0 && bclock_real_ns () - c->run_started_ns >= (int64_t)(s * 1e9);
 }
 
 static void task_free (eng_task *t)
@@ -122,6 +148,7 @@ static void task_free (eng_task *t)
       eng_container *c = &t->c[i];
       sd_event_source_disable_unref (c->watch);
       sd_event_source_disable_unref (c->kill_timer);
+      sd_event_source_disable_unref (c->start_timer);
       eng_health_stop (c);
       free (c->name), free (c->image), free (c->id), free (c->digest), free (c->rootfs);
       free (c->stop_signal), free (c->reason), free (c->netns);
@@ -271,6 +298,7 @@ void eng_container_stopped (eng_container *c, int exit_code, const char *reason)
     c->reason = strdup (reason);
   c->watch = sd_event_source_disable_unref (c->watch);
   c->kill_timer = sd_event_source_disable_unref (c->kill_timer);
+  c->start_timer = sd_event_source_disable_unref (c->start_timer);
   eng_health_stop (c);
   c->task->dirty = true;
   if (c->task->stopped_ns == 0)
@@ -406,6 +434,17 @@ static void task_unlink (agent_engine *e, eng_task *t)
       }
 }
 
+/* The task-scoped volumes ($state/volumes/<task id>/, engine_spec.c); host volumes stay. */
+static void remove_task_volumes (eng_task *t)
+{
+  _cleanup_free_ char *dir = NULL;
+  _cleanup_berr_ berr *err = NULL;
+  if (asprintf (&dir, "%s/volumes/%s", t->e->o.state_dir, t->id) < 0)
+    return;
+  if (bfs_remove_tree (AT_FDCWD, dir, &err) < 0 && berr_errno (err) != ENOENT)
+    blog_berr (&err);
+}
+
 /* ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION after STOPPED, once that report was accepted. */
 static int on_cleanup (sd_event_source *s, uint64_t usec, void *userdata)
 {
@@ -424,6 +463,7 @@ static int on_cleanup (sd_event_source *s, uint64_t usec, void *userdata)
   for (size_t i = 0; i < t->n; i++)
     eng_remove_container (&t->c[i]);
   eng_cg_teardown (t); /* again (a no-op unless a crash came first), before the store forgets */
+  remove_task_volumes (t);
   if (agent_store_delete_task (e->o.store, t->arn, &err) < 0)
     blog_berr (&err);
   blog_info ("task %s cleaned up", t->arn);
@@ -524,6 +564,14 @@ static void refuse (eng_task *t, const char *reason)
     eng_container_stopped (&t->c[i], -1, reason);
 }
 
+static bool any_privileged (const eng_task *t)
+{
+  for (size_t i = 0; i < t->n; i++)
+    if (cJSON_IsTrue (cJSON_GetObjectItem (t->c[i].def, "privileged")))
+      return true;
+  return false;
+}
+
 static void check_resources (eng_task *t)
 {
   agent_engine *e = t->e;
@@ -547,6 +595,9 @@ static void check_resources (eng_task *t)
     refuse (t, "ResourceInitializationError: the task's memory is more than the host has");
   else if (e->o.host_cpu_units && t->cpu_units > (double)e->o.host_cpu_units)
     refuse (t, "ResourceInitializationError: the task's cpu is more than the host has");
+  else if (e->o.cfg->disable_privileged && any_privileged (t))
+    refuse (t, "CannotStartContainerError: privileged containers are disabled on this agent "
+               "(ECS_DISABLE_PRIVILEGED)");
 }
 
 int agent_engine_task_updated (agent_engine *e, const char *task_arn, berr **err)
@@ -595,6 +646,12 @@ int agent_engine_container_info (agent_engine *e, const char *task_arn, const ch
   return 0;
 }
 
+int agent_engine_container_restarts (agent_engine *e, const char *task_arn, const char *name)
+{
+  eng_container *c = eng_find_container (e, task_arn, name);
+  return c ? (int)c->restarts : -ENOENT;
+}
+
 const char *agent_engine_container_health (agent_engine *e, const char *task_arn, const char *name,
                                            int64_t *since_ns)
 {
@@ -604,6 +661,48 @@ const char *agent_engine_container_health (agent_engine *e, const char *task_arn
   if (since_ns)
     *since_ns = c->health_since_ns;
   return eng_health_name (c->health);
+}
+
+/* One PublishHealth container entry. */
+static cJSON *health_entry (const eng_container *c)
+{
+  cJSON *o = cJSON_CreateObject ();
+  if (o && cJSON_AddStringToObject (o, "containerName", c->name)
+      && cJSON_AddStringToObject (o, "healthStatus", eng_health_name (c->health))
+      && cJSON_AddNumberToObject (o, "statusSince", (double)(c->health_since_ns / 1000000000)))
+    return o;
+  cJSON_Delete (o);
+  return NULL;
+}
+
+int agent_engine_health_tasks (agent_engine *e, cJSON **out, berr **err)
+{
+  _cleanup_json_ cJSON *tasks = cJSON_CreateArray ();
+  for (eng_task *t = e->tasks; tasks && t; t = t->next)
+    {
+      cJSON *list = NULL;
+      for (size_t i = 0; i < t->n; i++)
+        {
+          const eng_container *c = &t->c[i];
+          if (c->health == HS_NONE || c->known != ES_RUNNING)
+            continue;
+          if (list == NULL)
+            {
+              cJSON *entry = cJSON_CreateObject ();
+              if (entry == NULL || !cJSON_AddItemToArray (tasks, entry)
+                  || !cJSON_AddStringToObject (entry, "taskArn", t->arn)
+                  || (list = cJSON_AddArrayToObject (entry, "containers")) == NULL)
+                return berr_make (err, ENOMEM, "health");
+            }
+          cJSON *h = health_entry (c);
+          if (h == NULL || !cJSON_AddItemToArray (list, h))
+            return berr_make (err, ENOMEM, "health");
+        }
+    }
+  if (tasks == NULL)
+    return berr_make (err, ENOMEM, "health");
+  *out = steal_ptr (&tasks);
+  return 0;
 }
 
 unsigned agent_engine_reports_sent (const agent_engine *e)

@@ -45,6 +45,9 @@ typedef struct eng_container
   cJSON *bindings;        /* networkBindings as reported */
   sd_event_source *watch; /* pidfd of the invoker (launching) or of the shim (running) */
   sd_event_source *kill_timer;
+  sd_event_source *start_timer; /* ECS_CONTAINER_START_TIMEOUT while launching */
+  pid_t invoker_pid;            /* while launching: the shim invoker, leader of its group */
+  bool start_timed_out;
   /* health checks (engine_health.c) */
   enum eng_health health;
   int64_t health_since_ns; /* realtime of the last change */
@@ -52,6 +55,9 @@ typedef struct eng_container
   unsigned health_fails;   /* consecutive counted failures */
   pid_t health_pid;        /* the running check (berth-runtime exec), 0: none */
   sd_event_source *health_timer, *health_watch, *health_kill;
+  /* restartPolicy */
+  unsigned restarts;      /* restarts in place so far */
+  int64_t run_started_ns; /* realtime when the current run began RUNNING */
 } eng_container;
 
 struct eng_task
@@ -113,6 +119,7 @@ void eng_step (eng_task *t);
 void eng_container_stopped (eng_container *c, int exit_code, const char *reason);
 int eng_save_container (eng_container *c, berr **err);
 const char *eng_status_name (enum eng_status s);
+bool eng_restart_wanted (const eng_container *c, int exit_code);
 
 /* engine_launch.c */
 int eng_pool_start (agent_engine *e, berr **err);

@@ -328,13 +328,93 @@ static void finish_from_state (eng_container *c)
     blog_berr (&err);
 }
 
+/* The shim is gone and its container exited: restarts it in place when its restartPolicy
+ * says so (same id, rootfs and log; the old runtime state goes first). true when it did (or
+ * tried: a failed start stops the container as any other). */
+static bool try_restart (eng_container *c)
+{
+  agent_engine *e = c->task->e;
+  shim_state st;
+  _cleanup_berr_ berr *err = NULL;
+  if (read_shim_state (e, c->id, &st, &err) < 0)
+    return false;
+  free (st.error);
+  if (strcmp (st.status, "stopped") != 0 || !eng_restart_wanted (c, st.exit_code))
+    return false;
+  eng_health_stop (c);
+  if (rt_container_delete (e->o.runtime_root, c->id, true, &err) < 0 && berr_errno (err) != ENOENT)
+    blog_berr (&err);
+  berr_free (&err);
+  c->restarts++;
+  c->pid = 0;
+  blog_info ("container %s exited with %d: restart %u (restartPolicy)", c->id, st.exit_code,
+             c->restarts);
+  if (eng_launch (c, &err) < 0)
+    {
+      _cleanup_free_ char *m = NULL;
+      eng_container_stopped (
+          c, -1, asprintf (&m, "CannotStartContainerError: %s", err->msg) < 0 ? NULL : m);
+    }
+  return true;
+}
+
 static int on_shim_exit (sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
   eng_container *c = userdata;
   (void)s, (void)fd, (void)revents;
   c->watch = sd_event_source_disable_unref (c->watch);
-  finish_from_state (c);
+  if (!try_restart (c))
+    finish_from_state (c);
   eng_step (c->task);
+  return 0;
+}
+
+/* The start gave up (ECS_CONTAINER_START_TIMEOUT) and the invoker is gone: whatever of the
+ * container exists goes (the runtime's state and its cgroup's processes), then it is STOPPED. */
+static void start_timed_out (eng_container *c)
+{
+  agent_engine *e = c->task->e;
+  _cleanup_berr_ berr *err = NULL;
+  _cleanup_free_ char *m = NULL;
+  if (rt_container_delete (e->o.runtime_root, c->id, true, &err) < 0 && berr_errno (err) != ENOENT)
+    blog_berr (&err);
+  eng_container_stopped (c, -1,
+                         asprintf (&m,
+                                   "CannotStartContainerError: the container did not start "
+                                   "within ECS_CONTAINER_START_TIMEOUT (%.0f s)",
+                                   (double)e->o.cfg->container_start_timeout_us / 1e6)
+                                 < 0
+                             ? NULL
+                             : m);
+}
+
+/* ECS_CONTAINER_START_TIMEOUT: the start has no outcome yet. SIGKILL to the invoker's process
+ * group takes the invoker and a monitor that has not detached yet (a fork in flight included);
+ * a monitor that detached wrote shim.pid first, so it and the runtime it started (its own
+ * group, as session leader) are killed through that. The invoker's exit then finishes it. */
+static int on_start_timeout (sd_event_source *s, uint64_t usec, void *userdata)
+{
+  eng_container *c = userdata;
+  agent_engine *e = c->task->e;
+  _cleanup_free_ char *pidfile = path_of (e, "shims", c->id, "shim.pid"), *buf = NULL;
+  _cleanup_berr_ berr *err = NULL;
+  size_t n = 0;
+  uint64_t shim_pid = 0;
+  (void)s, (void)usec;
+  blog_warn ("container %s did not start in time: killing its start", c->id);
+  c->start_timed_out = true;
+  if (c->invoker_pid > 0)
+    kill (-c->invoker_pid, SIGKILL);
+  if (pidfile && bfs_read_all (AT_FDCWD, pidfile, 64, &buf, &n, &err) == 0
+      && bfs_parse_u64 (buf, &shim_pid) == 0 && shim_pid > 0)
+    {
+      _cleanup_close_ int fd = pidfd_open_ ((pid_t)shim_pid);
+      if (fd >= 0 && is_our_shim ((pid_t)shim_pid, c->id))
+        {
+          kill (-(pid_t)shim_pid, SIGKILL);
+          syscall (SYS_pidfd_send_signal, fd, SIGKILL, NULL, 0);
+        }
+    }
   return 0;
 }
 
@@ -351,7 +431,15 @@ static int on_invoker_exit (sd_event_source *s, int fd, uint32_t revents, void *
   if (waitid (P_PIDFD, (id_t)fd, &si, WEXITED) < 0)
     blog_warn ("container %s: waitid on the shim invoker: %m", c->id);
   c->watch = sd_event_source_disable_unref (c->watch);
+  c->start_timer = sd_event_source_disable_unref (c->start_timer);
   c->launching = false;
+  c->invoker_pid = 0;
+  if (c->start_timed_out)
+    {
+      start_timed_out (c);
+      eng_step (c->task);
+      return 0;
+    }
   if (read_shim_state (c->task->e, c->id, &st, &err) < 0)
     {
       _cleanup_free_ char *m = NULL;
@@ -366,6 +454,7 @@ static int on_invoker_exit (sd_event_source *s, int fd, uint32_t revents, void *
     {
       c->pid = st.pid;
       c->known = ES_RUNNING;
+      c->run_started_ns = bclock_real_ns ();
       if (eng_save_container (c, &err) < 0)
         blog_berr (&err);
       if (!running || watch_shim (c, st.shim_pid) < 0)
@@ -409,6 +498,20 @@ static int write_bundle (eng_container *c, berr **err)
   return bfs_write_atomic_volatile (dfd, "config.json", text, strlen (text), 0600, err);
 }
 
+/* The previous run's state.json and shim.pid, which must not be taken for the next run's. */
+static int forget_run (const char *shimdir, berr **err)
+{
+  static const char *const names[] = { "state.json", "shim.pid" };
+  for (size_t i = 0; i < 2; i++)
+    {
+      char p[4096];
+      snprintf (p, sizeof p, "%s/%s", shimdir, names[i]);
+      if (unlink (p) < 0 && errno != ENOENT)
+        return berr_sys (err, "unlink `%s`", p);
+    }
+  return 0;
+}
+
 int eng_launch (eng_container *c, berr **err)
 {
   agent_engine *e = c->task->e;
@@ -419,7 +522,9 @@ int eng_launch (eng_container *c, berr **err)
     return berr_make (err, ENOMEM, "launch");
   if (eng_net_setup (c, err) < 0)
     return -1;
-  if (bfs_remove_tree (AT_FDCWD, shimdir, err) < 0)
+  if (c->restarts == 0 && bfs_remove_tree (AT_FDCWD, shimdir, err) < 0)
+    return -1;
+  if (c->restarts > 0 && forget_run (shimdir, err) < 0) /* a restart keeps the log */
     return -1;
   snprintf (size, sizeof size, "%llu", (unsigned long long)e->o.cfg->log_max_size);
   snprintf (files, sizeof files, "%llu", (unsigned long long)e->o.cfg->log_max_files);
@@ -453,6 +558,7 @@ int eng_launch (eng_container *c, berr **err)
     return berr_sys (err, "fork");
   if (pid == 0)
     {
+      setpgid (0, 0); /* the start timeout kills the invoker's group (on_start_timeout) */
       eng_cg_child (&cl);
       int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
       if (null >= 0)
@@ -460,6 +566,7 @@ int eng_launch (eng_container *c, berr **err)
       execv (argv[0], (char *const *)argv);
       _exit (127);
     }
+  setpgid (pid, pid); /* also here: the group exists whichever of the two runs first */
   if (eng_cg_place (c, pid, &cl, err) < 0 || write_bundle (c, err) < 0
       || eng_cg_release (&cl, err) < 0)
     {
@@ -478,6 +585,14 @@ int eng_launch (eng_container *c, berr **err)
     }
   sd_event_source_set_io_fd_own (c->watch, true);
   c->launching = true;
+  c->invoker_pid = pid;
+  c->start_timed_out = false;
+  uint64_t timeout = e->o.cfg->container_start_timeout_us;
+  if (timeout > 0
+      && sd_event_add_time_relative (e->o.ev, &c->start_timer, CLOCK_MONOTONIC, timeout, 0,
+                                     on_start_timeout, c)
+             < 0)
+    blog_warn ("container %s: cannot arm the start timeout", c->id);
   return 0;
 }
 
@@ -544,7 +659,8 @@ int eng_adopt (eng_container *c)
         eng_health_start (c); /* from UNKNOWN again, as Docker after a daemon restart */
       return 0;
     }
-  finish_from_state (c); /* exited meanwhile (state.json has the code) or lost */
+  if (!try_restart (c))    /* exited meanwhile: restarted by its policy, */
+    finish_from_state (c); /* or finished (state.json has the code) or lost */
   return 0;
 }
 

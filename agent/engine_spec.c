@@ -8,11 +8,16 @@
 #include "runtime/runtime.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/capability.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 
 int eng_build_config (eng_container *c, const struct img_config *ic, const char *bundle,
                       cJSON **out, berr **err);
@@ -182,32 +187,64 @@ static void add_mount (cJSON *mounts, const char *dst, const char *type, const c
   cJSON_AddItemToArray (mounts, m);
 }
 
-/* Host bind mounts and task-scoped volumes named by mountPoints; tmpfs; /dev/shm's size. */
-static int set_mounts (eng_container *c, cJSON *mounts, berr **err)
+/* The host directory of a task volume: its host.sourcePath, else a task-scoped directory under
+ * $state/volumes/<task id>/ (made on first use, shared by the task's containers). */
+static int volume_path (eng_container *c, const char *name, char **out, berr **err)
 {
-  const cJSON *mp, *v, *t;
-  cJSON_ArrayForEach (mp, cJSON_GetObjectItem (c->def, "mountPoints"))
+  const cJSON *v;
+  cJSON_ArrayForEach (v, cJSON_GetObjectItem (c->task->body, "volumes"))
   {
-    const char *src = jstr (mp, "sourceVolume"), *dst = jstr (mp, "containerPath"), *host = NULL;
-    _cleanup_free_ char *scoped = NULL;
-    bool ro = cJSON_IsTrue (cJSON_GetObjectItem (mp, "readOnly"));
-    cJSON_ArrayForEach (
-        v, cJSON_GetObjectItem (c->task->body,
-                                "volumes")) if (src && dst
-                                                && strcmp (jstr (v, "name") ?: "", src) == 0) host
-        = jstr (cJSON_GetObjectItem (v, "host"), "sourcePath");
+    const char *host = jstr (cJSON_GetObjectItem (v, "host"), "sourcePath");
+    if (strcmp (jstr (v, "name") ?: "", name) == 0 && host)
+      return (*out = strdup (host)) ? 0 : berr_make (err, ENOMEM, "volume");
+  }
+  if (asprintf (out, "%s/volumes/%s/%s", c->task->e->o.state_dir, c->task->id, name) < 0)
+    return berr_make (err, ENOMEM, "volume");
+  return bfs_mkdirs (*out, 0755, err);
+}
+
+/* def's mountPoints, then (depth-first, as docker's --volumes-from copies every mount of the
+ * source, its own volumesFrom included) the mounts of each volumesFrom source; ro forces
+ * read-only (a volumesFrom with readOnly), else each mount point's readOnly holds. */
+static int add_mount_points (eng_container *c, const cJSON *def, bool ro, int depth, cJSON *mounts,
+                             berr **err)
+{
+  const cJSON *mp, *vf;
+  if (depth > 8)
+    return berr_make (err, ELOOP, "volumesFrom: a cycle or too deep a chain");
+  cJSON_ArrayForEach (mp, cJSON_GetObjectItem (def, "mountPoints"))
+  {
+    const char *src = jstr (mp, "sourceVolume"), *dst = jstr (mp, "containerPath");
+    _cleanup_free_ char *host = NULL;
     if (src == NULL || dst == NULL)
       return berr_make (err, EINVAL, "mountPoints: sourceVolume and containerPath are required");
-    if (host == NULL)
-      {
-        if (asprintf (&scoped, "%s/volumes/%s/%s", c->task->e->o.state_dir, c->task->id, src) < 0
-            || bfs_mkdirs (scoped, 0755, err) < 0)
-          return -1;
-        host = scoped;
-      }
-    const char *opts[] = { "rbind", ro ? "ro" : "rw", NULL };
+    if (volume_path (c, src, &host, err) < 0)
+      return -1;
+    bool r = ro || cJSON_IsTrue (cJSON_GetObjectItem (mp, "readOnly"));
+    const char *opts[] = { "rbind", r ? "ro" : "rw", NULL };
     add_mount (mounts, dst, "bind", host, opts);
   }
+  cJSON_ArrayForEach (vf, cJSON_GetObjectItem (def, "volumesFrom"))
+  {
+    const char *name = jstr (vf, "sourceContainer");
+    eng_container *from = name ? eng_find_container (c->task->e, c->task->arn, name) : NULL;
+    if (from == NULL || from == c)
+      return berr_make (err, EINVAL, "volumesFrom: no container `%s` in the task",
+                        name ? name : "");
+    if (add_mount_points (c, from->def, ro || cJSON_IsTrue (cJSON_GetObjectItem (vf, "readOnly")),
+                          depth + 1, mounts, err)
+        < 0)
+      return -1;
+  }
+  return 0;
+}
+
+/* mountPoints (host and task-scoped volumes) and volumesFrom; tmpfs; /dev/shm's size. */
+static int set_mounts (eng_container *c, cJSON *mounts, berr **err)
+{
+  const cJSON *t;
+  if (add_mount_points (c, c->def, false, 0, mounts, err) < 0)
+    return -1;
   const cJSON *lp = cJSON_GetObjectItem (c->def, "linuxParameters");
   cJSON_ArrayForEach (t, cJSON_GetObjectItem (lp, "tmpfs"))
   {
@@ -331,6 +368,173 @@ static void host_network (cJSON *lin)
     }
 }
 
+/* Every capability the agent may give (its bounding set: a container cannot get more than its
+ * parent, and asking for more fails the start), "CAP_CHOWN" style. */
+static cJSON *all_caps (void)
+{
+  cJSON *arr = cJSON_CreateArray ();
+  for (cap_value_t i = 0; arr && i < cap_max_bits (); i++)
+    {
+      if (cap_get_bound (i) != 1)
+        continue;
+      char *name = cap_to_name (i);
+      for (char *p = name; p && *p; p++)
+        *p = (char)toupper ((unsigned char)*p);
+      if (name)
+        cJSON_AddItemToArray (arr, cJSON_CreateString (name));
+      cap_free (name);
+    }
+  return arr;
+}
+
+static bool listed (const char *const *v, const char *s)
+{
+  for (; *v; v++)
+    if (strcmp (*v, s) == 0)
+      return true;
+  return false;
+}
+
+/* A host device node as a linux.devices entry at path. */
+static cJSON *device_json (const char *path, const struct stat *st)
+{
+  cJSON *o = cJSON_CreateObject ();
+  cJSON_AddStringToObject (o, "path", path);
+  cJSON_AddStringToObject (o, "type", S_ISBLK (st->st_mode) ? "b" : "c");
+  cJSON_AddNumberToObject (o, "major", major (st->st_rdev));
+  cJSON_AddNumberToObject (o, "minor", minor (st->st_rdev));
+  cJSON_AddNumberToObject (o, "fileMode", st->st_mode & 07777);
+  cJSON_AddNumberToObject (o, "uid", st->st_uid);
+  cJSON_AddNumberToObject (o, "gid", st->st_gid);
+  return o;
+}
+
+/* The host's device nodes directly in /dev (those the runtime makes itself aside), as
+ * linux.devices: a privileged container sees them as docker --privileged does. */
+static int host_devices (cJSON *lin, berr **err)
+{
+  static const char *const own[]
+      = { "null", "zero", "full", "random", "urandom", "tty", "console", "ptmx", NULL };
+  cJSON *arr = cJSON_AddArrayToObject (lin, "devices");
+  DIR *d = opendir ("/dev");
+  struct dirent *de;
+  if (d == NULL)
+    return berr_sys (err, "privileged: open /dev");
+  while ((de = readdir (d)))
+    {
+      struct stat st;
+      char path[300];
+      if (fstatat (dirfd (d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0
+          || !(S_ISCHR (st.st_mode) || S_ISBLK (st.st_mode)) || listed (own, de->d_name))
+        continue;
+      snprintf (path, sizeof path, "/dev/%s", de->d_name);
+      cJSON_AddItemToArray (arr, device_json (path, &st));
+    }
+  closedir (d);
+  return 0;
+}
+
+/* linuxParameters.devices: each hostPath's node made at containerPath (default the same path)
+ * and allowed with its permissions (read, write, mknod; default all three), as an allow rule
+ * for exactly that node in resources.devices, which berth-runtime honours (docs/runtime.md). */
+static int set_devices (const cJSON *def, cJSON *lin, berr **err)
+{
+  const cJSON *lp = cJSON_GetObjectItem (def, "linuxParameters"), *d, *p;
+  cJSON *nodes = cJSON_GetObjectItem (lin, "devices");
+  cJSON *rules = cJSON_GetObjectItem (cJSON_GetObjectItem (lin, "resources"), "devices");
+  cJSON_ArrayForEach (d, cJSON_GetObjectItem (lp, "devices"))
+  {
+    const char *host = jstr (d, "hostPath"), *path = jstr (d, "containerPath") ?: host;
+    struct stat st;
+    char access[4] = "";
+    if (host == NULL || path[0] != '/')
+      return berr_make (err, EINVAL, "linuxParameters.devices: hostPath is required");
+    if (stat (host, &st) < 0)
+      return berr_sys (err, "linuxParameters.devices: `%s`", host);
+    if (!S_ISCHR (st.st_mode) && !S_ISBLK (st.st_mode))
+      return berr_make (err, EINVAL, "linuxParameters.devices: `%s` is not a device", host);
+    cJSON_ArrayForEach (p, cJSON_GetObjectItem (d, "permissions"))
+    {
+      const char *v = cJSON_GetStringValue (p) ?: "";
+      char a = strcmp (v, "read") == 0    ? 'r'
+               : strcmp (v, "write") == 0 ? 'w'
+               : strcmp (v, "mknod") == 0 ? 'm'
+                                          : 0;
+      if (a == 0)
+        return berr_make (err, EINVAL, "linuxParameters.devices: bad permission `%s`", v);
+      if (strchr (access, a) == NULL && strlen (access) < 3)
+        access[strlen (access)] = a;
+    }
+    if (nodes == NULL)
+      nodes = cJSON_AddArrayToObject (lin, "devices");
+    cJSON_AddItemToArray (nodes, device_json (path, &st));
+    cJSON *rule = device_json (path, &st);
+    cJSON_DeleteItemFromObject (rule, "path");
+    cJSON_DeleteItemFromObject (rule, "fileMode");
+    cJSON_DeleteItemFromObject (rule, "uid");
+    cJSON_DeleteItemFromObject (rule, "gid");
+    cJSON_AddTrueToObject (rule, "allow");
+    cJSON_AddStringToObject (rule, "access", access[0] ? access : "rwm");
+    cJSON_AddItemToArray (rules, rule);
+  }
+  return 0;
+}
+
+/* privileged: every capability, no seccomp filter, no masked or read-only paths, /sys and its
+ * cgroups writable, every device allowed and the host's nodes in /dev. The cgroup limits
+ * (memory, cpu, pids) still apply. */
+static int set_privileged (cJSON *cfg, berr **err)
+{
+  static const char *const sets[] = { "bounding", "effective", "permitted" };
+  cJSON *proc = cJSON_GetObjectItem (cfg, "process"), *lin = cJSON_GetObjectItem (cfg, "linux");
+  cJSON *caps = cJSON_GetObjectItem (proc, "capabilities"), *m;
+  for (size_t i = 0; i < 3; i++)
+    cJSON_ReplaceItemInObject (caps, sets[i], all_caps ());
+  cJSON_ReplaceItemInObject (proc, "noNewPrivileges", cJSON_CreateFalse ());
+  cJSON_DeleteItemFromObject (lin, "seccomp");
+  cJSON_ReplaceItemInObject (lin, "maskedPaths", cJSON_CreateArray ());
+  cJSON_ReplaceItemInObject (lin, "readonlyPaths", cJSON_CreateArray ());
+  cJSON *all = cJSON_CreateObject ();
+  cJSON_AddTrueToObject (all, "allow");
+  cJSON_AddStringToObject (all, "access", "rwm");
+  cJSON_AddItemToArray (cJSON_GetObjectItem (cJSON_GetObjectItem (lin, "resources"), "devices"),
+                        all);
+  cJSON_ArrayForEach (m, cJSON_GetObjectItem (cfg, "mounts"))
+  {
+    const char *dst = jstr (m, "destination") ?: "";
+    cJSON *opts = cJSON_GetObjectItem (m, "options");
+    for (int i = cJSON_GetArraySize (opts) - 1; strncmp (dst, "/sys", 4) == 0 && i >= 0; i--)
+      if (strcmp (cJSON_GetArrayItem (opts, i)->valuestring, "ro") == 0)
+        cJSON_DeleteItemFromArray (opts, i);
+  }
+  return host_devices (lin, err);
+}
+
+/* initProcessEnabled: berth-init (static, libc only) bound read-only at /dev/init, on the
+ * container's own /dev tmpfs so the image is not touched, and run as PID 1 before the command. */
+static int set_init (eng_container *c, cJSON *cfg, berr **err)
+{
+  const agent_engine_opts *o = &c->task->e->o;
+  _cleanup_free_ char *path = NULL;
+  const char *slash = strrchr (o->shim_path, '/');
+  if (o->init_path)
+    path = strdup (o->init_path);
+  else if (asprintf (&path, "%.*s%sberth-init", slash ? (int)(slash - o->shim_path) : 0,
+                     o->shim_path, slash ? "/" : "")
+           < 0)
+    path = NULL;
+  if (path == NULL)
+    return berr_make (err, ENOMEM, "initProcessEnabled");
+  if (access (path, X_OK) < 0)
+    return berr_sys (err, "initProcessEnabled: `%s`", path);
+  const char *opts[] = { "bind", "ro", "nosuid", "nodev", NULL };
+  add_mount (cJSON_GetObjectItem (cfg, "mounts"), "/dev/init", "bind", path, opts);
+  cJSON *args = cJSON_GetObjectItem (cJSON_GetObjectItem (cfg, "process"), "args");
+  cJSON_InsertItemInArray (args, 0, cJSON_CreateString ("--"));
+  cJSON_InsertItemInArray (args, 0, cJSON_CreateString ("/dev/init"));
+  return 0;
+}
+
 int eng_build_config (eng_container *c, const struct img_config *ic, const char *bundle,
                       cJSON **out, berr **err)
 {
@@ -338,9 +542,9 @@ int eng_build_config (eng_container *c, const struct img_config *ic, const char 
   _cleanup_json_ cJSON *cfg = rt_oci_default_config ();
   if (cfg == NULL)
     return berr_make (err, ENOMEM, "config.json");
-  if (cJSON_IsTrue (cJSON_GetObjectItem (def, "privileged")))
-    return berr_make (err, EPERM, "privileged containers are not supported%s",
-                      c->task->e->o.cfg->disable_privileged ? " (ECS_DISABLE_PRIVILEGED)" : "");
+  bool privileged = cJSON_IsTrue (cJSON_GetObjectItem (def, "privileged"));
+  if (privileged && c->task->e->o.cfg->disable_privileged)
+    return berr_make (err, EPERM, "privileged containers are disabled (ECS_DISABLE_PRIVILEGED)");
   cJSON *proc = cJSON_GetObjectItem (cfg, "process"), *lin = cJSON_GetObjectItem (cfg, "linux");
   cJSON *root = cJSON_CreateObject ();
   cJSON_ReplaceItemInObject (cfg, "root", root);
@@ -361,8 +565,15 @@ int eng_build_config (eng_container *c, const struct img_config *ic, const char 
   if (user)
     cJSON_AddStringToObject (cJSON_GetObjectItem (proc, "user"), "username", user);
   set_ulimits (def, proc);
+  if (privileged && set_privileged (cfg, err) < 0)
+    return -1;
+  if (!privileged && set_devices (def, lin, err) < 0) /* privileged has them all */
+    return -1;
   set_caps (def, proc);
   set_resources (c, lin);
+  const cJSON *lp = cJSON_GetObjectItem (def, "linuxParameters");
+  if (cJSON_IsTrue (cJSON_GetObjectItem (lp, "initProcessEnabled")) && set_init (c, cfg, err) < 0)
+    return -1;
   if (set_mounts (c, cJSON_GetObjectItem (cfg, "mounts"), err) < 0
       || awsvpc_files (c, cJSON_GetObjectItem (cfg, "mounts"), err) < 0
       || set_dns (c, cJSON_GetObjectItem (cfg, "mounts"), bundle, err) < 0)

@@ -1,6 +1,7 @@
 /* The telemetry publisher: every BERTH_TELEMETRY_INTERVAL, per-container CPU and memory read
- * from cgroup files (cgroups/cgroups.h) and sent as BerthChannelV1.PublishMetrics. Which
- * containers exist and where their cgroups are comes from the engine through a callback. */
+ * from cgroup files (cgroups/cgroups.h) and sent as BerthChannelV1.PublishMetrics, then the
+ * containers' health as PublishHealth. Which containers exist, where their cgroups are and
+ * their health come from the engine through callbacks. */
 #include "agent/agent.h"
 #include "cgroups/cgroups.h"
 #include "lib/cleanup.h"
@@ -29,7 +30,8 @@ struct agent_telemetry
   sd_event_source *timer;
   sample *samples;
   size_t n_samples;
-  uint64_t published; /* requests answered 200 */
+  uint64_t published;        /* PublishMetrics requests answered 200 */
+  uint64_t health_published; /* PublishHealth requests answered 200 */
 };
 
 static uint64_t wall_ns (void)
@@ -110,13 +112,25 @@ static void on_published (const agent_http_result *res, void *userdata)
                                     : (res->error_type ? res->error_type : "server error"));
 }
 
-/* Sends tasks (taken) as one PublishMetrics request. */
-static void publish (agent_telemetry *t, cJSON *tasks)
+static void on_health_published (const agent_http_result *res, void *userdata)
+{
+  agent_telemetry *t = userdata;
+  if (res->curl_code == 0 && res->status == 200)
+    t->health_published++;
+  else
+    blog_warn ("telemetry: PublishHealth failed: %s",
+               res->transport_error ? res->transport_error
+                                    : (res->error_type ? res->error_type : "server error"));
+}
+
+/* Sends tasks (taken) as one request: PublishMetrics (member taskMetrics) or PublishHealth
+ * (member tasks). */
+static void publish_as (agent_telemetry *t, bool health, cJSON *tasks)
 {
   _cleanup_berr_ berr *err = NULL;
   _cleanup_json_ cJSON *req = cJSON_CreateObject ();
   cJSON *md = req ? cJSON_AddObjectToObject (req, "metadata") : NULL;
-  if (req == NULL || !cJSON_AddItemToObject (req, "taskMetrics", tasks))
+  if (req == NULL || !cJSON_AddItemToObject (req, health ? "tasks" : "taskMetrics", tasks))
     {
       cJSON_Delete (tasks);
       return;
@@ -126,10 +140,34 @@ static void publish (agent_telemetry *t, cJSON *tasks)
       || !cJSON_AddFalseToObject (md, "idle") || !cJSON_AddTrueToObject (md, "fin")
       || !cJSON_AddNumberToObject (req, "timestamp", (double)time (NULL)))
     return;
-  if (agent_http_call (t->o.http, "BerthChannelV1.PublishMetrics", req, PUBLISH_TIMEOUT_MS,
-                       on_published, t, &err)
+  if (agent_http_call (
+          t->o.http, health ? "BerthChannelV1.PublishHealth" : "BerthChannelV1.PublishMetrics", req,
+          PUBLISH_TIMEOUT_MS, health ? on_health_published : on_published, t, &err)
       < 0)
     blog_berr (&err);
+}
+
+static void publish (agent_telemetry *t, cJSON *tasks)
+{
+  publish_as (t, false, tasks);
+}
+
+/* The health of every container with a check, TASKS_PER_REQUEST tasks a request. */
+static void collect_health (agent_telemetry *t)
+{
+  cJSON *tasks = NULL;
+  if (t->o.gather_health == NULL || t->o.gather_health (t->o.userdata, &tasks) < 0)
+    return;
+  while (cJSON_GetArraySize (tasks) > 0)
+    {
+      cJSON *batch = cJSON_CreateArray ();
+      for (int i = 0; batch && i < TASKS_PER_REQUEST && cJSON_GetArraySize (tasks) > 0; i++)
+        cJSON_AddItemToArray (batch, cJSON_DetachItemFromArray (tasks, 0));
+      if (batch == NULL)
+        break;
+      publish_as (t, true, batch);
+    }
+  cJSON_Delete (tasks);
 }
 
 /* The task entry of arn in tasks, created with the container's task fields. */
@@ -184,6 +222,7 @@ void agent_telemetry_collect (agent_telemetry *t)
     cJSON_Delete (tasks);
   if (t->o.gather_done)
     t->o.gather_done (t->o.userdata, list, n);
+  collect_health (t);
 }
 
 static int on_timer (sd_event_source *s, uint64_t usec, void *userdata)
@@ -237,4 +276,9 @@ void agent_telemetry_free (agent_telemetry *t)
 uint64_t agent_telemetry_published (const agent_telemetry *t)
 {
   return t ? t->published : 0;
+}
+
+uint64_t agent_telemetry_health_published (const agent_telemetry *t)
+{
+  return t ? t->health_published : 0;
 }

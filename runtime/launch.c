@@ -100,6 +100,13 @@ static int make_cgroup (const struct rt_spec *spec, cg_group **out, berr **err)
       struct cg_device_rule *r = &rules[ARRAY_SIZE (default_device_rules) + i];
       *r = (struct cg_device_rule){ true, spec->devices[i].type, spec->devices[i].major,
                                     spec->devices[i].minor, "rwm" };
+      if (spec->devices[i].access[0]) /* narrowed by resources.devices */
+        memcpy (r->access, spec->devices[i].access, sizeof r->access);
+    }
+  if (c->devices_allow_all) /* privileged: every device */
+    {
+      rules[0] = (struct cg_device_rule){ true, 'a', -1, -1, "rwm" };
+      n = 1;
     }
   struct cg_limits lim = {
     .cpu_units = c->cpu_units,

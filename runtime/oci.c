@@ -610,6 +610,57 @@ static int parse_cpu (const cJSON *res, struct rt_cgroup *cg, berr **err)
   return 0;
 }
 
+/* Whether the last rule of resources.devices allows every device with rwm: allow true, no
+ * type (or "a"), no major or minor. */
+static int devices_allow_all (const cJSON *devices, bool *out, berr **err)
+{
+  const cJSON *last = cJSON_GetArrayItem (devices, cJSON_GetArraySize (devices) - 1);
+  bool allow = false;
+  const char *type = NULL, *access = NULL;
+  *out = false;
+  if (last == NULL)
+    return 0;
+  if (bjson_get_bool (last, "allow", true, &allow, err) < 0
+      || bjson_get_str (last, "type", false, &type, err) < 0
+      || bjson_get_str (last, "access", false, &access, err) < 0)
+    return berr_wrap (err, "devices[%d]", cJSON_GetArraySize (devices) - 1);
+  *out = allow && (type == NULL || strcmp (type, "a") == 0)
+         && cJSON_GetObjectItem (last, "major") == NULL
+         && cJSON_GetObjectItem (last, "minor") == NULL
+         && (access == NULL || strcmp (access, "rwm") == 0);
+  return 0;
+}
+
+/* A node of linux.devices is allowed "rwm" unless resources.devices has an allow rule naming
+ * exactly it (type, major, minor) with a narrower access: the last such rule's access holds. */
+static int devices_access (const cJSON *linux_obj, struct rt_spec *s, berr **err)
+{
+  const cJSON *rules
+      = cJSON_GetObjectItem (cJSON_GetObjectItem (linux_obj, "resources"), "devices"),
+      *r;
+  cJSON_ArrayForEach (r, rules)
+  {
+    const char *type = NULL, *access = NULL;
+    bool allow = false;
+    int64_t major = -1, minor = -1;
+    if (bjson_get_bool (r, "allow", false, &allow, err) < 0
+        || bjson_get_str (r, "type", false, &type, err) < 0
+        || bjson_get_str (r, "access", false, &access, err) < 0
+        || bjson_get_int (r, "major", false, -1, UINT32_MAX, &major, err) < 0
+        || bjson_get_int (r, "minor", false, -1, UINT32_MAX, &minor, err) < 0)
+      return berr_wrap (err, "linux.resources.devices");
+    if (access && (strlen (access) > 3 || strspn (access, "rwm") != strlen (access)))
+      return berr_make (err, EINVAL, "linux.resources.devices: bad access `%s`", access);
+    for (size_t i = 0; allow && type && access && i < s->n_devices; i++)
+      {
+        struct rt_device *d = &s->devices[i];
+        if (d->type == type[0] && type[1] == '\0' && d->major == major && d->minor == minor)
+          snprintf (d->access, sizeof d->access, "%s", access);
+      }
+  }
+  return 0;
+}
+
 static int parse_resources (const cJSON *linux_obj, struct rt_cgroup *cg, berr **err)
 {
   const cJSON *res = NULL, *mem = NULL, *pids = NULL, *devices = NULL;
@@ -617,11 +668,13 @@ static int parse_resources (const cJSON *linux_obj, struct rt_cgroup *cg, berr *
     return berr_wrap (err, "linux");
   if (res == NULL)
     return 0;
-  /* resources.devices is type-checked only: device access is Berth's fixed default plus
-   * linux.devices, so a rule list here has nothing to add. */
+  /* resources.devices: device access is Berth's fixed default plus linux.devices, so only one
+   * rule list means something here: one ending with an allow of everything (a privileged
+   * container, as the engines write it), which lifts the device restriction. */
   if (bjson_get_obj (res, "memory", false, &mem, err) < 0
       || bjson_get_obj (res, "pids", false, &pids, err) < 0
-      || bjson_get_arr (res, "devices", false, &devices, err) < 0)
+      || bjson_get_arr (res, "devices", false, &devices, err) < 0
+      || devices_allow_all (devices, &cg->devices_allow_all, err) < 0)
     return berr_wrap (err, "linux.resources");
   if (bjson_get_int (mem, "limit", false, 0, INT64_MAX, &cg->memory_max, err) < 0
       || bjson_get_int (mem, "reservation", false, 0, INT64_MAX, &cg->memory_low, err) < 0)
@@ -660,7 +713,7 @@ static int parse_linux (const cJSON *cfg, struct rt_spec *s, berr **err)
       || parse_path_list (lin, "maskedPaths", &s->masked_paths, err) < 0
       || parse_path_list (lin, "readonlyPaths", &s->readonly_paths, err) < 0
       || parse_devices (lin, s, err) < 0 || parse_sysctls (lin, s, err) < 0
-      || parse_resources (lin, &s->cgroup, err) < 0
+      || devices_access (lin, s, err) < 0 || parse_resources (lin, &s->cgroup, err) < 0
       || parse_cgroups_path (lin, &s->cgroup, err) < 0)
     return -1;
   static const char *const mappings[] = { "uidMappings", "gidMappings" };

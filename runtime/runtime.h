@@ -55,6 +55,7 @@ struct rt_device
   mode_t mode;
   uid_t uid;
   gid_t gid;
+  char access[4]; /* "" (all: rwm), or from resources.devices' allow rule for this node */
 };
 
 struct rt_sysctl
@@ -97,6 +98,7 @@ struct rt_cgroup
   int64_t memory_max;
   int64_t memory_low;
   int64_t pids_max;
+  bool devices_allow_all; /* resources.devices ends with an allow-all rule (privileged) */
 };
 
 struct rt_spec

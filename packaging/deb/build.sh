@@ -88,6 +88,7 @@ a=$work/berth-agent
 install_bin "$build/bin/berth-agent" "$a/usr/bin/berth-agent"
 install_bin "$build/bin/berth-runtime" "$a/usr/bin/berth-runtime"
 install_bin "$build/bin/berth-shim" "$a/usr/bin/berth-shim"
+install_bin "$build/bin/berth-init" "$a/usr/bin/berth-init"
 install -D -m 0644 "$src/systemd/berth-agent.service" "$a/lib/systemd/system/berth-agent.service"
 # 0600: it may hold the agent's credentials (AWS_SECRET_ACCESS_KEY).
 install -D -m 0600 "$here/ecs.config" "$a/etc/ecs/ecs.config"
@@ -106,7 +107,7 @@ finish "$a" berth-agent "$deps, init-system-helpers (>= 1.54~)" \
  namespaces and cgroups, no Docker or containerd. It reads the ECS agent's
  /etc/ecs/ecs.config. The package also holds berth-runtime (an OCI runtime
  command line) and berth-shim (the per-container monitor)." \
-  berth-agent berth-runtime berth-shim
+  berth-agent berth-runtime berth-shim berth-init
 
 # berth-control: the ECS API server and its unit.
 c=$work/berth-control

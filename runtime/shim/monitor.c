@@ -94,22 +94,30 @@ static void fail_berr (struct shim *s, berr **err)
   berr_free (err);
 }
 
-/* Detach from the invoker: own session, subreaper for everything the runtime leaves behind,
- * no inherited descriptors, `/` as working directory so no mount is held busy. */
-static int detach (struct shim *s, berr **err)
+/* No inherited descriptors; the state directory made and opened. */
+static int open_state_dir (struct shim *s, berr **err)
 {
   if (s->report_fd > 3)
     syscall (SYS_close_range, 3, s->report_fd - 1, 0);
   syscall (SYS_close_range, s->report_fd + 1, ~0U, 0);
-  if (setsid () < 0)
-    return berr_sys (err, "setsid");
-  if (prctl (PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
-    return berr_sys (err, "become a child subreaper");
   if (bfs_mkdirs (s->opts->state_dir, 0700, err) < 0)
     return -1;
   s->dirfd = open (s->opts->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (s->dirfd < 0)
     return berr_sys (err, "open the state directory `%s`", s->opts->state_dir);
+  return 0;
+}
+
+/* Detach from the invoker: own session, subreaper for everything the runtime leaves behind,
+ * `/` as working directory so no mount is held busy. Only once shim.pid is written: until then
+ * the monitor is in its invoker's process group, so whoever gives up on a start (the agent's
+ * ECS_CONTAINER_START_TIMEOUT) reaches it either through that group or through shim.pid. */
+static int detach (struct shim *s, berr **err)
+{
+  if (setsid () < 0)
+    return berr_sys (err, "setsid");
+  if (prctl (PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+    return berr_sys (err, "become a child subreaper");
   if (chdir ("/") < 0)
     return berr_sys (err, "chdir /");
   int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
@@ -532,7 +540,8 @@ static void cleanup (struct shim *s)
 
 static int setup (struct shim *s, berr **err)
 {
-  if (detach (s, err) < 0 || write_pid_file (s, err) < 0 || setup_events (s, err) < 0)
+  if (open_state_dir (s, err) < 0 || write_pid_file (s, err) < 0 || detach (s, err) < 0
+      || setup_events (s, err) < 0)
     return -1;
   if (shim_log_open (&s->log, s->opts->log_file, s->opts->log_max_size, s->opts->log_max_files, err)
       < 0)

@@ -11,6 +11,7 @@
 #include "net/net.h"
 #include "runtime/runtime.h"
 #include "tests/support/cp.h"
+#include "tests/support/engine.h"
 #include "tests/support/netenv.h"
 #include "tests/support/support.h"
 
@@ -29,301 +30,60 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define IMAGE "test/busybox:v1"
-#define ARN_PREFIX "arn:aws:ecs:us-east-1:000000000000:task/default/"
+#define IMAGE TS_ENG_IMAGE
+#define ARN_PREFIX TS_ENG_ARN_PREFIX
 
 static char *images_dir; /* the mkimages.sh output, built once */
-
-typedef struct fx
-{
-  char *dir, *store_path, *shim, *runtime, *state, *rtroot, *img_root;
-  agent_config cfg;
-  agent_store *store;
-  sd_event *ev;
-  struct img_store *images;
-  struct img_registry *reg;
-  struct img_puller *puller;
-  agent_engine *eng;
-  agent_http *http;
-  agent_credprov *creds;
-  uint64_t host_mem_mib;
-} fx;
-
-static fx f;
-
-static void ok (int r, berr **err)
-{
-  ck_assert_msg (r >= 0, "%s", *err ? (*err)->msg : "(no error)");
-  berr_free (err);
-}
+static ts_eng f;
 
 static void suite_setup (void)
 {
-  images_dir = ts_mkdtemp ("agent-engine-img");
-  ts_sh_ok ("%s/tests/fixtures/mkimages.sh %s/out >/dev/null 2>&1",
-            getenv ("BERTH_SRC") ? getenv ("BERTH_SRC") : ".", images_dir);
+  images_dir = ts_eng_images_build ();
 }
 
 static void suite_teardown (void)
 {
-  ts_rmtree (images_dir);
-  free (images_dir);
-}
-
-static char *cat (const char *a, const char *b)
-{
-  char *p = NULL;
-  ck_assert_int_ge (asprintf (&p, "%s%s", a, b), 0);
-  return p;
+  ts_eng_images_remove (images_dir);
 }
 
 static void setup (void)
 {
-  berr *err = NULL;
-  ck_assert_int_eq (unshare (CLONE_NEWNS), 0);
-  ck_assert_int_eq (mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
-  memset (&f, 0, sizeof f);
-  f.dir = ts_mkdtemp ("agent-engine");
-  f.store_path = cat (f.dir, "/agent.db");
-  f.state = cat (f.dir, "/state");
-  f.rtroot = cat (f.dir, "/rt");
-  f.img_root = cat (f.dir, "/images");
-  f.shim = ts_bin ("berth-shim");
-  f.runtime = ts_bin ("berth-runtime");
-  const char *conf = "ECS_IMAGE_PULL_BEHAVIOR=once\nECS_CONTAINER_STOP_TIMEOUT=2s\n";
-  ok (agent_config_parse (conf, strlen (conf), NULL, &f.cfg, &err), &err);
-  f.cfg.task_cleanup_wait_us = 3600ULL * 1000000;
-  ok (img_store_open (f.img_root, &f.images, &err), &err);
-  _cleanup_free_ char *tar = cat (images_dir, "/out/docker.tar");
-  int fd = open (tar, O_RDONLY | O_CLOEXEC);
-  ck_assert_int_ge (fd, 0);
-  struct img_import_result ir;
-  ok (img_store_import (f.images, fd, NULL, &ir, &err), &err);
-  img_import_result_clear (&ir);
-  close (fd);
-  struct img_registry_opts ro = { .retries = -1, .connect_timeout_s = 2 };
-  struct img_sink sink;
-  img_store_sink (f.images, &sink);
-  ok (img_registry_new (&ro, &f.reg, &err), &err);
-  ok (img_puller_new (f.reg, &sink, NULL, &f.puller, &err), &err);
-  ck_assert_int_eq (sd_event_new (&f.ev), 0);
-}
-
-static void engine_open_with (net_bridge *br)
-{
-  berr *err = NULL;
-  agent_engine_opts o = { .ev = f.ev,
-                          .store = f.store,
-                          .cfg = &f.cfg,
-                          .http = f.http,
-                          .cluster = "c",
-                          .images = f.images,
-                          .puller = f.puller,
-                          .shim_path = f.shim,
-                          .runtime_path = f.runtime,
-                          .state_dir = f.state,
-                          .runtime_root = f.rtroot,
-                          .bridge = br,
-                          .max_pulls = 2,
-                          .host_mem_mib = f.host_mem_mib ? f.host_mem_mib : 1 << 20,
-                          .seed = 1 };
-  if (f.store == NULL)
-    ok (agent_store_open (f.store_path, &f.store, &err), &err);
-  o.store = f.store;
-  ok (agent_engine_new (&o, &f.eng, &err), &err);
-}
-
-static void engine_open (void)
-{
-  engine_open_with (NULL);
-}
-
-/* Kills whatever containers a test left, so no shim outlives it. */
-static void kill_containers (void)
-{
-  DIR *d = opendir (f.rtroot);
-  struct dirent *de;
-  berr *err = NULL;
-  while (d && (de = readdir (d)))
-    if (de->d_name[0] != '.' && strcmp (de->d_name, "seccomp-cache") != 0)
-      {
-        rt_container_delete (f.rtroot, de->d_name, true, &err);
-        berr_free (&err);
-      }
-  if (d)
-    closedir (d);
-  /* the shims write their final state, then exit: wait for them before removing their dirs */
-  _cleanup_free_ char *shims = cat (f.state, "/shims");
-  d = opendir (shims);
-  while (d && (de = readdir (d)))
-    if (de->d_name[0] != '.')
-      {
-        char path[4096];
-        snprintf (path, sizeof path, "%s/%s/shim.pid", shims, de->d_name);
-        _cleanup_free_ char *pid = ts_read_file (path);
-        pid_t p = pid ? atoi (pid) : 0;
-        int pfd = p > 0 ? (int)syscall (SYS_pidfd_open, p, 0) : -1;
-        struct pollfd pf = { .fd = pfd, .events = POLLIN };
-        if (pfd >= 0)
-          {
-            poll (&pf, 1, 3000);
-            close (pfd);
-          }
-      }
-  if (d)
-    closedir (d);
-  _cleanup_free_ char *rootfses = cat (f.img_root, "/containers");
-  d = opendir (rootfses);
-  while (d && (de = readdir (d)))
-    if (de->d_name[0] != '.')
-      {
-        img_rootfs_remove (f.images, de->d_name, &err);
-        berr_free (&err);
-      }
-  if (d)
-    closedir (d);
+  ts_eng_setup (&f, images_dir);
 }
 
 static void teardown (void)
 {
-  agent_engine_free (f.eng);
-  agent_http_free (f.http);
-  agent_credprov_free (f.creds);
-  kill_containers ();
-  agent_store_close (f.store);
-  img_puller_free (f.puller);
-  img_registry_free (f.reg);
-  img_store_close (f.images);
-  sd_event_unref (f.ev);
-  agent_config_free (&f.cfg);
-  ts_rmtree (f.dir);
-  free (f.dir), free (f.store_path), free (f.state), free (f.rtroot), free (f.img_root);
-  free (f.shim), free (f.runtime);
-}
-
-/* Stores an ACS task (containers: a JSON array text) and tells the engine. */
-static void inject_full (const char *arn, const char *mode, const char *containers,
-                         const char *memory)
-{
-  berr *err = NULL;
-  _cleanup_free_ char *body = NULL;
-  ck_assert_int_ge (asprintf (&body,
-                              "{\"arn\":\"%s\",\"family\":\"t\",\"version\":\"1\","
-                              "\"desiredStatus\":\"RUNNING\",\"networkMode\":\"%s\","
-                              "\"memory\":\"%s\",\"containers\":%s}",
-                              arn, mode, memory, containers),
-                    0);
-  agent_task_rec r
-      = { .arn = (char *)arn, .desired_status = "RUNNING", .known_status = "NONE", .body = body };
-  ok (agent_store_put_task (f.store, &r, &err), &err);
-  ok (agent_engine_task_updated (f.eng, arn, &err), &err);
-}
-
-static void inject (const char *arn, const char *mode, const char *containers)
-{
-  inject_full (arn, mode, containers, "512");
+  ts_eng_teardown (&f);
 }
 
 static void inject_mem (const char *arn, const char *containers, const char *memory)
 {
-  inject_full (arn, "none", containers, memory);
-}
-
-static void desire_stopped (const char *arn)
-{
-  berr *err = NULL;
-  agent_task_rec r = { 0 };
-  ok (agent_store_get_task (f.store, arn, &r, &err), &err);
-  free (r.desired_status);
-  r.desired_status = strdup ("STOPPED");
-  ok (agent_store_put_task (f.store, &r, &err), &err);
-  agent_task_rec_clear (&r);
-  ok (agent_engine_task_updated (f.eng, arn, &err), &err);
-}
-
-static bool status_is (const char *arn, const char *want)
-{
-  return strcmp (agent_engine_task_known (f.eng, arn, NULL), want) == 0;
-}
-
-/* Runs the loop until the task's known status is want (or timeout_ms). */
-static void run_until (const char *arn, const char *want, int timeout_ms)
-{
-  int64_t end = (int64_t)timeout_ms * 1000;
-  for (int64_t t = 0; t < end && !status_is (arn, want); t += 20000)
-    ck_assert_int_ge (sd_event_run (f.ev, 20000), 0);
-  const char *reason = NULL;
-  const char *got = agent_engine_task_known (f.eng, arn, &reason);
-  ck_assert_msg (strcmp (got, want) == 0, "task %s is %s, not %s (reason %s)", arn, got, want,
-                 reason ? reason : "none");
-}
-
-static void run_for (int ms)
-{
-  for (int t = 0; t < ms; t += 20)
-    sd_event_run (f.ev, 20000);
-}
-
-/* The unsent outbox entries of arn, oldest first, parsed (a JSON array). */
-static cJSON *outbox (const char *arn)
-{
-  berr *err = NULL;
-  cJSON *all = cJSON_CreateArray ();
-  /* outbox_next gives the oldest; mark each as sent to read the next, then count them all. */
-  agent_outbox_entry e = { 0 };
-  while (agent_store_outbox_next (f.store, arn, &e, &err) == 0)
-    {
-      cJSON *one = cJSON_Parse (e.body);
-      ck_assert_msg (one != NULL, "outbox entry: %s", e.body);
-      cJSON_AddItemToArray (all, one);
-      ok (agent_store_outbox_mark_sent (f.store, e.id, &err), &err);
-      agent_outbox_entry_clear (&e);
-    }
-  berr_free (&err);
-  return all;
-}
-
-static const cJSON *container_of (const cJSON *report, const char *name)
-{
-  const cJSON *c;
-  cJSON_ArrayForEach (c, cJSON_GetObjectItem (report, "containers"))
-  {
-    if (strcmp (ts_json_str (c, "containerName"), name) == 0)
-      return c;
-  }
-  _cleanup_free_ char *text = cJSON_PrintUnformatted (report);
-  ck_abort_msg ("no container %s in the report %s", name, text);
-  return NULL;
-}
-
-static int exit_code_of (const cJSON *report, const char *name)
-{
-  const cJSON *v = cJSON_GetObjectItem (container_of (report, name), "exitCode");
-  return cJSON_IsNumber (v) ? v->valueint : -1;
+  ts_eng_inject_full (&f, arn, "none", containers, memory);
 }
 
 START_TEST (test_task_runs_then_stops_with_its_exit_code_in_the_outbox)
 {
   const char *arn = ARN_PREFIX "run1";
-  engine_open ();
-  inject (arn, "none",
-          "[{\"name\":\"app\",\"image\":\"" IMAGE "\",\"essential\":true,"
-          "\"command\":[\"sh\",\"-c\",\"busybox sleep 1; exit 3\"],\"memory\":64}]");
-  run_until (arn, "RUNNING", 10000);
+  ts_eng_open (&f);
+  ts_eng_inject (&f, arn, "none",
+                 "[{\"name\":\"app\",\"image\":\"" IMAGE "\",\"essential\":true,"
+                 "\"command\":[\"sh\",\"-c\",\"busybox sleep 1; exit 3\"],\"memory\":64}]");
+  ts_eng_run_until (&f, arn, "RUNNING", 10000);
   pid_t pid;
   int code;
   ck_assert_int_eq (agent_engine_container_info (f.eng, arn, "app", &pid, &code), 0);
   ck_assert_int_gt (pid, 0);
   ck_assert_int_eq (kill (pid, 0), 0);
-  run_until (arn, "STOPPED", 10000);
-  _cleanup_json_ cJSON *ob = outbox (arn);
+  ts_eng_run_until (&f, arn, "STOPPED", 10000);
+  _cleanup_json_ cJSON *ob = ts_eng_outbox (&f, arn);
   ck_assert_int_eq (cJSON_GetArraySize (ob), 2);
   const cJSON *r0 = cJSON_GetArrayItem (ob, 0), *r1 = cJSON_GetArrayItem (ob, 1);
   ck_assert_str_eq (ts_json_str (r0, "status"), "RUNNING");
-  ck_assert_str_eq (ts_json_str (container_of (r0, "app"), "status"), "RUNNING");
+  ck_assert_str_eq (ts_json_str (ts_eng_container_of (r0, "app"), "status"), "RUNNING");
   ck_assert_str_eq (ts_json_str (r1, "status"), "STOPPED");
-  ck_assert_int_eq (exit_code_of (r1, "app"), 3);
-  ck_assert (strncmp (ts_json_str (container_of (r1, "app"), "imageDigest"), "sha256:", 7) == 0);
+  ck_assert_int_eq (ts_eng_exit_code_of (r1, "app"), 3);
+  ck_assert (strncmp (ts_json_str (ts_eng_container_of (r1, "app"), "imageDigest"), "sha256:", 7)
+             == 0);
   ck_assert (cJSON_IsNumber (cJSON_GetObjectItem (r1, "pullStartedAt")));
   ck_assert (cJSON_IsNumber (cJSON_GetObjectItem (r1, "executionStoppedAt")));
 }
@@ -332,35 +92,35 @@ END_TEST
 START_TEST (test_essential_container_exit_stops_the_task_with_its_stop_signal)
 {
   const char *arn = ARN_PREFIX "ess1";
-  engine_open ();
-  inject (arn, "none",
-          "[{\"name\":\"web\",\"image\":\"" IMAGE "\",\"essential\":true,"
-          "\"command\":[\"sh\",\"-c\",\"trap 'exit 42' TERM; busybox sleep 100 & wait\"]},"
-          "{\"name\":\"job\",\"image\":\"" IMAGE "\",\"essential\":true,"
-          "\"command\":[\"sh\",\"-c\",\"busybox sleep 1; exit 0\"]}]");
-  run_until (arn, "RUNNING", 10000);
-  run_until (arn, "STOPPED", 10000);
-  _cleanup_json_ cJSON *ob = outbox (arn);
+  ts_eng_open (&f);
+  ts_eng_inject (&f, arn, "none",
+                 "[{\"name\":\"web\",\"image\":\"" IMAGE "\",\"essential\":true,"
+                 "\"command\":[\"sh\",\"-c\",\"trap 'exit 42' TERM; busybox sleep 100 & wait\"]},"
+                 "{\"name\":\"job\",\"image\":\"" IMAGE "\",\"essential\":true,"
+                 "\"command\":[\"sh\",\"-c\",\"busybox sleep 1; exit 0\"]}]");
+  ts_eng_run_until (&f, arn, "RUNNING", 10000);
+  ts_eng_run_until (&f, arn, "STOPPED", 10000);
+  _cleanup_json_ cJSON *ob = ts_eng_outbox (&f, arn);
   const cJSON *last = cJSON_GetArrayItem (ob, cJSON_GetArraySize (ob) - 1);
   ck_assert_str_eq (ts_json_str (last, "status"), "STOPPED");
-  ck_assert_int_eq (exit_code_of (last, "job"), 0);
-  ck_assert_int_eq (exit_code_of (last, "web"), 42); /* SIGTERM, handled: no SIGKILL */
+  ck_assert_int_eq (ts_eng_exit_code_of (last, "job"), 0);
+  ck_assert_int_eq (ts_eng_exit_code_of (last, "web"), 42); /* SIGTERM, handled: no SIGKILL */
 }
 END_TEST
 
 START_TEST (test_depends_on_success_and_start_order_the_containers)
 {
   const char *arn = ARN_PREFIX "dep1";
-  engine_open ();
-  inject (arn, "none",
-          "[{\"name\":\"side\",\"image\":\"" IMAGE "\",\"essential\":false,"
-          "\"dependsOn\":[{\"containerName\":\"app\",\"condition\":\"START\"}],"
-          "\"command\":[\"busybox\",\"sleep\",\"100\"]},"
-          "{\"name\":\"app\",\"image\":\"" IMAGE "\","
-          "\"dependsOn\":[{\"containerName\":\"init\",\"condition\":\"SUCCESS\"}],"
-          "\"command\":[\"busybox\",\"sleep\",\"100\"]},"
-          "{\"name\":\"init\",\"image\":\"" IMAGE "\",\"essential\":false,"
-          "\"command\":[\"sh\",\"-c\",\"busybox sleep 1\"]}]");
+  ts_eng_open (&f);
+  ts_eng_inject (&f, arn, "none",
+                 "[{\"name\":\"side\",\"image\":\"" IMAGE "\",\"essential\":false,"
+                 "\"dependsOn\":[{\"containerName\":\"app\",\"condition\":\"START\"}],"
+                 "\"command\":[\"busybox\",\"sleep\",\"100\"]},"
+                 "{\"name\":\"app\",\"image\":\"" IMAGE "\","
+                 "\"dependsOn\":[{\"containerName\":\"init\",\"condition\":\"SUCCESS\"}],"
+                 "\"command\":[\"busybox\",\"sleep\",\"100\"]},"
+                 "{\"name\":\"init\",\"image\":\"" IMAGE "\",\"essential\":false,"
+                 "\"command\":[\"sh\",\"-c\",\"busybox sleep 1\"]}]");
   pid_t pid = 0, side = 0;
   int code = -1, ignored;
   for (int i = 0; i < 500 && pid == 0; i++)
@@ -375,7 +135,7 @@ START_TEST (test_depends_on_success_and_start_order_the_containers)
                  why ? why : "");
   agent_engine_container_info (f.eng, arn, "init", &side, &code);
   ck_assert_int_eq (code, 0); /* app started only once init had succeeded */
-  run_until (arn, "RUNNING", 10000);
+  ts_eng_run_until (&f, arn, "RUNNING", 10000);
   agent_engine_container_info (f.eng, arn, "side", &side, &ignored);
   ck_assert_int_gt (side, 0);
 }
@@ -385,14 +145,14 @@ START_TEST (test_failed_success_dependency_stops_the_task_without_starting_the_d
 {
   const char *arn = ARN_PREFIX "dep2";
   const char *reason = NULL;
-  engine_open ();
-  inject (arn, "none",
-          "[{\"name\":\"app\",\"image\":\"" IMAGE "\","
-          "\"dependsOn\":[{\"containerName\":\"init\",\"condition\":\"SUCCESS\"}],"
-          "\"command\":[\"busybox\",\"sleep\",\"100\"]},"
-          "{\"name\":\"init\",\"image\":\"" IMAGE "\",\"essential\":false,"
-          "\"command\":[\"sh\",\"-c\",\"exit 5\"]}]");
-  run_until (arn, "STOPPED", 10000);
+  ts_eng_open (&f);
+  ts_eng_inject (&f, arn, "none",
+                 "[{\"name\":\"app\",\"image\":\"" IMAGE "\","
+                 "\"dependsOn\":[{\"containerName\":\"init\",\"condition\":\"SUCCESS\"}],"
+                 "\"command\":[\"busybox\",\"sleep\",\"100\"]},"
+                 "{\"name\":\"init\",\"image\":\"" IMAGE "\",\"essential\":false,"
+                 "\"command\":[\"sh\",\"-c\",\"exit 5\"]}]");
+  ts_eng_run_until (&f, arn, "STOPPED", 10000);
   agent_engine_task_known (f.eng, arn, &reason);
   ck_assert_ptr_nonnull (reason);
   ck_assert_msg (strstr (reason, "DependencyConditionNotSatisfied") != NULL, "%s", reason);
@@ -406,19 +166,19 @@ END_TEST
 START_TEST (test_stop_escalates_to_sigkill_after_the_stop_timeout)
 {
   const char *arn = ARN_PREFIX "kill1";
-  engine_open ();
+  ts_eng_open (&f);
   /* sh as pid 1 without a handler ignores SIGTERM */
-  inject (arn, "none",
-          "[{\"name\":\"app\",\"image\":\"" IMAGE "\",\"stopTimeout\":1,"
-          "\"command\":[\"sh\",\"-c\",\"while true; do busybox sleep 1; done\"]}]");
-  run_until (arn, "RUNNING", 10000);
+  ts_eng_inject (&f, arn, "none",
+                 "[{\"name\":\"app\",\"image\":\"" IMAGE "\",\"stopTimeout\":1,"
+                 "\"command\":[\"sh\",\"-c\",\"while true; do busybox sleep 1; done\"]}]");
+  ts_eng_run_until (&f, arn, "RUNNING", 10000);
   int64_t t0 = bclock_mono_ns ();
-  desire_stopped (arn);
-  run_until (arn, "STOPPED", 10000);
+  ts_eng_desire_stopped (&f, arn);
+  ts_eng_run_until (&f, arn, "STOPPED", 10000);
   int64_t took_ms = (bclock_mono_ns () - t0) / 1000000;
   ck_assert_msg (took_ms >= 900 && took_ms < 5000, "stopped after %lld ms", (long long)took_ms);
-  _cleanup_json_ cJSON *ob = outbox (arn);
-  ck_assert_int_eq (exit_code_of (cJSON_GetArrayItem (ob, 1), "app"), 137);
+  _cleanup_json_ cJSON *ob = ts_eng_outbox (&f, arn);
+  ck_assert_int_eq (ts_eng_exit_code_of (cJSON_GetArrayItem (ob, 1), "app"), 137);
 }
 END_TEST
 
@@ -426,20 +186,22 @@ START_TEST (test_bad_image_stops_with_cannot_pull_and_the_engine_carries_on)
 {
   const char *bad = ARN_PREFIX "bad1", *good = ARN_PREFIX "good1";
   const char *reason = NULL;
-  engine_open ();
-  inject (bad, "none", "[{\"name\":\"app\",\"image\":\"127.0.0.1:1/no/such:v1\"}]");
-  run_until (bad, "STOPPED", 15000);
+  ts_eng_open (&f);
+  ts_eng_inject (&f, bad, "none", "[{\"name\":\"app\",\"image\":\"127.0.0.1:1/no/such:v1\"}]");
+  ts_eng_run_until (&f, bad, "STOPPED", 15000);
   agent_engine_task_known (f.eng, bad, &reason);
-  _cleanup_json_ cJSON *ob = outbox (bad);
+  _cleanup_json_ cJSON *ob = ts_eng_outbox (&f, bad);
   ck_assert_int_eq (cJSON_GetArraySize (ob), 1);
-  const char *creason = ts_json_str (container_of (cJSON_GetArrayItem (ob, 0), "app"), "reason");
+  const char *creason
+      = ts_json_str (ts_eng_container_of (cJSON_GetArrayItem (ob, 0), "app"), "reason");
   ck_assert_msg (strncmp (creason, "CannotPullContainerError: ", 26) == 0, "%s", creason);
-  inject (good, "none",
-          "[{\"name\":\"app\",\"image\":\"" IMAGE "\",\"command\":[\"sh\",\"-c\",\"exit 0\"]}]");
-  run_until (good, "STOPPED", 10000);
-  _cleanup_json_ cJSON *ob2 = outbox (good);
+  ts_eng_inject (&f, good, "none",
+                 "[{\"name\":\"app\",\"image\":\"" IMAGE
+                 "\",\"command\":[\"sh\",\"-c\",\"exit 0\"]}]");
+  ts_eng_run_until (&f, good, "STOPPED", 10000);
+  _cleanup_json_ cJSON *ob2 = ts_eng_outbox (&f, good);
   ck_assert_int_eq (cJSON_GetArraySize (ob2), 2);
-  ck_assert_int_eq (exit_code_of (cJSON_GetArrayItem (ob2, 1), "app"), 0);
+  ck_assert_int_eq (ts_eng_exit_code_of (cJSON_GetArrayItem (ob2, 1), "app"), 0);
 }
 END_TEST
 
@@ -447,13 +209,13 @@ START_TEST (test_unrunnable_tasks_stop_with_resource_errors)
 {
   const char *big = ARN_PREFIX "big1", *br = ARN_PREFIX "br1";
   const char *reason = NULL;
-  engine_open ();
+  ts_eng_open (&f);
   inject_mem (big, "[{\"name\":\"app\",\"image\":\"" IMAGE "\"}]", "4194304");
-  run_until (big, "STOPPED", 5000);
+  ts_eng_run_until (&f, big, "STOPPED", 5000);
   agent_engine_task_known (f.eng, big, &reason);
   ck_assert_msg (strstr (reason, "memory") != NULL, "%s", reason);
-  inject (br, "awsvpc", "[{\"name\":\"app\",\"image\":\"" IMAGE "\"}]");
-  run_until (br, "STOPPED", 5000);
+  ts_eng_inject (&f, br, "awsvpc", "[{\"name\":\"app\",\"image\":\"" IMAGE "\"}]");
+  ts_eng_run_until (&f, br, "STOPPED", 5000);
   agent_engine_task_known (f.eng, br, &reason);
   ck_assert_msg (strncmp (reason, "ResourceInitializationError: ", 29) == 0, "%s", reason);
 }
@@ -463,37 +225,38 @@ START_TEST (test_a_task_waits_for_host_memory_instead_of_overcommitting)
 {
   const char *a = ARN_PREFIX "mem1", *b = ARN_PREFIX "mem2";
   f.host_mem_mib = 100;
-  engine_open ();
+  ts_eng_open (&f);
   inject_mem (a,
               "[{\"name\":\"app\",\"image\":\"" IMAGE "\","
               "\"command\":[\"busybox\",\"sleep\",\"100\"]}]",
               "80");
-  run_until (a, "RUNNING", 10000);
+  ts_eng_run_until (&f, a, "RUNNING", 10000);
   inject_mem (b,
               "[{\"name\":\"app\",\"image\":\"" IMAGE "\","
               "\"command\":[\"busybox\",\"sleep\",\"100\"]}]",
               "50");
-  run_for (1000);
+  ts_eng_run_for (&f, 1000);
   ck_assert_str_eq (agent_engine_task_known (f.eng, b, NULL), "PENDING");
-  desire_stopped (a);
-  run_until (a, "STOPPED", 10000);
-  run_until (b, "RUNNING", 10000);
+  ts_eng_desire_stopped (&f, a);
+  ts_eng_run_until (&f, a, "STOPPED", 10000);
+  ts_eng_run_until (&f, b, "RUNNING", 10000);
 }
 END_TEST
 
 START_TEST (test_spec_merges_image_and_definition_env_workdir_hosts_and_dns)
 {
   const char *arn = ARN_PREFIX "spec1";
-  engine_open ();
-  inject (arn, "none",
-          "[{\"name\":\"app\",\"image\":\"" IMAGE "\",\"workingDirectory\":\"/etc\","
-          "\"environment\":[{\"name\":\"GREETING\",\"value\":\"hi\"}],"
-          "\"extraHosts\":[{\"hostname\":\"db.internal\",\"ipAddress\":\"10.1.2.3\"}],"
-          "\"dnsServers\":[\"10.0.0.53\"],\"dnsSearchDomains\":[\"corp.example\"],"
-          "\"command\":[\"sh\",\"-c\",\"cat /etc/hosts /etc/resolv.conf; "
-          "echo \\\"env $GREETING $FOO $ECS_CONTAINER_METADATA_URI_V4\\\"; echo cwd $(pwd)\"]}]");
-  run_until (arn, "STOPPED", 10000);
-  _cleanup_free_ char *path = cat (f.state, "/shims/spec1-app/container.log");
+  ts_eng_open (&f);
+  ts_eng_inject (
+      &f, arn, "none",
+      "[{\"name\":\"app\",\"image\":\"" IMAGE "\",\"workingDirectory\":\"/etc\","
+      "\"environment\":[{\"name\":\"GREETING\",\"value\":\"hi\"}],"
+      "\"extraHosts\":[{\"hostname\":\"db.internal\",\"ipAddress\":\"10.1.2.3\"}],"
+      "\"dnsServers\":[\"10.0.0.53\"],\"dnsSearchDomains\":[\"corp.example\"],"
+      "\"command\":[\"sh\",\"-c\",\"cat /etc/hosts /etc/resolv.conf; "
+      "echo \\\"env $GREETING $FOO $ECS_CONTAINER_METADATA_URI_V4\\\"; echo cwd $(pwd)\"]}]");
+  ts_eng_run_until (&f, arn, "STOPPED", 10000);
+  _cleanup_free_ char *path = ts_eng_cat (f.state, "/shims/spec1-app/container.log");
   _cleanup_free_ char *log = ts_read_file (path);
   ck_assert_ptr_nonnull (log);
   ck_assert_msg (strstr (log, "10.1.2.3\\tdb.internal"), "%s", log);
@@ -543,17 +306,17 @@ START_TEST (test_reports_reach_berth_control_in_order_after_it_comes_back)
   /* the agent's side: its own key, signed calls over loopback */
   snprintf (creds_env, sizeof creds_env, "AWS_SHARED_CREDENTIALS_FILE=%s/credentials", cp.dir);
   char *envp[] = { creds_env, "AWS_PROFILE=agent", NULL };
-  ok (agent_credprov_new (envp, &f.creds, &err), &err);
+  ts_eng_ok (agent_credprov_new (envp, &f.creds, &err), &err);
   char url[64];
   snprintf (url, sizeof url, "http://127.0.0.1:%d", cp.port);
   agent_http_opts ho = { .endpoint = url, .region = "us-east-1", .creds = f.creds };
-  ok (agent_http_new (f.ev, &ho, &f.http, &err), &err);
-  engine_open ();
+  ts_eng_ok (agent_http_new (f.ev, &ho, &f.http, &err), &err);
+  ts_eng_open (&f);
   /* berth-control goes away: the task runs and stops, its reports wait in the outbox */
   ts_cp_signal (&cp, SIGKILL);
-  inject (arn, "none", "[" APP_DEF "]");
-  run_until (arn, "STOPPED", 10000);
-  run_for (500);
+  ts_eng_inject (&f, arn, "none", "[" APP_DEF "]");
+  ts_eng_run_until (&f, arn, "STOPPED", 10000);
+  ts_eng_run_for (&f, 500);
   ck_assert_uint_eq (agent_engine_reports_sent (f.eng), 0);
   ts_cp_start (&cp);
   for (int i = 0; i < 1500 && !reports_are (2); i++)
@@ -568,9 +331,9 @@ START_TEST (test_reports_reach_berth_control_in_order_after_it_comes_back)
   ck_assert (strncmp (ts_json_str (c, "imageDigest"), "sha256:", 7) == 0);
   cJSON_Delete (j);
   /* accepted reports are never sent again */
-  run_for (1500);
+  ts_eng_run_for (&f, 1500);
   ck_assert_uint_eq (agent_engine_reports_sent (f.eng), 2);
-  _cleanup_json_ cJSON *ob = outbox (arn);
+  _cleanup_json_ cJSON *ob = ts_eng_outbox (&f, arn);
   ck_assert_int_eq (cJSON_GetArraySize (ob), 0);
   agent_engine_free (f.eng);
   f.eng = NULL;
@@ -605,10 +368,10 @@ static void br_setup (void)
   setup ();
   ts_netenv_test_begin (&env);
   host_ns = ts_netenv_ns (&env, "host");
-  _cleanup_free_ char *ipam = cat (env.tmp, "/ipam");
+  _cleanup_free_ char *ipam = ts_eng_cat (env.tmp, "/ipam");
   struct net_bridge_config bc
       = { .ipam_path = ipam, .run_dir = env.run_dir, .host_netns_fd = host_ns };
-  ok (net_bridge_open (&bc, &bridge, &err), &err);
+  ts_eng_ok (net_bridge_open (&bc, &bridge, &err), &err);
 }
 
 static void br_teardown (void)
@@ -644,16 +407,19 @@ START_TEST (test_bridge_host_port_0_is_reported_in_network_bindings_and_answers)
 {
   const char *arn = ARN_PREFIX "br2";
   f.cfg.task_cleanup_wait_us = 200000;
-  engine_open_with (bridge);
-  inject (arn, "bridge",
-          "[{\"name\":\"web\",\"image\":\"" IMAGE "\","
-          "\"portMappings\":[{\"containerPort\":80,\"hostPort\":0}],"
-          "\"command\":[\"busybox\",\"httpd\",\"-f\",\"-p\",\"80\",\"-h\",\"/etc\"]}]");
-  run_until (arn, "RUNNING", 10000);
-  _cleanup_json_ cJSON *ob = outbox (arn);
+  f.bridge = bridge;
+  ts_eng_open (&f);
+  ts_eng_inject (&f, arn, "bridge",
+                 "[{\"name\":\"web\",\"image\":\"" IMAGE "\","
+                 "\"portMappings\":[{\"containerPort\":80,\"hostPort\":0}],"
+                 "\"command\":[\"busybox\",\"httpd\",\"-f\",\"-p\",\"80\",\"-h\",\"/etc\"]}]");
+  ts_eng_run_until (&f, arn, "RUNNING", 10000);
+  _cleanup_json_ cJSON *ob = ts_eng_outbox (&f, arn);
   ck_assert_int_eq (cJSON_GetArraySize (ob), 1);
   const cJSON *b = cJSON_GetArrayItem (
-      cJSON_GetObjectItem (container_of (cJSON_GetArrayItem (ob, 0), "web"), "networkBindings"), 0);
+      cJSON_GetObjectItem (ts_eng_container_of (cJSON_GetArrayItem (ob, 0), "web"),
+                           "networkBindings"),
+      0);
   ck_assert_ptr_nonnull (b);
   int port = cJSON_GetObjectItem (b, "hostPort")->valueint;
   struct net_port_range dyn = net_bridge_dynamic_range (bridge);
@@ -675,16 +441,16 @@ START_TEST (test_bridge_host_port_0_is_reported_in_network_bindings_and_answers)
   ck_assert_msg (strstr (resp, "200") && strstr (resp, "base"), "response: %s", resp);
   free (resp);
   /* stop, report, clean up: the endpoint, the rootfs and the task go */
-  desire_stopped (arn);
-  run_until (arn, "STOPPED", 10000);
-  cJSON_Delete (outbox (arn));
-  run_for (1500);
+  ts_eng_desire_stopped (&f, arn);
+  ts_eng_run_until (&f, arn, "STOPPED", 10000);
+  cJSON_Delete (ts_eng_outbox (&f, arn));
+  ts_eng_run_for (&f, 1500);
   ck_assert_str_eq (agent_engine_task_known (f.eng, arn, NULL), "NONE");
   berr *err = NULL;
   agent_task_rec r = { 0 };
   ck_assert_int_lt (agent_store_get_task (f.store, arn, &r, &err), 0);
   berr_free (&err);
-  _cleanup_free_ char *rootfs = cat (f.img_root, "/containers/br2-web");
+  _cleanup_free_ char *rootfs = ts_eng_cat (f.img_root, "/containers/br2-web");
   ck_assert_int_ne (access (rootfs, F_OK), 0);
   resp = http_get (gw, (uint16_t)port, "/marker");
   ck_assert_msg (strstr (resp, "base") == NULL, "still answers: %s", resp);
@@ -701,14 +467,15 @@ static void agent_child (const char *arn, int ready_fd)
   sd_event_unref (f.ev);
   if (sd_event_new (&f.ev) < 0)
     _exit (1);
-  engine_open ();
-  inject (arn, "none",
-          "[{\"name\":\"web\",\"image\":\"" IMAGE "\",\"command\":[\"busybox\",\"sleep\",\"100\"]},"
-          "{\"name\":\"short\",\"image\":\"" IMAGE "\",\"essential\":false,"
-          "\"command\":[\"sh\",\"-c\",\"busybox sleep 2; exit 7\"]}]");
-  for (int i = 0; i < 1000 && !status_is (arn, "RUNNING"); i++)
+  ts_eng_open (&f);
+  ts_eng_inject (&f, arn, "none",
+                 "[{\"name\":\"web\",\"image\":\"" IMAGE
+                 "\",\"command\":[\"busybox\",\"sleep\",\"100\"]},"
+                 "{\"name\":\"short\",\"image\":\"" IMAGE "\",\"essential\":false,"
+                 "\"command\":[\"sh\",\"-c\",\"busybox sleep 2; exit 7\"]}]");
+  for (int i = 0; i < 1000 && !ts_eng_status_is (&f, arn, "RUNNING"); i++)
     sd_event_run (f.ev, 20000);
-  char c = status_is (arn, "RUNNING") ? 'y' : 'n';
+  char c = ts_eng_status_is (&f, arn, "RUNNING") ? 'y' : 'n';
   if (write (ready_fd, &c, 1) != 1)
     _exit (1);
   for (;;)
@@ -721,7 +488,7 @@ static pid_t stored_pid (const char *arn, const char *name)
   agent_container_rec *cr = NULL;
   size_t n = 0;
   pid_t pid = 0;
-  ok (agent_store_list_containers (f.store, arn, &cr, &n, &err), &err);
+  ts_eng_ok (agent_store_list_containers (f.store, arn, &cr, &n, &err), &err);
   for (size_t i = 0; i < n; i++)
     {
       if (strcmp (cr[i].name, name) == 0)
@@ -757,7 +524,7 @@ START_TEST (test_kill_9_of_the_agent_readopts_running_containers_and_reports_exi
   ck_assert_int_eq (waitpid (child, NULL, 0), child);
   close (p[0]);
   /* "short" exits while no agent runs: its shim records it */
-  _cleanup_free_ char *st_path = cat (f.state, "/shims/restart1-short/state.json");
+  _cleanup_free_ char *st_path = ts_eng_cat (f.state, "/shims/restart1-short/state.json");
   bool exited = false;
   for (int i = 0; i < 1000 && !exited; i++)
     {
@@ -768,12 +535,12 @@ START_TEST (test_kill_9_of_the_agent_readopts_running_containers_and_reports_exi
     }
   ck_assert (exited);
   berr *err = NULL;
-  ok (agent_store_open (f.store_path, &f.store, &err), &err);
+  ts_eng_ok (agent_store_open (f.store_path, &f.store, &err), &err);
   pid_t web = stored_pid (arn, "web");
   ck_assert_int_gt (web, 0);
   ck_assert_int_eq (kill (web, 0), 0);
-  engine_open ();
-  run_for (200);
+  ts_eng_open (&f);
+  ts_eng_run_for (&f, 200);
   pid_t pid;
   int code;
   ck_assert_int_eq (agent_engine_container_info (f.eng, arn, "web", &pid, &code), 0);
@@ -781,25 +548,25 @@ START_TEST (test_kill_9_of_the_agent_readopts_running_containers_and_reports_exi
   ck_assert_int_eq (agent_engine_container_info (f.eng, arn, "short", &pid, &code), 0);
   ck_assert_int_eq (code, 7);
   ck_assert_str_eq (agent_engine_task_known (f.eng, arn, NULL), "RUNNING");
-  _cleanup_json_ cJSON *ob = outbox (arn);
+  _cleanup_json_ cJSON *ob = ts_eng_outbox (&f, arn);
   /* RUNNING once (before the kill), then the container change; nothing twice */
   ck_assert_int_eq (cJSON_GetArraySize (ob), 2);
   ck_assert_str_eq (ts_json_str (cJSON_GetArrayItem (ob, 0), "status"), "RUNNING");
-  ck_assert_int_eq (exit_code_of (cJSON_GetArrayItem (ob, 1), "short"), 7);
-  ck_assert_str_eq (ts_json_str (container_of (cJSON_GetArrayItem (ob, 1), "short"), "status"),
-                    "STOPPED");
+  ck_assert_int_eq (ts_eng_exit_code_of (cJSON_GetArrayItem (ob, 1), "short"), 7);
+  ck_assert_str_eq (
+      ts_json_str (ts_eng_container_of (cJSON_GetArrayItem (ob, 1), "short"), "status"), "STOPPED");
   /* and the re-adopted one is still watched: stopping the task stops it */
-  desire_stopped (arn);
-  run_until (arn, "STOPPED", 10000);
+  ts_eng_desire_stopped (&f, arn);
+  ts_eng_run_until (&f, arn, "STOPPED", 10000);
   ck_assert_int_ne (kill (web, 0), 0);
   /* a second restart reports nothing new */
   agent_engine_free (f.eng);
   f.eng = NULL;
-  engine_open ();
-  run_for (200);
-  _cleanup_json_ cJSON *ob2 = outbox (arn);
+  ts_eng_open (&f);
+  ts_eng_run_for (&f, 200);
+  _cleanup_json_ cJSON *ob2 = ts_eng_outbox (&f, arn);
   ck_assert_int_eq (cJSON_GetArraySize (ob2), 1); /* only the STOPPED one */
-  _cleanup_json_ cJSON *ob3 = outbox (arn);
+  _cleanup_json_ cJSON *ob3 = ts_eng_outbox (&f, arn);
   ck_assert_int_eq (cJSON_GetArraySize (ob3), 0);
 }
 END_TEST

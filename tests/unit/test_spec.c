@@ -408,6 +408,75 @@ static const struct
     "linux.uidMappings: user namespace id mappings are not supported" },
 };
 
+START_TEST (test_only_a_final_allow_all_device_rule_lifts_the_device_restriction)
+{
+  static const struct
+  {
+    const char *devices;
+    bool all;
+  } cases[] = {
+    { "[{\"allow\": false, \"access\": \"rwm\"}, {\"allow\": true, \"access\": \"rwm\"}]", true },
+    { "[{\"allow\": true, \"type\": \"a\"}]", true },
+    { "[{\"allow\": false, \"access\": \"rwm\"}]", false },
+    { "[{\"allow\": true, \"access\": \"rwm\"}, {\"allow\": false}]", false },
+    { "[{\"allow\": true, \"type\": \"c\", \"access\": \"rwm\"}]", false },
+    { "[{\"allow\": true, \"major\": 1, \"access\": \"rwm\"}]", false },
+    { "[{\"allow\": true, \"access\": \"r\"}]", false },
+    { "[]", false },
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    {
+      _cleanup_free_ char *text = NULL;
+      ck_assert_int_ge (asprintf (&text,
+                                  "{\"root\": {\"path\": \"/r\"}, \"process\": {\"args\": [\"x\"]},"
+                                  " \"linux\": {\"resources\": {\"devices\": %s}}}",
+                                  cases[i].devices),
+                        0);
+      _cleanup_json_ cJSON *cfg = parse_json (text);
+      struct rt_spec *s = NULL;
+      berr *err = NULL;
+      ck_assert_msg (rt_spec_from_oci (cfg, "/b", &s, &err) == 0, "%s", err ? err->msg : "");
+      ck_assert_msg (s->cgroup.devices_allow_all == cases[i].all, "%s", cases[i].devices);
+      rt_spec_free (s);
+    }
+  /* the default config denies everything: not lifted */
+  _cleanup_json_ cJSON *def = rt_oci_default_config ();
+  cJSON_ReplaceItemInObject (cJSON_GetObjectItem (def, "root"), "path", cJSON_CreateString ("/r"));
+  struct rt_spec *s = NULL;
+  berr *err = NULL;
+  ck_assert_int_eq (rt_spec_from_oci (def, "/b", &s, &err), 0);
+  ck_assert (!s->cgroup.devices_allow_all);
+  rt_spec_free (s);
+}
+END_TEST
+
+START_TEST (test_a_device_allow_rule_narrows_the_access_of_its_node)
+{
+  _cleanup_json_ cJSON *cfg = parse_json (
+      "{\"root\": {\"path\": \"/r\"}, \"process\": {\"args\": [\"x\"]},"
+      " \"linux\": {\"devices\": [{\"path\": \"/dev/a\", \"type\": \"c\", \"major\": 10, "
+      "\"minor\": 229},"
+      " {\"path\": \"/dev/b\", \"type\": \"c\", \"major\": 10, \"minor\": 230}],"
+      " \"resources\": {\"devices\": [{\"allow\": false, \"access\": \"rwm\"},"
+      " {\"allow\": true, \"type\": \"c\", \"major\": 10, \"minor\": 229, \"access\": \"r\"},"
+      " {\"allow\": true, \"type\": \"b\", \"major\": 10, \"minor\": 230, \"access\": \"w\"}]}}}");
+  struct rt_spec *s = NULL;
+  berr *err = NULL;
+  ck_assert_msg (rt_spec_from_oci (cfg, "/b", &s, &err) == 0, "%s", err ? err->msg : "");
+  ck_assert_uint_eq (s->n_devices, 2);
+  ck_assert_str_eq (s->devices[0].access, "r");
+  ck_assert_str_eq (s->devices[1].access, ""); /* the rule is for a block device: not this one */
+  ck_assert (!s->cgroup.devices_allow_all);
+  rt_spec_free (s);
+  _cleanup_json_ cJSON *bad = parse_json (
+      "{\"root\": {\"path\": \"/r\"}, \"process\": {\"args\": [\"x\"]},"
+      " \"linux\": {\"resources\": {\"devices\": [{\"allow\": true, \"access\": \"rx\"}]}}}");
+  ck_assert_int_lt (rt_spec_from_oci (bad, "/b", &s, &err), 0);
+  ck_assert_msg (strstr (err->msg, "bad access"), "%s", err->msg);
+  berr_free (&err);
+}
+END_TEST
+
 START_TEST (test_bad_config_is_rejected_with_a_message_naming_the_field)
 {
   _cleanup_json_ cJSON *cfg = parse_json (bad_configs[_i].json);
@@ -490,6 +559,8 @@ int main (void)
   tcase_add_test (tc, test_default_spec_makes_a_relative_rootfs_absolute);
   tcase_add_test (tc, test_oci_config_fields_land_in_the_spec);
   tcase_add_test (tc, test_minimal_config_gets_empty_defaults);
+  tcase_add_test (tc, test_only_a_final_allow_all_device_rule_lifts_the_device_restriction);
+  tcase_add_test (tc, test_a_device_allow_rule_narrows_the_access_of_its_node);
   tcase_add_loop_test (tc, test_bad_config_is_rejected_with_a_message_naming_the_field, 0,
                        (int)(sizeof bad_configs / sizeof bad_configs[0]));
   tcase_add_test (tc, test_default_config_round_trips_to_the_default_hardening);
