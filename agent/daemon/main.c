@@ -459,6 +459,18 @@ static void gather_done (void *userdata, agent_container_cgroup *list, size_t n)
   free (list);
 }
 
+static int gather_health (void *userdata, cJSON **tasks)
+{
+  daemon_ctx *d = userdata;
+  _cleanup_berr_ berr *err = NULL;
+  if (agent_engine_health_tasks (d->engine, tasks, &err) < 0)
+    {
+      blog_berr (&err);
+      return -1;
+    }
+  return 0;
+}
+
 static void start_telemetry (daemon_ctx *d, const char *instance_arn)
 {
   _cleanup_berr_ berr *err = NULL;
@@ -468,6 +480,7 @@ static void start_telemetry (daemon_ctx *d, const char *instance_arn)
           .interval_us = d->cfg.disable_metrics ? 0 : d->cfg.telemetry_interval_us,
           .gather = gather_containers,
           .gather_done = gather_done,
+          .gather_health = gather_health,
           .userdata = d };
   if (agent_telemetry_start (&to, d->cfg.cluster, instance_arn, &d->telemetry, &err) < 0)
     {
