@@ -152,6 +152,7 @@ START_TEST (test_every_key_names_itself_when_its_value_is_bad)
     { "BERTH_LOG_MAX_SIZE=10x", "unknown size suffix" },
     { "BERTH_LOG_MAX_FILES=0", "out of range" },
     { "BERTH_STATE_DIR=run/berth", "not an absolute path" },
+    { "BERTH_IMAGE_DIR=images", "not an absolute path" },
     { "BERTH_TELEMETRY_INTERVAL=100ms", "out of range" },
     { "BERTH_OFFLINE_WATCHDOG=forever", "BERTH_OFFLINE_WATCHDOG" },
     { "BERTH_INTROSPECTION_PORT=65536", "BERTH_INTROSPECTION_PORT" },
