@@ -363,6 +363,7 @@ typedef struct agent_engine_opts
   const char *runtime_root;  /* the runtime's --root */
   struct net_bridge *bridge; /* networkMode bridge; NULL: bridge tasks are refused */
   unsigned max_pulls;        /* pulls at once (worker threads); 0: 2 */
+  unsigned max_creates;      /* container starts (shim invocations) at once; 0: 4 */
   uint64_t host_mem_mib;     /* 0: not checked; tasks wait while the running ones use it all */
   uint64_t host_cpu_units;   /* CPUs x 1024; 0: not checked */
   uint64_t seed;             /* the outbox backoff's jitter */
@@ -405,6 +406,8 @@ const char *agent_engine_container_health (agent_engine *e, const char *task_arn
  * [{containerName, healthStatus, statusSince (epoch seconds)}]}] for every running container
  * with a healthCheck; an empty array when there is none. */
 int agent_engine_health_tasks (agent_engine *e, cJSON **out, berr **err);
+/* Container starts in flight now (at most max_creates). */
+unsigned agent_engine_starts_in_flight (const agent_engine *e);
 /* Outbox entries sent and accepted since the engine started. */
 unsigned agent_engine_reports_sent (const agent_engine *e);
 struct agent_container_cgroup;

@@ -353,6 +353,8 @@ static void step_running (eng_task *t)
           eng_container_stopped (c, -1, why);
           task_stop (t, why);
         }
+      else if (ok > 0 && t->e->launching >= eng_max_creates (t->e))
+        continue; /* the cap on starts at once: eng_kick steps this task again */
       else if (ok > 0 && eng_launch (c, &err) < 0)
         {
           _cleanup_free_ char *m = NULL;
@@ -362,6 +364,27 @@ static void step_running (eng_task *t)
           berr_free (&err);
         }
     }
+}
+
+unsigned eng_max_creates (const agent_engine *e)
+{
+  return e->o.max_creates ? e->o.max_creates : 4;
+}
+
+static int on_kick (sd_event_source *s, void *userdata)
+{
+  agent_engine *e = userdata;
+  for (eng_task *t = e->tasks; t; t = t->next)
+    if (t->known != ES_STOPPED && !t->desired_stopped)
+      eng_step (t);
+  return 0;
+}
+
+void eng_kick (agent_engine *e)
+{
+  if (e->kick == NULL && sd_event_add_defer (e->o.ev, &e->kick, on_kick, e) < 0)
+    return;
+  sd_event_source_set_enabled (e->kick, SD_EVENT_ONESHOT);
 }
 
 static void step_stopping (eng_task *t)
@@ -545,6 +568,7 @@ void agent_engine_free (agent_engine *e)
   if (e == NULL)
     return;
   eng_endpoints_detach (e);
+  e->kick = sd_event_source_disable_unref (e->kick);
   eng_pool_stop (e);
   eng_report_free (e);
   while (e->tasks)
@@ -703,6 +727,11 @@ int agent_engine_health_tasks (agent_engine *e, cJSON **out, berr **err)
     return berr_make (err, ENOMEM, "health");
   *out = steal_ptr (&tasks);
   return 0;
+}
+
+unsigned agent_engine_starts_in_flight (const agent_engine *e)
+{
+  return e->launching;
 }
 
 unsigned agent_engine_reports_sent (const agent_engine *e)

@@ -94,6 +94,8 @@ struct agent_engine
 {
   agent_engine_opts o;
   eng_task *tasks;
+  unsigned launching;    /* containers whose start is in flight (max_creates) */
+  sd_event_source *kick; /* a deferred step of every task: a start slot came free */
   /* pull pool */
   pthread_t *threads;
   unsigned n_threads;
@@ -116,6 +118,8 @@ struct agent_engine
 eng_task *eng_find (agent_engine *e, const char *arn);
 eng_container *eng_find_container (agent_engine *e, const char *arn, const char *name);
 void eng_step (eng_task *t);
+unsigned eng_max_creates (const agent_engine *e);
+void eng_kick (agent_engine *e); /* steps every live task soon (deferred, coalesced) */
 void eng_container_stopped (eng_container *c, int exit_code, const char *reason);
 int eng_save_container (eng_container *c, berr **err);
 const char *eng_status_name (enum eng_status s);

@@ -434,6 +434,8 @@ static int on_invoker_exit (sd_event_source *s, int fd, uint32_t revents, void *
   c->start_timer = sd_event_source_disable_unref (c->start_timer);
   c->launching = false;
   c->invoker_pid = 0;
+  if (c->task->e->launching > 0 && --c->task->e->launching + 1 >= eng_max_creates (c->task->e))
+    eng_kick (c->task->e); /* a start slot came free: containers waiting for one go */
   if (c->start_timed_out)
     {
       start_timed_out (c);
@@ -585,6 +587,7 @@ int eng_launch (eng_container *c, berr **err)
     }
   sd_event_source_set_io_fd_own (c->watch, true);
   c->launching = true;
+  e->launching++;
   c->invoker_pid = pid;
   c->start_timed_out = false;
   uint64_t timeout = e->o.cfg->container_start_timeout_us;

@@ -89,6 +89,30 @@ START_TEST (test_task_runs_then_stops_with_its_exit_code_in_the_outbox)
 }
 END_TEST
 
+START_TEST (test_container_starts_wait_for_a_free_slot_under_the_cap)
+{
+  const char *arns[] = { ARN_PREFIX "cap1", ARN_PREFIX "cap2", ARN_PREFIX "cap3" };
+  f.max_creates = 1;
+  ts_eng_open (&f);
+  for (size_t i = 0; i < 3; i++)
+    ts_eng_inject (&f, arns[i], "none",
+                   "[{\"name\":\"c\",\"image\":\"" IMAGE "\",\"essential\":true,"
+                   "\"command\":[\"busybox\",\"sleep\",\"100\"]}]");
+  unsigned most = 0, running = 0;
+  for (int round = 0; round < 4000 && running < 3; round++)
+    {
+      ts_eng_run_for (&f, 5);
+      unsigned now = agent_engine_starts_in_flight (f.eng);
+      most = now > most ? now : most;
+      running = 0;
+      for (size_t i = 0; i < 3; i++)
+        running += ts_eng_status_is (&f, arns[i], "RUNNING");
+    }
+  ck_assert_uint_eq (running, 3);
+  ck_assert_uint_eq (most, 1);
+}
+END_TEST
+
 START_TEST (test_essential_container_exit_stops_the_task_with_its_stop_signal)
 {
   const char *arn = ARN_PREFIX "ess1";
@@ -584,6 +608,7 @@ int main (void)
   tcase_add_unchecked_fixture (tc, suite_setup, suite_teardown);
   tcase_add_checked_fixture (tc, setup, teardown);
   tcase_add_test (tc, test_task_runs_then_stops_with_its_exit_code_in_the_outbox);
+  tcase_add_test (tc, test_container_starts_wait_for_a_free_slot_under_the_cap);
   tcase_add_test (tc, test_essential_container_exit_stops_the_task_with_its_stop_signal);
   tcase_add_test (tc, test_depends_on_success_and_start_order_the_containers);
   tcase_add_test (tc, test_failed_success_dependency_stops_the_task_without_starting_the_dependent);

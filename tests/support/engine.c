@@ -101,6 +101,7 @@ void ts_eng_open (ts_eng *f)
                           .bridge = f->bridge,
                           .max_pulls = 2,
                           .host_mem_mib = f->host_mem_mib ? f->host_mem_mib : 1 << 20,
+                          .max_creates = f->max_creates,
                           .seed = 1,
                           .awsvpc_host_netns_fd = f->awsvpc_host_netns_fd,
                           .netns_run_dir = f->netns_run_dir };

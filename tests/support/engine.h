@@ -30,6 +30,7 @@ typedef struct ts_eng
   agent_credprov *creds;
   /* options read by ts_eng_open (set them between setup and open) */
   uint64_t host_mem_mib;     /* 0: 1 TiB */
+  unsigned max_creates;      /* 0: the engine's default */
   struct net_bridge *bridge; /* networkMode bridge */
   int awsvpc_host_netns_fd;  /* awsvpc: the ENIs' namespace (0: the caller's) */
   const char *netns_run_dir; /* awsvpc: the netns pin directory */
