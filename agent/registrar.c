@@ -34,22 +34,34 @@ static void finish (agent_registrar *r, int status, const char *arn, const char 
   r->done (&res, r->userdata);
 }
 
-static int on_retry_timer (sd_event_source *s, uint64_t usec, void *userdata)
+static void retry_why (agent_registrar *r, const char *what, const char *why);
+
+/* A call that could not even be sent (no credentials yet: cloud-init or an operator may write
+ * them after the agent started, and the chain re-reads the file) is retried like a failed one. */
+static void attempt_or_retry (agent_registrar *r)
 {
-  agent_registrar *r = userdata;
   _cleanup_berr_ berr *err = NULL;
   if (attempt (r, &err) < 0)
-    finish (r, AGENT_EXIT_RESTART, NULL, err->msg);
+    retry_why (r, "RegisterContainerInstance", err->msg);
+}
+
+static int on_retry_timer (sd_event_source *s, uint64_t usec, void *userdata)
+{
+  attempt_or_retry (userdata);
   return 0;
 }
 
 static void retry_later (agent_registrar *r, const char *what, const agent_http_result *res)
 {
-  uint64_t delay = agent_backoff_next (&r->backoff);
-  blog_warn ("%s failed (%s), retrying in %.1f s", what,
+  retry_why (r, what,
              res->transport_error ? res->transport_error
-                                  : (res->error_type ? res->error_type : "server error"),
-             (double)delay / 1e6);
+                                  : (res->error_type ? res->error_type : "server error"));
+}
+
+static void retry_why (agent_registrar *r, const char *what, const char *why)
+{
+  uint64_t delay = agent_backoff_next (&r->backoff);
+  blog_warn ("%s failed (%s), retrying in %.1f s", what, why, (double)delay / 1e6);
   int e = r->retry_timer ? sd_event_source_set_time_relative (r->retry_timer, delay)
                          : sd_event_add_time_relative (r->o.ev, &r->retry_timer, CLOCK_MONOTONIC,
                                                        delay, 0, on_retry_timer, r);
@@ -75,8 +87,7 @@ static void on_create_done (const agent_http_result *res, void *userdata)
   if (res->curl_code == 0 && res->status == 200)
     {
       blog_info ("created cluster %s", r->o.cfg->cluster);
-      if (attempt (r, &err) < 0)
-        finish (r, AGENT_EXIT_RESTART, NULL, err->msg);
+      attempt_or_retry (r);
       return;
     }
   if (agent_http_retryable (res))
@@ -217,11 +228,7 @@ int agent_registrar_start (const agent_registrar_opts *o, agent_registered_fn do
   r->instance_arn = steal_ptr (&id.container_instance_arn);
   agent_identity_clear (&id);
   agent_backoff_init (&r->backoff, AGENT_BACKOFF_REGISTER, o->seed);
-  if (attempt (r, err) < 0)
-    {
-      agent_registrar_free (r);
-      return berr_wrap (err, "registration");
-    }
+  attempt_or_retry (r);
   *out = r;
   return 0;
 }

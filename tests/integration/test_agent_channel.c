@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 static ts_cp cp;
+static const char *creds_file; /* NULL: berth-control's credentials file */
 static pid_t agent_pid = -1;
 static char *agent_dir;
 
@@ -55,7 +56,10 @@ static void start_agent (void)
                               cp.port, agent_dir, agent_dir, agent_dir),
                     0);
   ck_assert_int_ge (asprintf (&cfg, "%s/ecs.config", agent_dir), 0);
-  ck_assert_int_ge (asprintf (&creds, "AWS_SHARED_CREDENTIALS_FILE=%s/credentials", cp.dir), 0);
+  if (creds_file)
+    ck_assert_int_ge (asprintf (&creds, "AWS_SHARED_CREDENTIALS_FILE=%s", creds_file), 0);
+  else
+    ck_assert_int_ge (asprintf (&creds, "AWS_SHARED_CREDENTIALS_FILE=%s/credentials", cp.dir), 0);
   ck_assert_int_ge (asprintf (&log, "%s/agent.log", agent_dir), 0);
   FILE *f = fopen (cfg, "we");
   ck_assert_ptr_nonnull (f);
@@ -288,6 +292,34 @@ START_TEST (test_drain_and_activate_commands_set_this_hosts_instance_state)
   free (st);
   st = instance_status (inst);
   ck_assert_str_eq (st, "ACTIVE");
+}
+END_TEST
+
+START_TEST (test_an_agent_started_before_its_credentials_exist_registers_once_they_do)
+{
+  _cleanup_free_ char *later = NULL, *src = NULL, *log = NULL;
+  ck_assert_int_ge (asprintf (&later, "%s/credentials-later", agent_dir), 0);
+  ck_assert_int_ge (asprintf (&src, "%s/credentials", cp.dir), 0);
+  ck_assert_int_ge (asprintf (&log, "%s/agent.log", agent_dir), 0);
+  creds_file = later;
+  /* The sample image is imported with berth-control's credentials in the environment, which
+   * --import does not need: the missing file must not matter to it either. */
+  start_agent ();
+  creds_file = NULL;
+  /* It retries (with the registration backoff, first 3 s) instead of exiting. */
+  for (int i = 0; i < 200; i++)
+    {
+      _cleanup_free_ char *text = ts_read_file (log);
+      if (text && strstr (text, "retrying in"))
+        break;
+      usleep (50000);
+    }
+  _cleanup_free_ char *text = ts_read_file (log);
+  ck_assert_ptr_nonnull (strstr (text, "credentials"));
+  ck_assert_int_eq (kill (agent_pid, 0), 0);
+  ts_sh_ok ("cp %s %s.tmp && mv %s.tmp %s", src, later, later, later);
+  _cleanup_free_ char *inst = wait_instance ();
+  ck_assert_ptr_nonnull (inst);
 }
 END_TEST
 
@@ -608,6 +640,7 @@ static Suite *channel_suite (void)
   tcase_add_test (tc, test_run_task_reaches_the_agent_store_and_stop_task_follows_at_once);
   tcase_add_test (tc, test_a_task_queued_while_the_agent_is_down_is_delivered_after_restart_once);
   tcase_add_test (tc, test_drain_and_activate_commands_set_this_hosts_instance_state);
+  tcase_add_test (tc, test_an_agent_started_before_its_credentials_exist_registers_once_they_do);
   tcase_add_test (tc, test_seqnums_continue_across_a_kill_9_of_berth_control);
   tcase_add_test (tc, test_agent_connected_flips_false_and_tasks_are_lost_after_the_timeouts);
   tcase_add_test (tc, test_unacked_messages_come_again_and_another_agent_key_cannot_poll);
