@@ -151,22 +151,29 @@ if [ $tasks = 1 ]; then
   same
   result task_survives_package_removal $?
 fi
+# With the task still running, purge keeps only what its overlay uses and says so.
 dpkg -P berth-agent >/tmp/purge.log 2>&1 && [ ! -e /etc/ecs ] && [ ! -e /var/lib/ecs ] &&
-  [ ! -e /var/lib/berth ]
+  { [ ! -e /var/lib/berth ] || { [ "$(ls /var/lib/berth)" = images ] &&
+    grep -q 'containers are still running' /tmp/purge.log; }; }
 result purge_removes_etc_ecs_and_the_state $? "$(cat /tmp/purge.log)"
+if [ $tasks = 1 ]; then
+  same
+  result task_survives_package_purge $?
+fi
 dpkg -P berth-control >/tmp/purge.log 2>&1 && [ ! -e /var/lib/private/berth-control ] &&
   [ ! -e /var/lib/berth-control ]
 result purge_of_berth_control_removes_its_store $? "$(cat /tmp/purge.log)"
 
 # 7. The ECS way (packaging/cloud-init/ecs-style.yaml, unchanged): an image with the package
 # installed and the control plane's settings in /etc/ecs/ecs.config, and user-data that only
-# names the cluster. cloud-init's write_files module runs it as at boot.
+# names the cluster. cloud-init's own write_files module applies it (tests/vm/write-files.py:
+# bookworm's cloud-init has no `single --file`).
 dpkg -i "$debs"/berth-agent_*.deb >/tmp/reinstall.log 2>&1
 systemctl stop berth-agent
 grep -v '^ECS_CLUSTER=' /tmp/image-ecs.config >/etc/ecs/ecs.config
 cp /tmp/image-ca.pem /etc/ecs/ca.pem
-cloud-init single --name write_files --frequency always \
-  --file "${BERTH_SRC:-/mnt/berth}/packaging/cloud-init/ecs-style.yaml" >/tmp/ecs-style.log 2>&1
+python3 "${BERTH_SRC:-/mnt/berth}/tests/vm/write-files.py" \
+  "${BERTH_SRC:-/mnt/berth}/packaging/cloud-init/ecs-style.yaml" >/tmp/ecs-style.log 2>&1
 [ "$(grep '^ECS_CLUSTER=' /etc/ecs/ecs.config)" = ECS_CLUSTER=web ] &&
   systemctl start berth-agent && echo check-cluster-web >"$results/request" &&
   wait_for 240 test -s "$results/reply-check-cluster-web" &&
