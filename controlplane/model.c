@@ -647,6 +647,7 @@ cJSON *cp_instance_json (const cp_instance *ci)
 cJSON *cp_task_json (const cp_task *t, bool tags)
 {
   cJSON *j = cJSON_Duplicate (t->doc, true);
+  cJSON_DeleteItemFromObjectCaseSensitive (j, "_credentials"); /* channel.c's, not ECS's */
   if (j && !tags)
     cJSON_DeleteItemFromObjectCaseSensitive (j, "tags");
   return j;

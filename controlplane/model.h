@@ -79,6 +79,8 @@ struct cp_model
   cJSON *services; /* array of service documents (services.c), never NULL once loaded */
 };
 
+/* A service document of cluster by name or ARN, or NULL (services.c). */
+cJSON *cp_service_find (cp_ctx *ctx, const char *cluster, const char *ref);
 /* Loads the services into m->services (services.c). */
 int cp_services_load (cp_ctx *ctx, berr **err);
 /* Loads every instance and task; tasks still holding resources take them from their instance. */
