@@ -798,6 +798,10 @@ static void refresh_task (cp_ctx *ctx, cp_task *t, int64_t now)
     const cJSON *exp = cJSON_GetObjectItem (c, "expiration");
     if (cJSON_IsNumber (exp) && (int64_t)exp->valuedouble - now > margin)
       continue;
+    /* Restarted with a file that no longer names the role: nothing to send (said at the
+     * task's payload, not every tick). */
+    if (cp_roles_find (ctx, cp_jstr (c, "roleArn")) == NULL)
+      continue;
     /* Durable first: a restart must not hand out an expiration older than one sent. */
     if (s == NULL || !cp_jset_num (c, "expiration", (double)(now + ctx->role_duration_s))
         || cp_task_save (ctx, t, &fault) < 0)
