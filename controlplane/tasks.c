@@ -877,10 +877,10 @@ int cp_list_tasks (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault)
   size_t i = 0, n = 0, last = 0;
   if (*after)
     {
-      while (i < m->n_task && strcmp (m->task[i]->id, after) != 0)
-        i++;
-      if (i++ == m->n_task)
+      ssize_t pos = cp_task_pos (m, after);
+      if (pos < 0)
         return cp_fail (fault, "InvalidParameterException", "Invalid nextToken.");
+      i = (size_t)pos + 1;
     }
   for (; i < m->n_task; i++)
     {
