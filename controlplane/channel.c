@@ -438,8 +438,9 @@ static cJSON *acs_task (cp_ctx *ctx, const cp_task *t)
   return o;
 }
 
-/* Logs one message for instance s (seqNum next) durably, then wakes its poll. Takes msg. */
-static int queue (cp_ctx *ctx, chan_inst *s, const cp_instance *ci, const char *type, cJSON *msg)
+/* Logs one message for instance s (seqNum next) durably, without waking its poll. Takes msg. */
+static int queue_only (cp_ctx *ctx, chan_inst *s, const cp_instance *ci, const char *type,
+                       cJSON *msg)
 {
   _cleanup_free_ char *cluster_arn = cp_cluster_arn (ctx, ci->cluster);
   struct timespec ts;
@@ -463,6 +464,14 @@ static int queue (cp_ctx *ctx, chan_inst *s, const cp_instance *ci, const char *
       return -1;
     }
   s->last++;
+  return 0;
+}
+
+/* The same, then wakes the instance's poll with everything pending. */
+static int queue (cp_ctx *ctx, chan_inst *s, const cp_instance *ci, const char *type, cJSON *msg)
+{
+  if (queue_only (ctx, s, ci, type, msg) < 0)
+    return -1;
   release (ctx, s, NULL);
   return 0;
 }
@@ -497,7 +506,8 @@ static cJSON *credentials_message (cp_ctx *ctx, const cp_task *t, const cJSON *c
 }
 
 /* What a task starting on an instance needs before its payload, as ECS sends it: the ENI to
- * attach (awsvpc), then the role credentials. */
+ * attach (awsvpc), then the role credentials. Logged without waking the poll, so the payload's
+ * wake-up answers it with all of them in one response. */
 static int queue_before_payload (cp_ctx *ctx, chan_inst *s, const cp_instance *ci, const cp_task *t)
 {
   const cJSON *c;
@@ -515,14 +525,14 @@ static int queue_before_payload (cp_ctx *ctx, chan_inst *s, const cp_instance *c
           cJSON_Delete (m);
           return -1;
         }
-      if (queue (ctx, s, ci, "AttachTaskNetworkInterfacesMessage", m) < 0)
+      if (queue_only (ctx, s, ci, "AttachTaskNetworkInterfacesMessage", m) < 0)
         return -1;
     }
   cJSON_Delete (enis);
   cJSON_ArrayForEach (c, cJSON_GetObjectItem (t->doc, "_credentials"))
   {
     cJSON *m = credentials_message (ctx, t, c);
-    if (m == NULL || queue (ctx, s, ci, "IAMRoleCredentialsMessage", m) < 0)
+    if (m == NULL || queue_only (ctx, s, ci, "IAMRoleCredentialsMessage", m) < 0)
       return -1;
   }
   return 0;

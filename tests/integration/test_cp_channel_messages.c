@@ -5,6 +5,7 @@
 #include "tests/support/cp.h"
 #include "tests/support/support.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -233,6 +234,47 @@ START_TEST (test_a_role_the_roles_file_does_not_name_fails_run_task)
 }
 END_TEST
 
+typedef struct held_poll
+{
+  const char *inst;
+  cJSON *resp;
+} held_poll;
+
+static void *poll_held (void *arg)
+{
+  held_poll *h = arg;
+  char body[512], *out = NULL;
+  snprintf (body, sizeof body,
+            "{\"cluster\":\"m\",\"containerInstance\":\"%s\",\"ackSeqNum\":0,"
+            "\"waitSeconds\":20}",
+            h->inst);
+  if (ts_cp_call (&cp, "agent", "BerthChannelV1.Poll", body, &out) == 200)
+    h->resp = cJSON_Parse (out);
+  free (out);
+  return NULL;
+}
+
+/* The credentials are logged without waking the poll; the payload wakes it with all three. */
+START_TEST (test_a_held_poll_gets_the_credentials_and_the_payload_in_one_answer)
+{
+  _cleanup_free_ char *inst = register_instance ("");
+  register_role_definition ();
+  held_poll h = { .inst = inst };
+  pthread_t th;
+  ck_assert_int_eq (pthread_create (&th, NULL, poll_held, &h), 0);
+  usleep (500000); /* the poll is held by now (if not, it finds the same three messages) */
+  _cleanup_free_ char *task = run_task ("--task-definition roled");
+  pthread_join (th, NULL);
+  ck_assert_ptr_nonnull (h.resp);
+  cJSON *msgs = cJSON_GetObjectItem (h.resp, "messages");
+  ck_assert_int_eq (cJSON_GetArraySize (msgs), 3);
+  msg_of (msgs, 0, "IAMRoleCredentialsMessage");
+  msg_of (msgs, 1, "IAMRoleCredentialsMessage");
+  ck_assert_str_eq (ts_json_str (first (msg_of (msgs, 2, "PayloadMessage"), "tasks"), "arn"), task);
+  cJSON_Delete (h.resp);
+}
+END_TEST
+
 /* A roles file that others may read is refused at start. */
 START_TEST (test_a_roles_file_readable_by_others_is_refused)
 {
@@ -453,6 +495,7 @@ static Suite *messages_suite (void)
   tcase_add_test (tc,
                   test_role_credentials_come_before_the_payload_and_are_refreshed_before_expiry);
   tcase_add_test (tc, test_a_role_the_roles_file_does_not_name_fails_run_task);
+  tcase_add_test (tc, test_a_held_poll_gets_the_credentials_and_the_payload_in_one_answer);
   suite_add_tcase (s, tc);
   tc = tcase_create ("messages");
   tcase_set_timeout (tc, 120);
