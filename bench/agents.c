@@ -3,11 +3,9 @@
  * process (curl multi), each re-sent as soon as its heartbeat comes back; reports the server's
  * RSS and its CPU over a steady interval. bench/README.md, figure 10.
  * Usage: agents BERTH_CONTROL DATA_DIR [AGENTS [SECONDS [WAIT_SECONDS]]] */
-#include <arpa/inet.h>
-#include <cJSON.h>
-#include <curl/curl.h>
+#include "cpclient.h"
+
 #include <errno.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -15,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -24,136 +21,12 @@
 #define RSS_TARGET_MB 64.0
 #define CPU_TARGET_PCT 5.0
 
-typedef struct buf
-{
-  char *p;
-  size_t n;
-} buf;
-
-typedef struct api
-{
-  CURL *curl;
-  char url[64];
-  char userpwd[192];
-} api;
-
-static size_t on_data (char *data, size_t size, size_t nmemb, void *cls)
-{
-  buf *b = cls;
-  char *g = realloc (b->p, b->n + size * nmemb + 1);
-  if (g == NULL)
-    return 0;
-  memcpy (g + b->n, data, size * nmemb);
-  b->p = g;
-  b->n += size * nmemb;
-  b->p[b->n] = '\0';
-  return size * nmemb;
-}
-
-static int64_t now_ns (void)
-{
-  struct timespec ts;
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* One signed call; returns the parsed response (NULL on HTTP or transport failure). */
-static cJSON *call (api *a, const char *action, const char *body, int64_t *ns)
-{
-  char target[128];
-  buf b = { 0 };
-  long code = 0;
-  struct curl_slist *h = NULL;
-  snprintf (target, sizeof target, "X-Amz-Target: AmazonEC2ContainerServiceV20141113.%s", action);
-  h = curl_slist_append (h, "Content-Type: application/x-amz-json-1.1");
-  h = curl_slist_append (h, target);
-  curl_easy_setopt (a->curl, CURLOPT_HTTPHEADER, h);
-  curl_easy_setopt (a->curl, CURLOPT_POSTFIELDS, body);
-  curl_easy_setopt (a->curl, CURLOPT_WRITEDATA, &b);
-  int64_t t0 = now_ns ();
-  CURLcode rc = curl_easy_perform (a->curl);
-  *ns = now_ns () - t0;
-  curl_slist_free_all (h);
-  curl_easy_getinfo (a->curl, CURLINFO_RESPONSE_CODE, &code);
-  cJSON *j = rc == CURLE_OK && code == 200 ? cJSON_Parse (b.p ? b.p : "") : NULL;
-  if (j == NULL)
-    fprintf (stderr, "agents: %s: %s %ld %s\n", action, curl_easy_strerror (rc), code,
-             b.p ? b.p : "");
-  free (b.p);
-  return j;
-}
-
-static int api_init (api *a, int port, const char *key, const char *secret)
-{
-  snprintf (a->url, sizeof a->url, "http://127.0.0.1:%d/", port);
-  snprintf (a->userpwd, sizeof a->userpwd, "%s:%s", key, secret);
-  if ((a->curl = curl_easy_init ()) == NULL)
-    return -1;
-  curl_easy_setopt (a->curl, CURLOPT_URL, a->url);
-  curl_easy_setopt (a->curl, CURLOPT_AWS_SIGV4, "aws:amz:us-east-1:ecs");
-  curl_easy_setopt (a->curl, CURLOPT_USERPWD, a->userpwd);
-  curl_easy_setopt (a->curl, CURLOPT_WRITEFUNCTION, on_data);
-  curl_easy_setopt (a->curl, CURLOPT_TIMEOUT, 30L);
-  return 0;
-}
-
-static int free_port (void)
-{
-  struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
-  socklen_t len = sizeof sa;
-  int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0 || bind (fd, (struct sockaddr *)&sa, sizeof sa) < 0
-      || getsockname (fd, (struct sockaddr *)&sa, &len) < 0)
-    return -1;
-  close (fd);
-  return ntohs (sa.sin_port);
-}
-
-/* Reads key and secret of [profile] from the credentials file berth-control wrote. */
-static int read_key (const char *path, const char *profile, char key[64], char secret[96])
-{
-  char line[256], want[64];
-  bool in = false;
-  FILE *f = fopen (path, "re");
-  if (f == NULL)
-    return -1;
-  snprintf (want, sizeof want, "[%s]", profile);
-  key[0] = secret[0] = '\0';
-  while (fgets (line, sizeof line, f))
-    {
-      line[strcspn (line, "\n")] = '\0';
-      if (line[0] == '[')
-        in = strcmp (line, want) == 0;
-      else if (in)
-        {
-          sscanf (line, "aws_access_key_id = %63s", key);
-          sscanf (line, "aws_secret_access_key = %95s", secret);
-        }
-    }
-  fclose (f);
-  return key[0] && secret[0] ? 0 : -1;
-}
-
-static pid_t start_server (const char *bin, const char *dir, int port)
-{
-  char listen[64];
-  snprintf (listen, sizeof listen, "127.0.0.1:%d", port);
-  pid_t pid = fork ();
-  if (pid == 0)
-    {
-      execl (bin, bin, "--data-dir", dir, "--listen", listen, "--log-level", "error",
-             "--agent-timeout", "60000", "--agent-lost-timeout", "3600000", NULL);
-      _exit (127);
-    }
-  return pid;
-}
-
 /* One simulated agent: its instance and its poll in flight. */
 typedef struct agent
 {
   CURL *easy;
   char body[512];
-  buf b;
+  cpc_buf b;
   struct curl_slist *headers;
 } agent;
 
@@ -174,7 +47,7 @@ static int agent_init (agent *g, const char *url, const char *userpwd, const cha
   curl_easy_setopt (g->easy, CURLOPT_USERPWD, userpwd);
   curl_easy_setopt (g->easy, CURLOPT_HTTPHEADER, g->headers);
   curl_easy_setopt (g->easy, CURLOPT_POSTFIELDS, g->body);
-  curl_easy_setopt (g->easy, CURLOPT_WRITEFUNCTION, on_data);
+  curl_easy_setopt (g->easy, CURLOPT_WRITEFUNCTION, cpc_on_data);
   curl_easy_setopt (g->easy, CURLOPT_WRITEDATA, &g->b);
   curl_easy_setopt (g->easy, CURLOPT_PRIVATE, g);
   curl_easy_setopt (g->easy, CURLOPT_TIMEOUT, (long)wait + 10);
@@ -214,7 +87,7 @@ static int server_usage (pid_t pid, unsigned long long *ticks, long *rss_kib, lo
 
 static double now_s (void)
 {
-  return (double)now_ns () / 1e9;
+  return (double)cpc_now_ns () / 1e9;
 }
 
 /* Runs the multi until `until`; each finished poll is counted and sent again. */
@@ -239,7 +112,7 @@ static void pump (CURLM *multi, double until)
           else
             failures++;
           free (g->b.p);
-          g->b = (buf){ 0 };
+          g->b = (cpc_buf){ 0 };
           curl_multi_remove_handle (multi, g->easy);
           curl_multi_add_handle (multi, g->easy);
         }
@@ -247,18 +120,18 @@ static void pump (CURLM *multi, double until)
     }
 }
 
-static int register_agents (api *adm, api *ag, int n, char ***arns)
+static int register_agents (cpc_api *adm, cpc_api *ag, int n, char ***arns)
 {
   int64_t ns;
-  cJSON_Delete (call (adm, "CreateCluster", "{\"clusterName\":\"bench\"}", &ns));
+  cJSON_Delete (cpc_call (adm, "CreateCluster", "{\"clusterName\":\"bench\"}", &ns));
   *arns = calloc ((size_t)n, sizeof **arns);
   for (int i = 0; i < n; i++)
     {
-      cJSON *j = call (ag, "RegisterContainerInstance",
-                       "{\"cluster\":\"bench\",\"totalResources\":["
-                       "{\"name\":\"CPU\",\"type\":\"INTEGER\",\"integerValue\":4096},"
-                       "{\"name\":\"MEMORY\",\"type\":\"INTEGER\",\"integerValue\":16384}]}",
-                       &ns);
+      cJSON *j = cpc_call (ag, "RegisterContainerInstance",
+                           "{\"cluster\":\"bench\",\"totalResources\":["
+                           "{\"name\":\"CPU\",\"type\":\"INTEGER\",\"integerValue\":4096},"
+                           "{\"name\":\"MEMORY\",\"type\":\"INTEGER\",\"integerValue\":16384}]}",
+                           &ns);
       cJSON *arn = cJSON_GetObjectItem (cJSON_GetObjectItem (j, "containerInstance"),
                                         "containerInstanceArn");
       if (!cJSON_IsString (arn) || ((*arns)[i] = strdup (arn->valuestring)) == NULL)
@@ -287,17 +160,21 @@ int main (int argc, char **argv)
       setrlimit (RLIMIT_NOFILE, &rl);
     }
   char creds[512], akey[64], asecret[96], gkey[64], gsecret[96], url[64], userpwd[192];
-  int port = free_port ();
+  int port = cpc_free_port ();
   mkdir (argv[2], 0700);
-  pid_t pid = start_server (argv[1], argv[2], port);
+  static const char *const timeouts[]
+      = { "--agent-timeout", "60000", "--agent-lost-timeout", "3600000", NULL };
+  pid_t pid = cpc_start_server (argv[1], argv[2], port, timeouts);
   snprintf (creds, sizeof creds, "%s/credentials", argv[2]);
-  for (int i = 0; i < 100 && read_key (creds, "agent", gkey, gsecret) < 0; i++)
+  for (int i = 0; i < 100 && cpc_read_key (creds, "agent", gkey, gsecret) < 0; i++)
     usleep (50000);
   curl_global_init (CURL_GLOBAL_DEFAULT);
-  api adm, ag;
+  cpc_api adm, ag;
   char **arns = NULL;
-  if (read_key (creds, "admin", akey, asecret) < 0 || read_key (creds, "agent", gkey, gsecret) < 0
-      || api_init (&adm, port, akey, asecret) < 0 || api_init (&ag, port, gkey, gsecret) < 0
+  if (cpc_read_key (creds, "admin", akey, asecret) < 0
+      || cpc_read_key (creds, "agent", gkey, gsecret) < 0
+      || cpc_api_init (&adm, "agents", port, akey, asecret) < 0
+      || cpc_api_init (&ag, "agents", port, gkey, gsecret) < 0
       || register_agents (&adm, &ag, n, &arns) < 0)
     {
       fprintf (stderr, "agents: setup failed\n");

@@ -554,7 +554,7 @@ read -ra pl_cflags <<<"$(pkg-config --cflags libcjson libcurl)"
 read -ra pl_libs <<<"$(pkg-config --libs libcjson libcurl)"
 if [ -x "$BUILD/bin/berth-control" ] &&
   cc -std=gnu11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror "${pl_cflags[@]}" \
-    -o "$out/placement" "$src/placement.c" "${pl_libs[@]}"; then
+    -o "$out/placement" "$src/placement.c" "$src/cpclient.c" "${pl_libs[@]}"; then
   "$out/placement" "$BUILD/bin/berth-control" "$work/placement" "${BENCH_INSTANCES:-1000}" \
     "${BENCH_RUNTASKS:-300}" 10 >"$work/placement.out" 2>"$work/logs/placement.err" ||
     echo "   failed: $(tail -n 1 "$work/logs/placement.err")"
@@ -570,7 +570,7 @@ echo "== 10. berth-control holding 1,000 agent long-polls (no peer) =="
 # server's RSS and CPU over a steady interval (bench/agents.c).
 if [ -x "$BUILD/bin/berth-control" ] &&
   cc -std=gnu11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror "${pl_cflags[@]}" \
-    -o "$out/agents" "$src/agents.c" "${pl_libs[@]}"; then
+    -o "$out/agents" "$src/agents.c" "$src/cpclient.c" "${pl_libs[@]}"; then
   rm -rf "$work/agents"
   "$out/agents" "$BUILD/bin/berth-control" "$work/agents" "${BENCH_AGENTS:-1000}" \
     "${BENCH_AGENTS_SECONDS:-60}" "${BENCH_AGENTS_WAIT:-5}" >"$work/agents.out" \

@@ -2,6 +2,7 @@
  * held long-poll, liveness (agentConnected, lost tasks) and the telemetry intake. */
 #include "controlplane/model.h"
 #include "lib/cleanup.h"
+#include "lib/clock.h"
 #include "lib/json.h"
 #include "lib/log.h"
 
@@ -13,6 +14,7 @@
 #include <time.h>
 
 #define MAX_BATCH 10
+#define ENI_WAIT_MS 30000 /* how long the agent may take to attach an ENI */
 #define LOST_REASON "Task lost: the container instance's agent stopped reporting"
 
 /* One instance's channel: where its numbering is, the poll being held, when it last spoke. */
@@ -30,6 +32,7 @@ typedef struct chan_metric
 {
   char *task_arn, *name;
   double cpu, memory;
+  double at; /* Unix seconds: when it was received */
 } chan_metric;
 
 struct cp_channel
@@ -41,6 +44,7 @@ struct cp_channel
   chan_metric *metrics;
   size_t n_metrics, cap_metrics;
   uint64_t connect_ms, lost_ms, manifest_interval_ms;
+  uint64_t metrics_pruned_ms;
   cp_wake_fn wake;
   void *wake_cls;
   void *waiter_now; /* the connection of the poll being handled (NULL: answer at once) */
@@ -323,6 +327,15 @@ static const char *detail (const cJSON *att, const char *name)
   return "";
 }
 
+/* domainNameServers of the subnet the attachment's address is from (when still configured). */
+static bool add_dns (cp_ctx *ctx, cJSON *eni, const char *subnet_id)
+{
+  cp_subnet *sn = cp_subnet_find (ctx->model, subnet_id);
+  if (sn == NULL || cJSON_GetArraySize (sn->dns) == 0)
+    return true;
+  return cJSON_AddItemToObject (eni, "domainNameServers", cJSON_Duplicate (sn->dns, true));
+}
+
 /* The task's ENI attachment in the ACS ElasticNetworkInterface shape. */
 static cJSON *enis_of (cp_ctx *ctx, const cJSON *task)
 {
@@ -346,7 +359,8 @@ static cJSON *enis_of (cp_ctx *ctx, const cJSON *task)
         || (ips = cJSON_AddArrayToObject (e, "ipv4Addresses")) == NULL
         || (ip = cJSON_CreateObject ()) == NULL || !cJSON_AddItemToArray (ips, ip)
         || !cJSON_AddTrueToObject (ip, "primary")
-        || !cJSON_AddStringToObject (ip, "privateAddress", detail (att, "privateIPv4Address")))
+        || !cJSON_AddStringToObject (ip, "privateAddress", detail (att, "privateIPv4Address"))
+        || !add_dns (ctx, e, detail (att, "subnetId")))
       {
         cJSON_Delete (e);
         cJSON_Delete (out);
@@ -361,6 +375,30 @@ static bool add_dup (cJSON *o, const char *key, const cJSON *v, const char *fall
   if (v && !cJSON_IsNull (v))
     return cJSON_AddItemToObject (o, key, cJSON_Duplicate (v, true));
   return fallback == NULL || cJSON_AddStringToObject (o, key, fallback);
+}
+
+/* The task's roles (override, else task definition) and, when credentials were issued, their
+ * ids: the secrets themselves travel only in IAMRoleCredentialsMessage. */
+static bool add_roles (cJSON *o, const cJSON *td, const cJSON *task)
+{
+  static const char *const keys[] = { "taskRoleArn", "executionRoleArn" };
+  const cJSON *ov = cJSON_GetObjectItem (task, "overrides"), *c;
+  for (size_t i = 0; i < ARRAY_SIZE (keys); i++)
+    {
+      const char *arn = cJSON_GetStringValue (cJSON_GetObjectItem (ov, keys[i]));
+      if (arn == NULL || arn[0] == '\0')
+        arn = cJSON_GetStringValue (cJSON_GetObjectItem (td, keys[i]));
+      if (arn && arn[0] && !cJSON_AddStringToObject (o, keys[i], arn))
+        return false;
+    }
+  cJSON_ArrayForEach (c, cJSON_GetObjectItem (task, "_credentials"))
+  {
+    bool exec = strcmp (cp_jstr (c, "roleType"), "TaskExecution") == 0;
+    if (!cJSON_AddStringToObject (o, exec ? "executionCredentialsId" : "credentialsId",
+                                  cp_jstr (c, "credentialsId")))
+      return false;
+  }
+  return true;
 }
 
 /* The PayloadMessage task of t, from its task definition with the overrides applied. */
@@ -389,7 +427,8 @@ static cJSON *acs_task (cp_ctx *ctx, const cp_task *t)
                                       cJSON_GetObjectItem (body, "volumes") ? cJSON_Duplicate (
                                           cJSON_GetObjectItem (body, "volumes"), true)
                                                                             : cJSON_CreateArray ())
-            && cJSON_AddItemToObject (o, "elasticNetworkInterfaces", enis_of (ctx, doc));
+            && cJSON_AddItemToObject (o, "elasticNetworkInterfaces", enis_of (ctx, doc))
+            && add_roles (o, body, doc);
   cp_taskdef_clear (&td);
   if (!ok)
     {
@@ -399,8 +438,9 @@ static cJSON *acs_task (cp_ctx *ctx, const cp_task *t)
   return o;
 }
 
-/* Logs one message for instance s (seqNum next) durably, then wakes its poll. Takes msg. */
-static int queue (cp_ctx *ctx, chan_inst *s, const cp_instance *ci, const char *type, cJSON *msg)
+/* Logs one message for instance s (seqNum next) durably, without waking its poll. Takes msg. */
+static int queue_only (cp_ctx *ctx, chan_inst *s, const cp_instance *ci, const char *type,
+                       cJSON *msg)
 {
   _cleanup_free_ char *cluster_arn = cp_cluster_arn (ctx, ci->cluster);
   struct timespec ts;
@@ -424,7 +464,77 @@ static int queue (cp_ctx *ctx, chan_inst *s, const cp_instance *ci, const char *
       return -1;
     }
   s->last++;
+  return 0;
+}
+
+/* The same, then wakes the instance's poll with everything pending. */
+static int queue (cp_ctx *ctx, chan_inst *s, const cp_instance *ci, const char *type, cJSON *msg)
+{
+  if (queue_only (ctx, s, ci, type, msg) < 0)
+    return -1;
   release (ctx, s, NULL);
+  return 0;
+}
+
+/* The IAMRoleCredentialsMessage of one _credentials entry c of task t (secrets from the roles
+ * file; never logged). */
+static cJSON *credentials_message (cp_ctx *ctx, const cp_task *t, const cJSON *c)
+{
+  const cp_role_cred *rc = cp_roles_find (ctx, cp_jstr (c, "roleArn"));
+  const cJSON *exp = cJSON_GetObjectItem (c, "expiration");
+  char when[32];
+  struct tm tm;
+  time_t e = cJSON_IsNumber (exp) ? (time_t)exp->valuedouble : 0;
+  if (rc == NULL) /* the file no longer names it (restarted with another file) */
+    return NULL;
+  strftime (when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r (&e, &tm));
+  cJSON *m = cJSON_CreateObject (), *rcj;
+  if (m == NULL || !cJSON_AddStringToObject (m, "taskArn", t->arn)
+      || !cJSON_AddStringToObject (m, "roleType", cp_jstr (c, "roleType"))
+      || (rcj = cJSON_AddObjectToObject (m, "roleCredentials")) == NULL
+      || !cJSON_AddStringToObject (rcj, "credentialsId", cp_jstr (c, "credentialsId"))
+      || !cJSON_AddStringToObject (rcj, "roleArn", rc->arn)
+      || !cJSON_AddStringToObject (rcj, "accessKeyId", rc->access_key_id)
+      || !cJSON_AddStringToObject (rcj, "secretAccessKey", rc->secret_access_key)
+      || (rc->session_token && !cJSON_AddStringToObject (rcj, "sessionToken", rc->session_token))
+      || !cJSON_AddStringToObject (rcj, "expiration", when))
+    {
+      cJSON_Delete (m);
+      return NULL;
+    }
+  return m;
+}
+
+/* What a task starting on an instance needs before its payload, as ECS sends it: the ENI to
+ * attach (awsvpc), then the role credentials. Logged without waking the poll, so the payload's
+ * wake-up answers it with all of them in one response. */
+static int queue_before_payload (cp_ctx *ctx, chan_inst *s, const cp_instance *ci, const cp_task *t)
+{
+  const cJSON *c;
+  cJSON *enis = enis_of (ctx, t->doc);
+  if (enis == NULL)
+    return -1;
+  if (cJSON_GetArraySize (enis) > 0)
+    {
+      cJSON *m = cJSON_CreateObject ();
+      if (m == NULL || !cJSON_AddStringToObject (m, "taskArn", t->arn)
+          || !cJSON_AddItemToObject (m, "elasticNetworkInterfaces", steal_ptr (&enis))
+          || !cJSON_AddNumberToObject (m, "waitTimeoutMs", ENI_WAIT_MS))
+        {
+          cJSON_Delete (enis);
+          cJSON_Delete (m);
+          return -1;
+        }
+      if (queue_only (ctx, s, ci, "AttachTaskNetworkInterfacesMessage", m) < 0)
+        return -1;
+    }
+  cJSON_Delete (enis);
+  cJSON_ArrayForEach (c, cJSON_GetObjectItem (t->doc, "_credentials"))
+  {
+    cJSON *m = credentials_message (ctx, t, c);
+    if (m == NULL || queue_only (ctx, s, ci, "IAMRoleCredentialsMessage", m) < 0)
+      return -1;
+  }
   return 0;
 }
 
@@ -432,6 +542,9 @@ void cp_channel_task_changed (cp_ctx *ctx, const cp_task *t)
 {
   cp_instance *ci = cp_instance_by_id (ctx->model, t->instance_id);
   chan_inst *s = ci ? chan_get (ctx, ci->id) : NULL;
+  if (s && strcmp (cp_jstr (t->doc, "desiredStatus"), "RUNNING") == 0
+      && queue_before_payload (ctx, s, ci, t) < 0)
+    blog_error ("channel: could not queue the attachments or credentials of task %s", t->arn);
   cJSON *msg = cJSON_CreateObject (), *tasks = NULL;
   if (msg)
     tasks = cJSON_AddArrayToObject (msg, "tasks");
@@ -681,8 +794,63 @@ static bool check_instance (cp_ctx *ctx, cp_instance *ci, uint64_t now)
   return true;
 }
 
+/* Sends role credentials again before they expire, with a later expiration (the same
+ * credentialsId: it is in the containers' AWS_CONTAINER_CREDENTIALS_RELATIVE_URI). */
+static void refresh_task (cp_ctx *ctx, cp_task *t, int64_t now)
+{
+  cJSON *c;
+  cp_fault fault = { 0 };
+  int64_t margin = ctx->role_duration_s / CP_ROLE_REFRESH_DIVISOR;
+  cp_instance *ci = cp_instance_by_id (ctx->model, t->instance_id);
+  chan_inst *s = ci ? chan_get (ctx, ci->id) : NULL;
+  cJSON_ArrayForEach (c, cJSON_GetObjectItem (t->doc, "_credentials"))
+  {
+    const cJSON *exp = cJSON_GetObjectItem (c, "expiration");
+    if (cJSON_IsNumber (exp) && (int64_t)exp->valuedouble - now > margin)
+      continue;
+    /* Restarted with a file that no longer names the role: nothing to send (said at the
+     * task's payload, not every tick). */
+    if (cp_roles_find (ctx, cp_jstr (c, "roleArn")) == NULL)
+      continue;
+    /* Durable first: a restart must not hand out an expiration older than one sent. */
+    if (s == NULL || !cp_jset_num (c, "expiration", (double)(now + ctx->role_duration_s))
+        || cp_task_save (ctx, t, &fault) < 0)
+      {
+        blog_error ("channel: could not refresh the credentials of task %s", t->arn);
+        return;
+      }
+    cJSON *m = credentials_message (ctx, t, c);
+    if (m == NULL || queue (ctx, s, ci, "IAMRoleCredentialsMessage", m) < 0)
+      blog_error ("channel: could not queue the refreshed credentials of task %s", t->arn);
+    else
+      blog_info ("task %s: %s credentials %s refreshed", t->arn, cp_jstr (c, "roleType"),
+                 cp_jstr (c, "credentialsId"));
+  }
+}
+
+static void refresh_credentials (cp_ctx *ctx)
+{
+  int64_t now = (int64_t)time (NULL);
+  for (size_t i = 0; i < ctx->model->n_task; i++)
+    {
+      cp_task *t = ctx->model->task[i];
+      if (cJSON_GetObjectItem (t->doc, "_credentials")
+          && strcmp (cp_jstr (t->doc, "desiredStatus"), "RUNNING") == 0)
+        refresh_task (ctx, t, now);
+    }
+}
+
+static void prune_metrics (cp_ctx *ctx);
+
 void cp_channel_tick (cp_ctx *ctx)
 {
+  if (ctx->roles)
+    refresh_credentials (ctx);
+  if (now_ms () - ctx->chan->metrics_pruned_ms >= 60 * 1000)
+    {
+      ctx->chan->metrics_pruned_ms = now_ms ();
+      prune_metrics (ctx);
+    }
   uint64_t now = now_ms ();
   bool lost = false;
   for (size_t i = 0; i < ctx->model->n_inst; i++)
@@ -747,9 +915,11 @@ int cp_channel_publish_metrics (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fa
 {
   cp_instance *ci;
   const cJSON *tasks = NULL, *t, *c;
+  struct timespec ts;
   if (telemetry_instance (ctx, in, &ci, fault) < 0
       || cp_opt_arr (in, "taskMetrics", &tasks, fault) < 0)
     return -1;
+  clock_gettime (CLOCK_REALTIME, &ts);
   cJSON_ArrayForEach (t, tasks)
   {
     const char *arn = cp_jstr (t, "taskArn");
@@ -763,6 +933,7 @@ int cp_channel_publish_metrics (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fa
         return cp_fail_oom (fault);
       m->cpu = stat_mean (cJSON_GetObjectItem (c, "cpuStatsSet"));
       m->memory = stat_mean (cJSON_GetObjectItem (c, "memoryStatsSet"));
+      m->at = (double)ts.tv_sec + (double)(ts.tv_nsec / 1000000) / 1e3;
       blog_debug ("metrics: %s %s: cpu %.1f%% memory %.1f MiB", task->arn, m->name, m->cpu,
                   m->memory);
     }
@@ -799,18 +970,134 @@ int cp_channel_publish_health (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fau
   return (*out = cJSON_CreateObject ()) ? 0 : cp_fail_oom (fault);
 }
 
+static bool one_of (const char *s, const char *const *v, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    if (strcmp (s, v[i]) == 0)
+      return true;
+  return false;
+}
+
+/* A timestamp member: Unix seconds or RFC 3339 text; fallback when absent. */
+static int stamp (const cJSON *o, const char *key, double fallback, double *out, cp_fault *fault)
+{
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive (o, key);
+  int64_t ns;
+  *out = fallback;
+  if (v == NULL || cJSON_IsNull (v))
+    return 0;
+  if (cJSON_IsNumber (v) && v->valuedouble >= 0 && v->valuedouble < 1e11)
+    *out = v->valuedouble;
+  else if (cJSON_IsString (v) && bclock_parse_rfc3339 (v->valuestring, &ns) == 0)
+    *out = (double)ns / 1e9;
+  else
+    return cp_fail (fault, "SerializationException", "%s is not a timestamp.", key);
+  return 0;
+}
+
+/* The InstanceHealthCheckResult of report r, given what was stored for its type (or NULL). */
+static cJSON *health_result (const cJSON *r, const cJSON *old, double now, cp_fault *fault)
+{
+  static const char *const types[] = { "CONTAINER_RUNTIME", "ACCELERATED_COMPUTE", "DAEMON" };
+  static const char *const states[] = { "OK", "IMPAIRED", "INSUFFICIENT_DATA", "INITIALIZING" };
+  const char *type = NULL, *status = NULL, *reason = NULL;
+  double updated, changed;
+  if (!cJSON_IsObject (r))
+    return cp_fail (fault, "SerializationException", "Each status is a structure."), NULL;
+  if (cp_opt_str (r, "type", &type, fault) < 0 || cp_opt_str (r, "status", &status, fault) < 0
+      || cp_opt_str (r, "statusReason", &reason, fault) < 0)
+    return NULL;
+  if (type == NULL || !one_of (type, types, ARRAY_SIZE (types)))
+    return cp_fail (fault, "InvalidParameterException", "Unknown status type '%.32s'.",
+                    type ? type : ""),
+           NULL;
+  if (status == NULL || !one_of (status, states, ARRAY_SIZE (states)))
+    return cp_fail (fault, "InvalidParameterException", "Unknown status '%.32s'.",
+                    status ? status : ""),
+           NULL;
+  /* Unchanged status: the change stays when it was; changed: now, unless the agent says. */
+  const cJSON *was = cJSON_GetObjectItem (old, "lastStatusChange");
+  bool same = old && strcmp (cp_jstr (old, "status"), status) == 0 && cJSON_IsNumber (was);
+  if (stamp (r, "lastUpdated", now, &updated, fault) < 0
+      || stamp (r, "lastStatusChange", same ? was->valuedouble : now, &changed, fault) < 0)
+    return NULL;
+  cJSON *o = cJSON_CreateObject ();
+  if (o == NULL || !cJSON_AddStringToObject (o, "type", type)
+      || !cJSON_AddStringToObject (o, "status", status)
+      || (reason && !cJSON_AddStringToObject (o, "statusReason", reason))
+      || !cJSON_AddNumberToObject (o, "lastUpdated", updated)
+      || !cJSON_AddNumberToObject (o, "lastStatusChange", changed))
+    {
+      cJSON_Delete (o);
+      return cp_fail_oom (fault), NULL;
+    }
+  return o;
+}
+
+/* IMPAIRED wins, then INITIALIZING, then INSUFFICIENT_DATA; OK only when every check is. */
+static const char *overall (const cJSON *details)
+{
+  static const char *const order[] = { "IMPAIRED", "INITIALIZING", "INSUFFICIENT_DATA" };
+  const cJSON *d;
+  if (cJSON_GetArraySize (details) == 0)
+    return "INSUFFICIENT_DATA";
+  for (size_t i = 0; i < ARRAY_SIZE (order); i++)
+    cJSON_ArrayForEach (d, details)
+    {
+      if (strcmp (cp_jstr (d, "status"), order[i]) == 0)
+        return order[i];
+    }
+  return "OK";
+}
+
+/* Merges the reported statuses (by type) into the instance's healthStatus. Written to the store
+ * only when a status changed: a report that only moves lastUpdated is not worth an fsync. */
 int cp_channel_publish_instance_status (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault)
 {
   cp_instance *ci;
-  const cJSON *statuses = NULL;
+  const cJSON *statuses = NULL, *r;
+  struct timespec ts;
+  bool changed = false;
   if (telemetry_instance (ctx, in, &ci, fault) < 0
       || cp_opt_arr (in, "statuses", &statuses, fault) < 0)
+    return -1;
+  clock_gettime (CLOCK_REALTIME, &ts);
+  double now = (double)ts.tv_sec + (double)(ts.tv_nsec / 1000000) / 1e3;
+  const cJSON *old = cJSON_GetObjectItem (ci->doc, "healthStatus");
+  _cleanup_json_ cJSON *hs = old ? cJSON_Duplicate (old, true) : cJSON_CreateObject ();
+  cJSON *details = cJSON_GetObjectItem (hs, "details");
+  if (hs == NULL || (details == NULL && (details = cJSON_AddArrayToObject (hs, "details")) == NULL))
+    return cp_fail_oom (fault);
+  cJSON_ArrayForEach (r, statuses)
+  {
+    int idx = 0;
+    cJSON *d;
+    cJSON_ArrayForEach (d, details)
+    {
+      if (strcmp (cp_jstr (d, "type"), cp_jstr (r, "type")) == 0)
+        break;
+      idx++;
+    }
+    cJSON *res = health_result (r, d, now, fault);
+    if (res == NULL)
+      return -1;
+    changed |= d == NULL || strcmp (cp_jstr (d, "status"), cp_jstr (res, "status")) != 0;
+    if (!(d ? cJSON_ReplaceItemInArray (details, idx, res) : cJSON_AddItemToArray (details, res)))
+      {
+        cJSON_Delete (res);
+        return cp_fail_oom (fault);
+      }
+  }
+  if (!cp_jset_str (hs, "overallStatus", overall (details))
+      || !cp_jset (ci->doc, "healthStatus", steal_ptr (&hs)))
+    return cp_fail_oom (fault);
+  if (changed && cp_instance_save (ctx, ci, fault) < 0)
     return -1;
   return (*out = cJSON_CreateObject ()) ? 0 : cp_fail_oom (fault);
 }
 
 bool cp_channel_container_metrics (const cp_ctx *ctx, const char *task_arn, const char *container,
-                                   double *cpu_percent, double *memory_mib)
+                                   double *cpu_percent, double *memory_mib, double *at)
 {
   for (size_t i = 0; i < ctx->chan->n_metrics; i++)
     {
@@ -819,8 +1106,32 @@ bool cp_channel_container_metrics (const cp_ctx *ctx, const char *task_arn, cons
         {
           *cpu_percent = m->cpu;
           *memory_mib = m->memory;
+          *at = m->at;
           return true;
         }
     }
   return false;
+}
+
+/* Forgets the metrics of tasks that stopped or are gone, so they do not pile up. */
+static void prune_metrics (cp_ctx *ctx)
+{
+  cp_channel *c = ctx->chan;
+  size_t k = 0;
+  for (size_t i = 0; i < c->n_metrics; i++)
+    {
+      chan_metric *m = &c->metrics[i];
+      char cluster[256] = "";
+      const char *slash = strchr (m->task_arn, '/'), *end = slash ? strchr (slash + 1, '/') : NULL;
+      if (end)
+        snprintf (cluster, sizeof cluster, "%.*s", (int)(end - slash - 1), slash + 1);
+      cp_task *t = cp_task_find (ctx, cluster, m->task_arn);
+      if (t == NULL || strcmp (cp_jstr (t->doc, "lastStatus"), "STOPPED") == 0)
+        {
+          free (m->task_arn), free (m->name);
+          continue;
+        }
+      c->metrics[k++] = *m;
+    }
+  c->n_metrics = k;
 }

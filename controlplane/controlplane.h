@@ -35,6 +35,8 @@ typedef struct cp_config
   const char *subnets_file;       /* JSON list of awsvpc subnets (docs/controlplane.md), or NULL */
   unsigned agent_timeout_ms;      /* agentConnected false after this silence; 0: 60 s */
   unsigned agent_lost_timeout_ms; /* tasks of a silent agent marked lost; 0: 10 min */
+  const char *task_roles_file;    /* role ARN -> credentials (docs/controlplane.md), or NULL */
+  unsigned task_role_duration_s;  /* lifetime of issued role credentials; 0: 6 hours */
 } cp_config;
 
 /* The API's state: the store plus what ARNs are made of. Single-threaded: one event loop uses
@@ -47,6 +49,10 @@ int cp_ctx_open (const char *db_path, const char *region, const char *account_id
 void cp_ctx_free (cp_ctx *ctx);
 /* Reads the awsvpc subnets from a JSON file: [{"subnetId", "cidr", "gateway", "dns": [...]}]. */
 int cp_ctx_load_subnets (cp_ctx *ctx, const char *path, berr **err);
+
+/* Reads the task roles file (AWS shared-credentials format, one [role ARN] section each). */
+int cp_ctx_load_task_roles (cp_ctx *ctx, const char *path, berr **err);
+#define CP_DEFAULT_ROLE_DURATION_S (6 * 3600)
 
 /* Runs one already-authenticated API call: action is the part of X-Amz-Target after the dot,
  * body the JSON request. Returns the HTTP status and sets *response to a newly allocated JSON

@@ -58,6 +58,8 @@ static const cp_action actions[] = {
   { "DeleteService", cp_delete_service, false },
   { "DescribeServices", cp_describe_services, false },
   { "ListServices", cp_list_services, false },
+  /* Berth's own additions to the API (X-Amz-Target BerthControlV1.*, docs/controlplane.md). */
+  { "BerthControlV1.DescribeServiceMetrics", cp_describe_service_metrics, false },
   /* The agent channel (X-Amz-Target BerthChannelV1.*, docs/protocol.md). */
   { "BerthChannelV1.Poll", cp_channel_poll_handler, true },
   { "BerthChannelV1.PublishMetrics", cp_channel_publish_metrics, true },
@@ -103,6 +105,7 @@ int cp_ctx_open (const char *db_path, const char *region, const char *account_id
       cp_ctx_free (ctx);
       return berr_sys (err, "allocate context");
     }
+  ctx->role_duration_s = CP_DEFAULT_ROLE_DURATION_S;
   if (cp_store_open (db_path, &ctx->store, err) < 0 || cp_model_load (ctx, err) < 0
       || cp_channel_new (ctx, err) < 0)
     {
@@ -118,6 +121,7 @@ void cp_ctx_free (cp_ctx *ctx)
   if (ctx == NULL)
     return;
   cp_channel_free (ctx->chan);
+  cp_roles_free (ctx->roles);
   cp_model_free (ctx->model);
   cp_store_free (ctx->store);
   free (ctx->base_url);
@@ -194,7 +198,8 @@ int cp_dispatch_as (cp_ctx *ctx, enum cp_role role, const char *access_key_id, c
       return *response ? fault.status : -1;
     }
   /* Whatever changed tasks, instances or services moves the services along (reads do not). */
-  if (strncmp (action, "Describe", 8) != 0 && strncmp (action, "List", 4) != 0)
+  const char *verb = strncmp (action, "BerthControlV1.", 15) == 0 ? action + 15 : action;
+  if (strncmp (verb, "Describe", 8) != 0 && strncmp (verb, "List", 4) != 0)
     {
       /* Stopped tasks are forgotten after an hour; checking once a minute is plenty. */
       int64_t now = (int64_t)time (NULL);

@@ -395,7 +395,7 @@ static char *missing_arn (cp_ctx *ctx, const char *cluster, const char *ref)
   return arn;
 }
 
-static int include_tags (const cJSON *in, bool *tags, cp_fault *fault)
+static int include_tags (const cJSON *in, bool *tags, bool *health, cp_fault *fault)
 {
   const cJSON *inc = NULL, *i;
   if (cp_opt_strlist (in, "include", 10, &inc, fault) < 0)
@@ -407,15 +407,27 @@ static int include_tags (const cJSON *in, bool *tags, cp_fault *fault)
       return cp_fail (fault, "InvalidParameterException", "Unknown include value '%.64s'.",
                       i->valuestring);
     *tags |= strcmp (i->valuestring, "TAGS") == 0;
+    *health |= strcmp (i->valuestring, "CONTAINER_INSTANCE_HEALTH") == 0;
   }
   return 0;
+}
+
+/* An instance whose agent never published its status: INSUFFICIENT_DATA, as ECS shows. */
+static bool add_no_health (cJSON *j)
+{
+  cJSON *hs;
+  if (cJSON_GetObjectItem (j, "healthStatus"))
+    return true;
+  return (hs = cJSON_AddObjectToObject (j, "healthStatus")) != NULL
+         && cJSON_AddStringToObject (hs, "overallStatus", "INSUFFICIENT_DATA")
+         && cJSON_AddArrayToObject (hs, "details") != NULL;
 }
 
 int cp_describe_container_instances (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault)
 {
   char cluster[256];
   const cJSON *refs = NULL, *r;
-  bool tags = false;
+  bool tags = false, health = false;
   _cleanup_json_ cJSON *res = cJSON_CreateObject ();
   cJSON *list = cJSON_AddArrayToObject (res, "containerInstances");
   cJSON *failures = cJSON_AddArrayToObject (res, "failures");
@@ -423,7 +435,7 @@ int cp_describe_container_instances (cp_ctx *ctx, const cJSON *in, cJSON **out, 
     return cp_fail_oom (fault);
   if (cp_cluster_require (ctx, in, cluster, fault) < 0
       || cp_opt_strlist (in, "containerInstances", 100, &refs, fault) < 0
-      || include_tags (in, &tags, fault) < 0)
+      || include_tags (in, &tags, &health, fault) < 0)
     return -1;
   if (cJSON_GetArraySize (refs) == 0)
     return cp_fail (fault, "InvalidParameterException", "containerInstances is required.");
@@ -440,7 +452,9 @@ int cp_describe_container_instances (cp_ctx *ctx, const cJSON *in, cJSON **out, 
     cJSON *j = cp_instance_json (ci);
     if (j && !tags)
       cJSON_DeleteItemFromObjectCaseSensitive (j, "tags");
-    if (j == NULL || !cJSON_AddItemToArray (list, j))
+    if (j && !health)
+      cJSON_DeleteItemFromObjectCaseSensitive (j, "healthStatus");
+    if (j == NULL || !cJSON_AddItemToArray (list, j) || (health && !add_no_health (j)))
       return cp_fail_oom (fault);
   }
   *out = steal_ptr (&res);

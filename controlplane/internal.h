@@ -194,8 +194,10 @@ struct cp_ctx
   /* The caller of the call in progress (set by cp_dispatch_as for the handler). */
   enum cp_role caller_role;
   char caller_key[32];
-  int64_t last_expiry; /* when cp_tasks_expire last ran (Unix seconds) */
+  int64_t last_expiry;     /* when cp_tasks_expire last ran (Unix seconds) */
   struct cp_channel *chan; /* the agent channel's state (channel.c) */
+  struct cp_roles *roles;  /* --task-roles (roles.c); NULL: no role credentials are issued */
+  int64_t role_duration_s; /* how long issued role credentials are valid */
 };
 
 typedef int (*cp_handler) (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault);
@@ -240,6 +242,8 @@ CP_HANDLER (cp_update_service);
 CP_HANDLER (cp_delete_service);
 CP_HANDLER (cp_describe_services);
 CP_HANDLER (cp_list_services);
+/* BerthControlV1.DescribeServiceMetrics (metrics.c): per-service CPU/memory from telemetry. */
+CP_HANDLER (cp_describe_service_metrics);
 #undef CP_HANDLER
 /* The service controller: brings every service's tasks towards its deployments (starts,
  * stops, rollouts, circuit breaker). Run after each state-changing call and by any timer. */
@@ -301,9 +305,9 @@ void cp_channel_tick (cp_ctx *ctx);
 /* Answers every held poll with a CloseMessage (shutdown). */
 void cp_channel_close_all (cp_ctx *ctx, const char *reason);
 /* The latest metrics an agent published for a container: CPU in percent of a core, memory in
- * MiB; false when none. */
+ * MiB, when they came (Unix seconds); false when none. */
 bool cp_channel_container_metrics (const cp_ctx *ctx, const char *task_arn, const char *container,
-                                   double *cpu_percent, double *memory_mib);
+                                   double *cpu_percent, double *memory_mib, double *at);
 int cp_channel_poll_handler (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault);
 int cp_channel_publish_metrics (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault);
 int cp_channel_publish_health (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault);
@@ -311,6 +315,24 @@ int cp_channel_publish_instance_status (cp_ctx *ctx, const cJSON *in, cJSON **ou
 
 /* Serialises {"__type": type, "message": message} (newly allocated). */
 char *cp_error_body (const char *type, const char *message);
+
+/* ---- task role credentials (roles.c, docs/controlplane.md) ---- */
+typedef struct cp_roles cp_roles;
+typedef struct cp_role_cred
+{
+  char *arn, *access_key_id, *secret_access_key, *session_token; /* token may be NULL */
+} cp_role_cred;
+void cp_roles_free (cp_roles *r);
+/* The operator's credentials for role arn, or NULL. */
+const cp_role_cred *cp_roles_find (const cp_ctx *ctx, const char *arn);
+/* The credentials a new task gets, from the task definition td and RunTask's overrides:
+ * *out a list [{roleType, roleArn, credentialsId (fresh), expiration (Unix seconds)}], or NULL
+ * when no role is named or no roles file is configured. A role the file does not name is a
+ * ClientException. */
+int cp_roles_for_task (cp_ctx *ctx, const cJSON *td, const cJSON *overrides, cJSON **out,
+                       cp_fault *fault);
+/* Role credentials are refreshed when less than this part of their lifetime is left. */
+#define CP_ROLE_REFRESH_DIVISOR 6
 
 /* ---- credentials file (credentials.c) ---- */
 /* Fills creds with fresh random keys (admin, agent). */

@@ -93,12 +93,99 @@ static const char *ref_id (const cp_ctx *ctx, const char *cluster, const char *r
   return valid_id (rest) ? rest : NULL;
 }
 
+/* FNV-1a: ids are random hex from us, but the store may hold anything. */
+static size_t id_hash (const char *id)
+{
+  uint64_t h = 14695981039346656037ULL;
+  for (; *id; id++)
+    h = (h ^ (unsigned char)*id) * 1099511628211ULL;
+  return (size_t)h;
+}
+
+static void index_insert (cp_id_index *x, const char *id, size_t pos)
+{
+  size_t i = id_hash (id) & (x->cap - 1);
+  while (x->slot[i] != 0)
+    i = (i + 1) & (x->cap - 1);
+  x->slot[i] = pos + 1;
+  x->used++;
+}
+
+/* A fresh index of arr[0..n), at most half full; on allocation failure none (lookups scan). */
+static void index_rebuild (cp_id_index *x, const char *(*id_at) (void *, size_t), void *arr,
+                           size_t n)
+{
+  size_t cap = 256;
+  while (2 * (n + 1) > cap)
+    cap *= 2;
+  free (x->slot);
+  x->used = 0;
+  if ((x->slot = calloc (cap, sizeof *x->slot)) == NULL)
+    {
+      x->cap = 0;
+      return;
+    }
+  x->cap = cap;
+  for (size_t i = 0; i < n; i++)
+    index_insert (x, id_at (arr, i), i);
+}
+
+/* Records that arr[pos] (already stored, n entries in all) has its id. Stale entries count as
+ * used, so churn without lookups cannot fill the table: past half full it is rebuilt. */
+static void index_put (cp_id_index *x, size_t pos, const char *(*id_at) (void *, size_t), void *arr,
+                       size_t n)
+{
+  if (2 * (x->used + 1) > x->cap)
+    index_rebuild (x, id_at, arr, n);
+  else
+    index_insert (x, id_at (arr, pos), pos);
+}
+
+/* The position of id in arr[0..n), or -1; hints checked, a stale index rebuilt. */
+static ssize_t index_find (cp_id_index *x, const char *id, const char *(*id_at) (void *, size_t),
+                           void *arr, size_t n)
+{
+  if (x->cap)
+    for (size_t i = id_hash (id) & (x->cap - 1); x->slot[i]; i = (i + 1) & (x->cap - 1))
+      {
+        size_t pos = x->slot[i] - 1;
+        if (pos < n && strcmp (id_at (arr, pos), id) == 0)
+          return (ssize_t)pos;
+      }
+  for (size_t pos = 0; pos < n; pos++)
+    if (strcmp (id_at (arr, pos), id) == 0)
+      {
+        index_rebuild (x, id_at, arr, n);
+        return (ssize_t)pos;
+      }
+  return -1;
+}
+
+static const char *inst_id_at (void *arr, size_t i)
+{
+  return ((cp_instance **)arr)[i]->id;
+}
+
+static const char *task_id_at (void *arr, size_t i)
+{
+  return ((cp_task **)arr)[i]->id;
+}
+
 cp_instance *cp_instance_by_id (cp_model *m, const char *id)
 {
-  for (size_t i = 0; i < m->n_inst; i++)
-    if (strcmp (m->inst[i]->id, id) == 0)
-      return m->inst[i];
-  return NULL;
+  ssize_t pos = index_find (&m->inst_index, id, inst_id_at, m->inst, m->n_inst);
+  return pos < 0 ? NULL : m->inst[pos];
+}
+
+ssize_t cp_task_pos (cp_model *m, const char *id)
+{
+  return index_find (&m->task_index, id, task_id_at, m->task, m->n_task);
+}
+
+cp_task *cp_task_by_id (cp_model *m, const char *id)
+{
+  ssize_t pos = cp_task_pos (m, id);
+  return pos < 0 ? NULL : m->task[pos];
 }
 
 void cp_instance_sync (cp_instance *ci)
@@ -129,15 +216,8 @@ cp_task *cp_task_find (cp_ctx *ctx, const char *cluster, const char *ref)
 {
   char rest[512];
   const char *id = ref_id (ctx, cluster, ref, "task", rest);
-  if (id == NULL)
-    return NULL;
-  for (size_t i = 0; i < ctx->model->n_task; i++)
-    {
-      cp_task *t = ctx->model->task[i];
-      if (strcmp (t->id, id) == 0)
-        return strcmp (t->cluster, cluster) == 0 ? t : NULL;
-    }
-  return NULL;
+  cp_task *t = id ? cp_task_by_id (ctx->model, id) : NULL;
+  return t && strcmp (t->cluster, cluster) == 0 ? t : NULL;
 }
 
 static int grow (void **v, size_t *cap, size_t n, size_t size)
@@ -176,6 +256,7 @@ int cp_model_add_instance (cp_model *m, cp_instance *ci)
   if (grow ((void **)&m->inst, &m->cap_inst, m->n_inst, sizeof *m->inst) < 0)
     return -1;
   m->inst[m->n_inst++] = ci;
+  index_put (&m->inst_index, m->n_inst - 1, inst_id_at, m->inst, m->n_inst);
   return 0;
 }
 
@@ -184,6 +265,7 @@ int cp_model_add_task (cp_model *m, cp_task *t)
   if (grow ((void **)&m->task, &m->cap_task, m->n_task, sizeof *m->task) < 0)
     return -1;
   m->task[m->n_task++] = t;
+  index_put (&m->task_index, m->n_task - 1, task_id_at, m->task, m->n_task);
   return 0;
 }
 
@@ -232,6 +314,8 @@ void cp_model_free (cp_model *m)
     }
   free (m->subnets);
   cJSON_Delete (m->services);
+  free (m->inst_index.slot);
+  free (m->task_index.slot);
   free (m->inst);
   free (m->task);
   free (m);
@@ -647,6 +731,7 @@ cJSON *cp_instance_json (const cp_instance *ci)
 cJSON *cp_task_json (const cp_task *t, bool tags)
 {
   cJSON *j = cJSON_Duplicate (t->doc, true);
+  cJSON_DeleteItemFromObjectCaseSensitive (j, "_credentials"); /* channel.c's, not ECS's */
   if (j && !tags)
     cJSON_DeleteItemFromObjectCaseSensitive (j, "tags");
   return j;

@@ -8,6 +8,7 @@
 #include <cJSON.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define CP_ID_LEN 32 /* task and instance ids: 32 lowercase hex digits, as ECS's */
 
@@ -68,17 +69,30 @@ typedef struct cp_subnet
   uint8_t *used;      /* bitmap of allocated offsets */
 } cp_subnet;
 
+/* A hash index of positions in one of the model's arrays, by id: slot = 1 + position, 0 free.
+ * Entries are hints checked against the array on every lookup, so code that removes or moves
+ * entries of the array (expiry, a RunTask rolled back) need not know about it: a lookup that
+ * finds it stale scans the array and rebuilds it. */
+typedef struct cp_id_index
+{
+  size_t *slot;
+  size_t cap, used; /* used: slots taken, stale ones included */
+} cp_id_index;
+
 struct cp_model
 {
   cp_instance **inst;
   size_t n_inst, cap_inst;
   cp_task **task;
   size_t n_task, cap_task;
+  cp_id_index inst_index, task_index;
   cp_subnet *subnets;
   size_t n_subnets;
   cJSON *services; /* array of service documents (services.c), never NULL once loaded */
 };
 
+/* A service document of cluster by name or ARN, or NULL (services.c). */
+cJSON *cp_service_find (cp_ctx *ctx, const char *cluster, const char *ref);
 /* Loads the services into m->services (services.c). */
 int cp_services_load (cp_ctx *ctx, berr **err);
 /* Loads every instance and task; tasks still holding resources take them from their instance. */
@@ -105,6 +119,9 @@ bool cp_arn_parse (const cp_ctx *ctx, const char *arn, char type[32], char rest[
 cp_instance *cp_instance_find (cp_ctx *ctx, const char *cluster, const char *ref);
 cp_task *cp_task_find (cp_ctx *ctx, const char *cluster, const char *ref);
 cp_instance *cp_instance_by_id (cp_model *m, const char *id);
+cp_task *cp_task_by_id (cp_model *m, const char *id);
+/* The position of task id in m->task (creation order), or -1. */
+ssize_t cp_task_pos (cp_model *m, const char *id);
 /* Refreshes the fields read from ci->doc (status, attributes): call after changing the doc. */
 void cp_instance_sync (cp_instance *ci);
 

@@ -28,6 +28,7 @@
 
 #define TARGET_PREFIX "AmazonEC2ContainerServiceV20141113."
 #define CHANNEL_PREFIX "BerthChannelV1."
+#define CONTROL_PREFIX "BerthControlV1."
 #define TICK_MS 250
 /* Every agent holds one connection: room for thousands (the descriptor limit is raised too). */
 #define CONNECTION_LIMIT 16000
@@ -279,7 +280,9 @@ static enum MHD_Result serve (cp_server *srv, struct MHD_Connection *conn, const
       return respond_fault (conn, &fault);
     }
   const char *target = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "X-Amz-Target");
-  bool channel = target && strncmp (target, CHANNEL_PREFIX, strlen (CHANNEL_PREFIX)) == 0;
+  bool channel = target
+                 && (strncmp (target, CHANNEL_PREFIX, strlen (CHANNEL_PREFIX)) == 0
+                     || strncmp (target, CONTROL_PREFIX, strlen (CONTROL_PREFIX)) == 0);
   if (target == NULL || (!channel && strncmp (target, TARGET_PREFIX, strlen (TARGET_PREFIX)) != 0))
     {
       cp_fail (&fault, "UnknownOperationException", "Missing or unknown X-Amz-Target.");
@@ -294,7 +297,7 @@ static enum MHD_Result serve (cp_server *srv, struct MHD_Connection *conn, const
     }
   char *response = NULL;
   set_request_url (srv, conn);
-  /* Channel calls keep their prefix in the dispatcher's table. */
+  /* Channel calls (and Berth's own) keep their prefix in the dispatcher's table. */
   const char *action = channel ? target : target + strlen (TARGET_PREFIX);
   int status;
   if (strcmp (action, CHANNEL_PREFIX "Poll") == 0)
@@ -436,7 +439,11 @@ static int open_state (const cp_config *config, cp_ctx **ctx, berr **err)
     return berr_sys (err, "create `%s`", db);
   if (cp_ctx_open (db, config->region, config->account_id, ctx, err) < 0)
     return -1;
-  if (config->subnets_file && cp_ctx_load_subnets (*ctx, config->subnets_file, err) < 0)
+  if (config->task_role_duration_s)
+    (*ctx)->role_duration_s = config->task_role_duration_s;
+  if ((config->subnets_file && cp_ctx_load_subnets (*ctx, config->subnets_file, err) < 0)
+      || (config->task_roles_file
+          && cp_ctx_load_task_roles (*ctx, config->task_roles_file, err) < 0))
     {
       cp_ctx_free (*ctx);
       *ctx = NULL;

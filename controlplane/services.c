@@ -121,6 +121,11 @@ static cJSON *service_find (cp_ctx *ctx, const char *cluster, const char *ref)
   return NULL;
 }
 
+cJSON *cp_service_find (cp_ctx *ctx, const char *cluster, const char *ref)
+{
+  return service_find (ctx, cluster, ref);
+}
+
 static int64_t jint (const cJSON *obj, const char *key)
 {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive (obj, key);

@@ -242,8 +242,10 @@ static int parse_run_args (cp_ctx *ctx, const cJSON *in, run_args *a, cp_fault *
   snprintf (a->default_group, sizeof a->default_group, "family:%s", a->td.family);
   if (a->group == NULL)
     a->group = a->default_group;
+  _cleanup_json_ cJSON *roles = NULL; /* checked here, issued per copy by new_task */
   if (check_overrides (a, fault) < 0 || parse_network (ctx, a, in, fault) < 0
-      || cp_sched_validate (a->strategy, a->constraints, fault) < 0)
+      || cp_sched_validate (a->strategy, a->constraints, fault) < 0
+      || cp_roles_for_task (ctx, a->body, a->overrides, &roles, fault) < 0)
     return -1;
   return compute_need (a, fault);
 }
@@ -416,6 +418,15 @@ static cp_task *new_task (cp_ctx *ctx, const run_args *a, const cp_instance *ci)
     if (!cJSON_AddItemToArray (containers, container_json (ctx, t, a, ct)))
       goto fail;
   }
+  /* Role credentials: a fresh credentialsId per copy and role, kept out of the Task shape. */
+  cp_fault fault = { 0 };
+  cJSON *roles = NULL;
+  if (cp_roles_for_task (ctx, a->body, a->overrides, &roles, &fault) < 0
+      || (roles && !cJSON_AddItemToObject (d, "_credentials", roles)))
+    {
+      cJSON_Delete (roles);
+      goto fail;
+    }
   if (fill_hold (&t->hold, a) < 0)
     goto fail;
   return t;
@@ -866,10 +877,10 @@ int cp_list_tasks (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault)
   size_t i = 0, n = 0, last = 0;
   if (*after)
     {
-      while (i < m->n_task && strcmp (m->task[i]->id, after) != 0)
-        i++;
-      if (i++ == m->n_task)
+      ssize_t pos = cp_task_pos (m, after);
+      if (pos < 0)
         return cp_fail (fault, "InvalidParameterException", "Invalid nextToken.");
+      i = (size_t)pos + 1;
     }
   for (; i < m->n_task; i++)
     {

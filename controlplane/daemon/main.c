@@ -15,7 +15,8 @@ static void usage (FILE *f)
               "                     [--account-id N] [--tls-cert FILE --tls-key FILE]\n"
               "                     [--allow-insecure-listen] [--log-level L]\n"
               "                     [--subnets FILE] [--agent-timeout MS]\n"
-              "                     [--agent-lost-timeout MS]\n"
+              "                     [--agent-lost-timeout MS] [--task-roles FILE]\n"
+              "                     [--task-role-duration SECONDS]\n"
               "defaults: --data-dir " CP_DEFAULT_DATA_DIR " --listen " CP_DEFAULT_LISTEN
               " --region " CP_DEFAULT_REGION " --account-id " CP_DEFAULT_ACCOUNT_ID "\n");
 }
@@ -43,6 +44,8 @@ static int parse_args (int argc, char **argv, cp_config *cfg, enum blog_level *l
     OPT_SUBNETS,
     OPT_AGENT_TIMEOUT,
     OPT_AGENT_LOST,
+    OPT_TASK_ROLES,
+    OPT_ROLE_DURATION,
   };
   static const struct option opts[] = {
     { "data-dir", required_argument, NULL, 'd' },
@@ -56,6 +59,8 @@ static int parse_args (int argc, char **argv, cp_config *cfg, enum blog_level *l
     { "subnets", required_argument, NULL, OPT_SUBNETS },
     { "agent-timeout", required_argument, NULL, OPT_AGENT_TIMEOUT },
     { "agent-lost-timeout", required_argument, NULL, OPT_AGENT_LOST },
+    { "task-roles", required_argument, NULL, OPT_TASK_ROLES },
+    { "task-role-duration", required_argument, NULL, OPT_ROLE_DURATION },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
@@ -88,6 +93,19 @@ static int parse_args (int argc, char **argv, cp_config *cfg, enum blog_level *l
             return 2;
           *(c == OPT_AGENT_TIMEOUT ? &cfg->agent_timeout_ms : &cfg->agent_lost_timeout_ms)
               = (unsigned)v;
+          break;
+        }
+      case OPT_TASK_ROLES:
+        cfg->task_roles_file = optarg;
+        break;
+      case OPT_ROLE_DURATION:
+        {
+          /* Seconds: ECS's role credentials last about 6 hours; tests use a few seconds. */
+          char *end;
+          unsigned long v = strtoul (optarg, &end, 10);
+          if (*end != '\0' || v < 6 || v > 7 * 86400UL)
+            return 2;
+          cfg->task_role_duration_s = (unsigned)v;
           break;
         }
       case OPT_INSECURE:

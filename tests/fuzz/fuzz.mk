@@ -17,9 +17,13 @@ TARGETS := $(patsubst tests/fuzz/%.c,$(BUILD)/%,$(wildcard tests/fuzz/fuzz_*.c))
 
 all: $(TARGETS)
 
+# -MMD: a changed header recompiles every object that includes it (a struct that grew must not
+# be seen at two sizes in one target).
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
-	@$(FCC) $(FCFLAGS) -c $< -o $@
+	@$(FCC) $(FCFLAGS) -MMD -MP -c $< -o $@
+
+-include $(LIB_OBJS:.o=.d) $(BUILD)/obj/runtime/shim/jsonfmt.d
 
 $(BUILD)/libberth-fuzz.a: $(LIB_OBJS)
 	@rm -f $@ && ar rcs $@ $^

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
@@ -30,6 +31,16 @@ static cp_ctx *fuzz_ctx (void)
       snprintf (path, sizeof path, "/proc/self/fd/%d", fd);
       if (fd < 0 || write (fd, subnets, sizeof subnets - 1) != (ssize_t)sizeof subnets - 1
           || cp_ctx_load_subnets (ctx, path, &err) < 0)
+        abort ();
+      close (fd);
+      /* Task roles, so RunTask issues credentials and the channel logs them. */
+      static const char roles[] = "[arn:aws:iam::000000000000:role/app]\n"
+                                  "aws_access_key_id = AKIAFUZZ\naws_secret_access_key = s\n";
+      fd = memfd_create ("roles", MFD_CLOEXEC);
+      snprintf (path, sizeof path, "/proc/self/fd/%d", fd);
+      if (fd < 0 || fchmod (fd, 0600) < 0
+          || write (fd, roles, sizeof roles - 1) != (ssize_t)sizeof roles - 1
+          || cp_ctx_load_task_roles (ctx, path, &err) < 0)
         abort ();
       close (fd);
     }

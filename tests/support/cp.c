@@ -5,6 +5,7 @@
 #include "tests/support/support.h"
 
 #include <arpa/inet.h>
+#include <curl/curl.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -87,6 +88,8 @@ void ts_cp_setup (ts_cp *cp)
   setenv ("AWS_MAX_ATTEMPTS", "1", 1);
   setenv ("AWS_PROFILE", "admin", 1);
   snprintf (creds, sizeof creds, "%s/credentials", cp->dir);
+  /* Before any test thread: curl's global state is not set up lazily in a thread-safe way. */
+  curl_global_init (CURL_GLOBAL_DEFAULT);
   setenv ("AWS_SHARED_CREDENTIALS_FILE", creds, 1);
   ts_cp_start (cp);
 }
@@ -169,4 +172,89 @@ const char *ts_json_str (const cJSON *obj, const char *key)
 {
   const cJSON *v = cJSON_GetObjectItem (obj, key);
   return cJSON_IsString (v) ? v->valuestring : "";
+}
+
+char *ts_cp_credential (const ts_cp *cp, const char *profile, const char *key)
+{
+  char path[512], head[128], line[512];
+  bool in = false;
+  char *val = NULL;
+  snprintf (path, sizeof path, "%s/credentials", cp->dir);
+  snprintf (head, sizeof head, "[%s]", profile);
+  FILE *f = fopen (path, "re");
+  if (f == NULL)
+    return NULL;
+  while (val == NULL && fgets (line, sizeof line, f))
+    {
+      line[strcspn (line, "\r\n")] = '\0';
+      if (line[0] == '[')
+        in = strcmp (line, head) == 0;
+      else if (in && strncmp (line, key, strlen (key)) == 0)
+        {
+          char *v = strchr (line, '=');
+          if (v == NULL)
+            continue;
+          for (v++; *v == ' ';)
+            v++;
+          val = strdup (v);
+        }
+    }
+  fclose (f);
+  return val;
+}
+
+typedef struct ts_buf
+{
+  char *p;
+  size_t n;
+} ts_buf;
+
+static size_t ts_on_data (char *data, size_t size, size_t nmemb, void *cls)
+{
+  ts_buf *b = cls;
+  char *grown = realloc (b->p, b->n + size * nmemb + 1);
+  if (grown == NULL)
+    return 0;
+  b->p = grown;
+  memcpy (b->p + b->n, data, size * nmemb);
+  b->n += size * nmemb;
+  b->p[b->n] = '\0';
+  return size * nmemb;
+}
+
+long ts_cp_call (const ts_cp *cp, const char *profile, const char *target, const char *json,
+                 char **out)
+{
+  _cleanup_free_ char *id = ts_cp_credential (cp, profile, "aws_access_key_id");
+  _cleanup_free_ char *secret = ts_cp_credential (cp, profile, "aws_secret_access_key");
+  char url[64], userpwd[256], tgt[256];
+  ts_buf b = { 0 };
+  long status = 0;
+  *out = NULL;
+  CURL *c = curl_easy_init ();
+  if (c == NULL || id == NULL || secret == NULL)
+    {
+      curl_easy_cleanup (c);
+      return 0;
+    }
+  snprintf (url, sizeof url, "http://127.0.0.1:%d/", cp->port);
+  snprintf (userpwd, sizeof userpwd, "%s:%s", id, secret);
+  snprintf (tgt, sizeof tgt, "X-Amz-Target: %s", target);
+  struct curl_slist *h = curl_slist_append (NULL, tgt);
+  h = curl_slist_append (h, "Content-Type: application/x-amz-json-1.1");
+  curl_easy_setopt (c, CURLOPT_URL, url);
+  curl_easy_setopt (c, CURLOPT_AWS_SIGV4, "aws:amz:us-east-1:ecs");
+  curl_easy_setopt (c, CURLOPT_USERPWD, userpwd);
+  curl_easy_setopt (c, CURLOPT_HTTPHEADER, h);
+  curl_easy_setopt (c, CURLOPT_POSTFIELDS, json);
+  curl_easy_setopt (c, CURLOPT_WRITEFUNCTION, ts_on_data);
+  curl_easy_setopt (c, CURLOPT_WRITEDATA, &b);
+  curl_easy_setopt (c, CURLOPT_TIMEOUT, 60L);
+  curl_easy_setopt (c, CURLOPT_NOSIGNAL, 1L);
+  if (curl_easy_perform (c) == CURLE_OK)
+    curl_easy_getinfo (c, CURLINFO_RESPONSE_CODE, &status);
+  curl_slist_free_all (h);
+  curl_easy_cleanup (c);
+  *out = b.p;
+  return status;
 }

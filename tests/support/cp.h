@@ -37,6 +37,14 @@ cJSON *ts_cp_aws_ok (const ts_cp *cp, const char *fmt, ...) __attribute__ ((form
  * allocated) for further checks. */
 char *ts_cp_aws_fails_with (const ts_cp *cp, const char *code, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
+/* One API call signed (SigV4, libcurl) with profile's key from cp->dir/credentials; target is
+ * the whole X-Amz-Target ("AmazonEC2ContainerServiceV20141113.RunTask", "BerthChannelV1.Poll").
+ * Returns the HTTP status (0 when no answer came), *out the body (newly allocated, may be NULL).
+ * Safe from several threads at once (no Check assertions inside). */
+long ts_cp_call (const ts_cp *cp, const char *profile, const char *target, const char *json,
+                 char **out);
+/* The value of key in the profile's section of cp->dir/credentials (newly allocated) or NULL. */
+char *ts_cp_credential (const ts_cp *cp, const char *profile, const char *key);
 /* Writes content to cp->dir/name; returns the path (newly allocated). */
 char *ts_cp_write (const ts_cp *cp, const char *name, const char *content);
 /* The string at obj.key (or "" when absent or not a string). */
