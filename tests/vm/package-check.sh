@@ -112,6 +112,8 @@ if [ $tasks = 1 ]; then
   wait_for 180 bash -c 'exec 3<>/dev/tcp/127.0.0.1/8080' 2>/dev/null
   ok=$?
   result task_runs_and_serves_a_port $ok
+  wait_for 30 test -s "$results/task-running" &&
+    echo "  RunTask to RUNNING in berth-control: $(cat "$results/task-running") s"
   [ $ok = 0 ] || { journalctl -u berth-agent --no-pager -n 40; ls -R /run/berth | head -n 40; }
   pid=$(task_pid)
   start=$(awk '{ print $22 }' "/proc/$pid/stat" 2>/dev/null)

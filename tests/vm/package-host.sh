@@ -136,9 +136,23 @@ poll)
             '[{name: "web", image: $img, essential: true, cpu: 256, memory: 64,
                portMappings: [{containerPort: 8080, hostPort: 8080}]}]')" \
           >"$results/reply-run-task.log" 2>&1 &&
+          t1=$(date +%s.%N) &&
           aws_host run-task --cluster "$cluster" --task-definition berth-vm-web \
-            >>"$results/reply-run-task.log" 2>&1 &&
+            >"$results/run-task.json" 2>>"$results/reply-run-task.log" &&
           echo ok >"$results/reply-run-task" || echo failed >"$results/reply-run-task"
+        # The figure: RunTask to the task's RUNNING as berth-control reports it (the image was
+        # imported just before; the instance has been ACTIVE for a while by then).
+        arn=$(jq -r '.tasks[0].taskArn // empty' "$results/run-task.json" 2>/dev/null || true)
+        for _ in $(seq 300); do
+          [ -n "$arn" ] || break
+          if [ "$(aws_host describe-tasks --cluster "$cluster" --tasks "$arn" 2>/dev/null |
+            jq -r '.tasks[0].lastStatus')" = RUNNING ]; then
+            awk -v a="$t1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f\n", b - a }' \
+              >"$results/task-running"
+            break
+          fi
+          sleep 0.5
+        done
         ;;
       check-cluster-web)
         # packaging/cloud-init/ecs-style.yaml names cluster `web`: an instance there, connected.

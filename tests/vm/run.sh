@@ -191,6 +191,7 @@ if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
 fi
 active=
 [ -s "$results/host-active" ] && active=", power-on to instance ACTIVE $(cut -d' ' -f1 "$results/host-active") s"
+[ -s "$results/task-running" ] && active+=", RunTask to RUNNING $(cat "$results/task-running") s"
 echo "vm timings: rootfs $t_rootfs s ($cache_state), image $t_image s," \
   "boot $t_boot s, tests $t_job s, qemu total $t_qemu s$active"
 echo "$passed passed, $failed failed"
