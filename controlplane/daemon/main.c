@@ -17,6 +17,7 @@ static void usage (FILE *f)
               "                     [--subnets FILE] [--agent-timeout MS]\n"
               "                     [--agent-lost-timeout MS] [--task-roles FILE]\n"
               "                     [--task-role-duration SECONDS]\n"
+              "       berth-control --version | --help\n"
               "defaults: --data-dir " CP_DEFAULT_DATA_DIR " --listen " CP_DEFAULT_LISTEN
               " --region " CP_DEFAULT_REGION " --account-id " CP_DEFAULT_ACCOUNT_ID "\n");
 }
@@ -62,6 +63,7 @@ static int parse_args (int argc, char **argv, cp_config *cfg, enum blog_level *l
     { "task-roles", required_argument, NULL, OPT_TASK_ROLES },
     { "task-role-duration", required_argument, NULL, OPT_ROLE_DURATION },
     { "help", no_argument, NULL, 'h' },
+    { "version", no_argument, NULL, 'V' },
     { NULL, 0, NULL, 0 },
   };
   int c;
@@ -121,6 +123,9 @@ static int parse_args (int argc, char **argv, cp_config *cfg, enum blog_level *l
         if (blog_parse_level (optarg, level) < 0)
           return 2;
         break;
+      case 'V':
+        printf ("berth-control %s\n", BERTH_VERSION);
+        return 1;
       case 'h':
         usage (stdout);
         return 1;
