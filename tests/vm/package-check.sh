@@ -66,6 +66,8 @@ result instance_active_in_describe_container_instances_on_host $ok \
 dpkg -i "$debs"/berth-control_*.deb >/tmp/control-install.log 2>&1
 wait_for 30 sh -c '[ "$(systemctl is-active berth-control)" = active ]'
 result berth_control_package_runs_sandboxed $? "$(cat /tmp/control-install.log; journalctl -u berth-control --no-pager -n 10)"
+berth-control --version | grep -qx "berth-control ${ver%-*}"
+result berth_control_version_matches_the_package $? "$(berth-control --version)"
 systemd-analyze verify /lib/systemd/system/berth-control.service 2>&1 | tee /tmp/verify.out
 [ ! -s /tmp/verify.out ]
 result control_unit_passes_systemd_analyze_verify $?
