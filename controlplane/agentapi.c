@@ -3,6 +3,7 @@
 #include "controlplane/model.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
+#include "lib/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,29 @@ static bool known_status (const char *s)
     if (strcmp (s, all[i]) == 0)
       return true;
   return false;
+}
+
+/* One debug line per accepted task state change: the task, its status and each container's
+ * name=status[/exitCode], an audit trail of what the agents reported (the end-to-end tests compare
+ * it with what the containers did). */
+static void log_accepted (const cJSON *in)
+{
+  if (blog_get_level () < BLOG_DEBUG)
+    return;
+  char line[1536];
+  size_t n = (size_t)snprintf (line, sizeof line, "%s %s", cp_jstr (in, "task"),
+                               cp_jstr (in, "status")[0] ? cp_jstr (in, "status") : "-");
+  const cJSON *c;
+  cJSON_ArrayForEach (c, cJSON_GetObjectItem (in, "containers"))
+  {
+    const cJSON *code = cJSON_GetObjectItem (c, "exitCode");
+    if (n < sizeof line)
+      n += (size_t)snprintf (line + n, sizeof line - n, " %s=%s", cp_jstr (c, "containerName"),
+                             cp_jstr (c, "status"));
+    if (n < sizeof line && cJSON_IsNumber (code))
+      n += (size_t)snprintf (line + n, sizeof line - n, "/%d", code->valueint);
+  }
+  blog_debug ("task state change accepted: %s", line);
 }
 
 /* The task named by the request, if the caller's key may report for its instance. */
@@ -171,6 +195,7 @@ int cp_submit_task_state_change (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_f
   if ((status && cp_task_set_status (ctx, t, status, fault) < 0)
       || cp_task_save (ctx, t, fault) < 0)
     return -1;
+  log_accepted (in);
   return ack (out, fault);
 }
 
