@@ -456,12 +456,17 @@ typedef struct agent_telemetry_opts
   int (*gather) (void *userdata, agent_container_cgroup **out, size_t *n);
   /* Called with the list after each round (to free it); may be NULL. */
   void (*gather_done) (void *userdata, agent_container_cgroup *list, size_t n);
+  /* A gathered container's health ("HEALTHY", "UNHEALTHY", "UNKNOWN") and the realtime of its
+   * last change, or NULL without a health check; may be NULL (no PublishHealth). */
+  const char *(*health) (void *userdata, const char *task_arn, const char *container,
+                         int64_t *since_ns);
   void *userdata;
 } agent_telemetry_opts;
 
 typedef struct agent_telemetry agent_telemetry;
 /* Every interval: CPU (percent of one core over the interval) and memory (MiB, without inactive
- * file cache) of each gathered container, sent as PublishMetrics (at most 10 tasks a request).
+ * file cache) of each gathered container, sent as PublishMetrics (at most 10 tasks a request),
+ * and the health of those with a health check, sent as PublishHealth.
  * A container's first reading only sets its baseline. *out stays NULL when disabled. */
 int agent_telemetry_start (const agent_telemetry_opts *o, const char *cluster,
                            const char *instance_arn, agent_telemetry **out, berr **err);

@@ -1,6 +1,7 @@
 /* The telemetry publisher: every BERTH_TELEMETRY_INTERVAL, per-container CPU and memory read
- * from cgroup files (cgroups/cgroups.h) and sent as BerthChannelV1.PublishMetrics. Which
- * containers exist and where their cgroups are comes from the engine through a callback. */
+ * from cgroup files (cgroups/cgroups.h) and sent as BerthChannelV1.PublishMetrics, and container
+ * health sent as PublishHealth. Which containers exist, where their cgroups are and their health
+ * come from the engine through callbacks. */
 #include "agent/agent.h"
 #include "cgroups/cgroups.h"
 #include "lib/cleanup.h"
@@ -105,18 +106,19 @@ static void on_published (const agent_http_result *res, void *userdata)
   if (res->curl_code == 0 && res->status == 200)
     t->published++;
   else
-    blog_warn ("telemetry: PublishMetrics failed: %s",
+    blog_warn ("telemetry: publishing failed: %s",
                res->transport_error ? res->transport_error
                                     : (res->error_type ? res->error_type : "server error"));
 }
 
-/* Sends tasks (taken) as one PublishMetrics request. */
-static void publish (agent_telemetry *t, cJSON *tasks)
+/* Sends tasks (taken) as one request of action (PublishMetrics: taskMetrics, PublishHealth:
+ * tasks). */
+static void publish_as (agent_telemetry *t, const char *action, const char *member, cJSON *tasks)
 {
   _cleanup_berr_ berr *err = NULL;
   _cleanup_json_ cJSON *req = cJSON_CreateObject ();
   cJSON *md = req ? cJSON_AddObjectToObject (req, "metadata") : NULL;
-  if (req == NULL || !cJSON_AddItemToObject (req, "taskMetrics", tasks))
+  if (req == NULL || !cJSON_AddItemToObject (req, member, tasks))
     {
       cJSON_Delete (tasks);
       return;
@@ -126,10 +128,51 @@ static void publish (agent_telemetry *t, cJSON *tasks)
       || !cJSON_AddFalseToObject (md, "idle") || !cJSON_AddTrueToObject (md, "fin")
       || !cJSON_AddNumberToObject (req, "timestamp", (double)time (NULL)))
     return;
-  if (agent_http_call (t->o.http, "BerthChannelV1.PublishMetrics", req, PUBLISH_TIMEOUT_MS,
-                       on_published, t, &err)
-      < 0)
+  if (agent_http_call (t->o.http, action, req, PUBLISH_TIMEOUT_MS, on_published, t, &err) < 0)
     blog_berr (&err);
+}
+
+static void publish (agent_telemetry *t, cJSON *tasks)
+{
+  publish_as (t, "BerthChannelV1.PublishMetrics", "taskMetrics", tasks);
+}
+
+/* The containers array of arn's entry in a PublishHealth tasks list, created if needed. */
+static cJSON *health_containers (cJSON *tasks, const char *arn)
+{
+  cJSON *e;
+  cJSON_ArrayForEach (e, tasks)
+  {
+    if (strcmp (cJSON_GetStringValue (cJSON_GetObjectItem (e, "taskArn")), arn) == 0)
+      return cJSON_GetObjectItem (e, "containers");
+  }
+  if ((e = cJSON_CreateObject ()) == NULL || !cJSON_AddItemToArray (tasks, e)
+      || !cJSON_AddStringToObject (e, "taskArn", arn))
+    return NULL;
+  return cJSON_AddArrayToObject (e, "containers");
+}
+
+/* PublishHealth of the gathered containers that have a health check, all in one request. */
+static void publish_health (agent_telemetry *t, const agent_container_cgroup *list, size_t n)
+{
+  cJSON *tasks = cJSON_CreateArray (), *cs, *c;
+  for (size_t i = 0; tasks && t->o.health && i < n; i++)
+    {
+      int64_t since = 0;
+      const char *h = t->o.health (t->o.userdata, list[i].task_arn, list[i].container, &since);
+      if (h == NULL)
+        continue;
+      if ((cs = health_containers (tasks, list[i].task_arn)) == NULL
+          || (c = cJSON_CreateObject ()) == NULL || !cJSON_AddItemToArray (cs, c)
+          || !cJSON_AddStringToObject (c, "containerName", list[i].container)
+          || !cJSON_AddStringToObject (c, "healthStatus", h)
+          || (since && !cJSON_AddNumberToObject (c, "statusSince", (double)since / 1e9)))
+        break;
+    }
+  if (tasks && cJSON_GetArraySize (tasks) > 0)
+    publish_as (t, "BerthChannelV1.PublishHealth", "tasks", tasks);
+  else
+    cJSON_Delete (tasks);
 }
 
 /* The task entry of arn in tasks, created with the container's task fields. */
@@ -182,6 +225,7 @@ void agent_telemetry_collect (agent_telemetry *t)
     publish (t, tasks);
   else
     cJSON_Delete (tasks);
+  publish_health (t, list, n);
   if (t->o.gather_done)
     t->o.gather_done (t->o.userdata, list, n);
 }

@@ -408,6 +408,13 @@ static void gather_done (void *userdata, agent_container_cgroup *list, size_t n)
   free (list);
 }
 
+static const char *container_health (void *userdata, const char *task_arn, const char *container,
+                                     int64_t *since_ns)
+{
+  daemon_ctx *d = userdata;
+  return agent_engine_container_health (d->engine, task_arn, container, since_ns);
+}
+
 static void start_telemetry (daemon_ctx *d, const char *instance_arn)
 {
   _cleanup_berr_ berr *err = NULL;
@@ -417,6 +424,7 @@ static void start_telemetry (daemon_ctx *d, const char *instance_arn)
                                                                     : d->cfg.telemetry_interval_us,
                               .gather = gather_containers,
                               .gather_done = gather_done,
+                              .health = container_health,
                               .userdata = d };
   if (agent_telemetry_start (&to, d->cfg.cluster, instance_arn, &d->telemetry, &err) < 0)
     {
