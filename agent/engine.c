@@ -458,6 +458,14 @@ static int load_task (agent_engine *e, const agent_task_rec *r, berr **err)
     if (t->c[i].known == ES_CREATED || t->c[i].known == ES_RUNNING)
       eng_adopt (&t->c[i]);
   eng_step (t);
+  /* STOPPED before the restart: eng_step does nothing more for it, but its cleanup is due (the
+   * wait counts again from now) */
+  if (t->known == ES_STOPPED)
+    {
+      for (size_t i = 0; i < t->n; i++)
+        eng_net_teardown (&t->c[i]);
+      arm_cleanup (t);
+    }
   return 0;
 }
 
