@@ -81,9 +81,11 @@ static void sweep_leftovers (void)
   for (char *line = text ? strtok (text, "\n") : NULL; line; line = strtok (NULL, "\n"))
     {
       char *cp_dir = strchr (line, ' ');
-      if (cp_dir == NULL || access (line, F_OK) != 0)
+      if (cp_dir == NULL)
         continue;
       *cp_dir++ = '\0';
+      if (access (line, F_OK) != 0)
+        continue;
       fprintf (stderr, "e2e: sweeping %s and %s\n", line, cp_dir);
       kill_processes_naming (line);
       kill_processes_naming (cp_dir);
