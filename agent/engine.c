@@ -528,6 +528,14 @@ static int load_task (agent_engine *e, const agent_task_rec *r, berr **err)
   if (t->known == ES_STOPPED)
     arm_cleanup (t); /* stopped before the restart: its cleanup is still due */
   eng_step (t);
+  /* STOPPED before the restart: eng_step does nothing more for it, but its cleanup is due (the
+   * wait counts again from now) */
+  if (t->known == ES_STOPPED)
+    {
+      for (size_t i = 0; i < t->n; i++)
+        eng_net_teardown (&t->c[i]);
+      arm_cleanup (t);
+    }
   return 0;
 }
 

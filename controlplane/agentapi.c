@@ -3,6 +3,7 @@
 #include "controlplane/model.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
+#include "lib/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,29 @@ static bool known_status (const char *s)
     if (strcmp (s, all[i]) == 0)
       return true;
   return false;
+}
+
+/* One debug line per accepted task state change: the task, its status and each container's
+ * name=status[/exitCode], an audit trail of what the agents reported (the end-to-end tests compare
+ * it with what the containers did). */
+static void log_accepted (const cJSON *in, bool changed)
+{
+  if (blog_get_level () < BLOG_DEBUG)
+    return;
+  char line[1536];
+  size_t n = (size_t)snprintf (line, sizeof line, "%s %s", cp_jstr (in, "task"),
+                               cp_jstr (in, "status")[0] ? cp_jstr (in, "status") : "-");
+  const cJSON *c;
+  cJSON_ArrayForEach (c, cJSON_GetObjectItem (in, "containers"))
+  {
+    const cJSON *code = cJSON_GetObjectItem (c, "exitCode");
+    if (n < sizeof line)
+      n += (size_t)snprintf (line + n, sizeof line - n, " %s=%s", cp_jstr (c, "containerName"),
+                             cp_jstr (c, "status"));
+    if (n < sizeof line && cJSON_IsNumber (code))
+      n += (size_t)snprintf (line + n, sizeof line - n, "/%d", code->valueint);
+  }
+  blog_debug ("task state change %s: %s", changed ? "accepted" : "repeated, nothing changed", line);
 }
 
 /* The task named by the request, if the caller's key may report for its instance. */
@@ -154,6 +178,11 @@ int cp_submit_task_state_change (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_f
     return -1;
   if (status && !known_status (status))
     return cp_fail (fault, "InvalidParameterException", "Unknown status '%.32s'.", status);
+  /* An agent killed while its report was in flight sends it again after its restart (it never
+   * saw the answer): a change that alters nothing is acknowledged without being applied twice. */
+  _cleanup_json_ cJSON *before = cJSON_Duplicate (t->doc, true);
+  if (before == NULL)
+    return cp_fail_oom (fault);
   cJSON_ArrayForEach (c, containers)
   {
     if (!cJSON_IsObject (c))
@@ -170,9 +199,12 @@ int cp_submit_task_state_change (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_f
       && (!cp_jset_str (t->doc, "stoppedReason", reason ? reason : "Essential container exited")
           || !cp_jset_str (t->doc, "stopCode", "EssentialContainerExited")))
     return cp_fail_oom (fault);
-  if ((status && cp_task_set_status (ctx, t, status, fault) < 0)
-      || cp_task_save (ctx, t, fault) < 0)
+  if (status && cp_task_set_status (ctx, t, status, fault) < 0)
     return -1;
+  bool changed = !cJSON_Compare (before, t->doc, true);
+  if (changed && cp_task_save (ctx, t, fault) < 0)
+    return -1;
+  log_accepted (in, changed);
   return ack (out, fault);
 }
 

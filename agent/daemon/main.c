@@ -161,6 +161,7 @@ typedef struct daemon_ctx
   agent_engine *engine;
   agent_endpoints *endpoints; /* introspection, task metadata and credentials */
   char *shim_path, *runtime_path, *runtime_root, *introspection_sock;
+  char *netns_dir; /* the engine keeps the pointer */
   sd_event_source *gc_timer;
   uint64_t started_us;   /* CLOCK_MONOTONIC */
   bool watchdog_starved; /* BERTH_OFFLINE_WATCHDOG reached */
@@ -182,6 +183,7 @@ static void daemon_ctx_free (daemon_ctx *d)
   free (d->shim_path);
   free (d->runtime_path);
   free (d->runtime_root);
+  free (d->netns_dir);
   agent_registrar_free (d->registrar);
   agent_http_free (d->http);
   sd_event_unref (d->ev);
@@ -339,14 +341,13 @@ static void open_bridge (daemon_ctx *d, const char *netns_dir)
  * resumes their work whether or not the control plane answers. */
 static int start_engine (daemon_ctx *d, berr **err)
 {
-  _cleanup_free_ char *netns_dir = NULL;
   if (bfs_mkdirs (d->cfg.state_dir, 0700, err) < 0
       || asprintf (&d->runtime_root, "%s/runtime", d->cfg.state_dir) < 0
-      || asprintf (&netns_dir, "%s/netns", d->cfg.state_dir) < 0)
+      || asprintf (&d->netns_dir, "%s/netns", d->cfg.state_dir) < 0)
     return berr_wrap (err, "BERTH_STATE_DIR");
   if (find_helpers (d, err) < 0 || open_images (d, err) < 0)
     return -1;
-  open_bridge (d, netns_dir);
+  open_bridge (d, d->netns_dir);
   /* Introspection on loopback and a unix socket only; tasks reach theirs inside their own
    * namespaces (docs/agent.md, "Local endpoints"). */
   if (asprintf (&d->introspection_sock, "%s/introspection.sock", d->cfg.state_dir) < 0)
@@ -377,7 +378,7 @@ static int start_engine (daemon_ctx *d, berr **err)
                            .host_cpu_units = d->facts.cpus * 1024,
                            .seed = seed,
                            .endpoints = d->endpoints,
-                           .netns_run_dir = netns_dir };
+                           .netns_run_dir = d->netns_dir };
   return agent_engine_new (&eo, &d->engine, err);
 }
 
