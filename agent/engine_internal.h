@@ -130,6 +130,17 @@ int eng_pool_start (agent_engine *e, berr **err);
 void eng_pool_stop (agent_engine *e);
 int eng_pull (eng_container *c, berr **err);
 int eng_launch (eng_container *c, berr **err);
+
+/* engine_log.c: berth-shim's log options for c's logConfiguration. */
+typedef struct eng_log_opts
+{
+  const char *argv[7]; /* shim options, NULL-terminated; point into lo, c->name or c->def */
+  char size[32], files[32];
+  const char *tag;
+} eng_log_opts;
+
+/* Fills lo, or fails naming the driver or option that Berth or this instance refuses. */
+int eng_log_opts_of (const eng_container *c, eng_log_opts *lo, berr **err);
 void eng_stop_container (eng_container *c);
 int eng_adopt (eng_container *c);
 void eng_remove_container (eng_container *c);

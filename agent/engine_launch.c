@@ -519,33 +519,23 @@ int eng_launch (eng_container *c, berr **err)
   agent_engine *e = c->task->e;
   _cleanup_free_ char *bundle = path_of (e, "bundles", c->id, NULL);
   _cleanup_free_ char *shimdir = path_of (e, "shims", c->id, NULL);
-  char size[32], files[32];
+  eng_log_opts lo;
   if (bundle == NULL || shimdir == NULL)
     return berr_make (err, ENOMEM, "launch");
+  if (eng_log_opts_of (c, &lo, err) < 0)
+    return -1;
   if (eng_net_setup (c, err) < 0)
     return -1;
   if (c->restarts == 0 && bfs_remove_tree (AT_FDCWD, shimdir, err) < 0)
     return -1;
   if (c->restarts > 0 && forget_run (shimdir, err) < 0) /* a restart keeps the log */
     return -1;
-  snprintf (size, sizeof size, "%llu", (unsigned long long)e->o.cfg->log_max_size);
-  snprintf (files, sizeof files, "%llu", (unsigned long long)e->o.cfg->log_max_files);
-  const char *argv[] = { e->o.shim_path,
-                         "--id",
-                         c->id,
-                         "--state-dir",
-                         shimdir,
-                         "--runtime",
-                         e->o.runtime_path,
-                         "--runtime-root",
-                         e->o.runtime_root,
-                         "--bundle",
-                         bundle,
-                         "--log-max-size",
-                         size,
-                         "--log-max-files",
-                         files,
-                         NULL };
+  const char *argv[] = { e->o.shim_path,    "--id",           c->id,
+                         "--state-dir",     shimdir,          "--runtime",
+                         e->o.runtime_path, "--runtime-root", e->o.runtime_root,
+                         "--bundle",        bundle,           lo.argv[0],
+                         lo.argv[1],        lo.argv[2],       lo.argv[3],
+                         lo.argv[4],        lo.argv[5],       NULL };
   /* The invoker is placed in the task's supervisor/ cgroup before it execs; the bundle (whose
    * cgroupsPath names the task root, which on systemd hosts exists only once the child does)
    * is written while it waits. */

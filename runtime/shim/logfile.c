@@ -1,4 +1,5 @@
-/* The container log in Docker's json-file format, one record per line, rotated by size.
+/* The container log in Docker's json-file format, one record per line, rotated by size, and the
+ * dispatch to the other drivers (journald: journal.c; none: output read and discarded).
  * Writing must never hold up the container: records that cannot be written are dropped whole
  * (the file is cut back to where their batch began) and counted. */
 #include "runtime/shim/shim.h"
@@ -34,14 +35,21 @@ static int open_log (const char *path, bool truncate)
   return open (path, flags | (truncate ? O_TRUNC : 0), 0640);
 }
 
-int shim_log_open (struct shim_log *lg, const char *path, uint64_t max_size, unsigned max_files,
-                   berr **err)
+int shim_log_open (struct shim_log *lg, const struct shim_opts *o, berr **err)
 {
+  const char *path = o->log_file;
+  lg->driver = (enum shim_log_driver)o->log_driver;
+  lg->jn.fd = -1;
   lg->path = path;
-  lg->max_size = max_size;
-  lg->max_files = max_files;
+  lg->max_size = o->log_max_size;
+  lg->max_files = o->log_max_files;
   lg->dropped = 0;
   lg->used = 0;
+  lg->fd = -1;
+  if (lg->driver == SHIM_LOG_NONE)
+    return 0;
+  if (lg->driver == SHIM_LOG_JOURNALD)
+    return shim_journal_open (lg, o, err);
   lg->fd = open_log (path, false);
   if (lg->fd < 0)
     return berr_sys (err, "open the container log `%s`", path);
@@ -148,12 +156,13 @@ static void out_add_escaped (struct shim_log *lg, const char *s, size_t n)
     }
 }
 
-static void count_drops (struct shim_log *lg, uint64_t n)
+void shim_log_count_drops (struct shim_log *lg, uint64_t n)
 {
   uint64_t before = lg->dropped;
   lg->dropped += n;
   if (before == 0 || before / 1000 != lg->dropped / 1000)
-    blog_warn ("container log `%s`: %s; %llu line(s) dropped so far", lg->path,
+    blog_warn ("container log `%s`: %s; %llu line(s) dropped so far",
+               lg->driver == SHIM_LOG_JOURNALD ? lg->jn.socket : lg->path,
                strerror (lg->write_errno), (unsigned long long)lg->dropped);
 }
 
@@ -161,11 +170,13 @@ static void count_drops (struct shim_log *lg, uint64_t n)
  * file and counted, so the file only ever holds whole lines. */
 void shim_log_flush (struct shim_log *lg)
 {
+  if (lg->driver != SHIM_LOG_JSON_FILE)
+    return; /* journald sends each record at once; none has nothing */
   if (lg->used > 0)
     out_write (lg);
   if (lg->write_failed)
     {
-      count_drops (lg, lg->batch_records);
+      shim_log_count_drops (lg, lg->batch_records);
       struct stat st;
       if (ftruncate (lg->fd, (off_t)lg->batch_start) == 0)
         lg->size = lg->batch_start;
@@ -186,7 +197,7 @@ static void write_record (struct shim_log *lg, enum shim_stream_kind kind, const
       shim_log_flush (lg);
       if (rotate (lg) < 0)
         {
-          count_drops (lg, 1);
+          shim_log_count_drops (lg, 1);
           return;
         }
     }
@@ -206,6 +217,13 @@ static void write_record (struct shim_log *lg, enum shim_stream_kind kind, const
 void shim_log_write (struct shim_log *lg, enum shim_stream_kind kind, const char *data, size_t n,
                      const char ts[BCLOCK_RFC3339_LEN])
 {
+  if (lg->driver == SHIM_LOG_NONE)
+    return;
+  if (lg->driver == SHIM_LOG_JOURNALD)
+    {
+      shim_journal_write (lg, kind, data, n);
+      return;
+    }
   /* Split further when escaping would make one record larger than a whole file may be, so
    * every file stays within max size (shim_parse_args keeps max size well above a record's
    * overhead). */
@@ -223,6 +241,8 @@ void shim_log_write (struct shim_log *lg, enum shim_stream_kind kind, const char
 
 void shim_log_close (struct shim_log *lg)
 {
+  if (lg->driver == SHIM_LOG_JOURNALD)
+    shim_journal_close (lg);
   if (lg->fd >= 0)
     shim_log_flush (lg);
   if (lg->fd >= 0)

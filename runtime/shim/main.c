@@ -23,9 +23,11 @@
 static const char usage[]
     = "usage: berth-shim --id ID --state-dir DIR --runtime PATH [--runtime-root ROOT]\n"
       "                  --bundle BUNDLE [--log-file FILE] [--log-max-size BYTES]\n"
-      "                  [--log-max-files N]\n"
+      "                  [--log-max-files N] [--log-driver json-file|journald|none]\n"
+      "                  [--log-tag TAG] [--log-name NAME]\n"
       "Starts container ID with `RUNTIME run --detach` and stays its parent: records its exit\n"
-      "in DIR/state.json and its output in FILE (json-file, default DIR/container.log).\n"
+      "in DIR/state.json and its output in FILE (json-file, default DIR/container.log), in\n"
+      "the journal (journald: TAG and NAME default to ID) or nowhere (none).\n"
       "Prints the container's pid and exits 0 once it runs; prints the error and exits 1\n"
       "otherwise.\n";
 
@@ -70,6 +72,19 @@ static int check_required (const struct shim_opts *o, const char *state_dir, ber
   return 0;
 }
 
+static int parse_driver (const char *s, int *out, berr **err)
+{
+  if (strcmp (s, "json-file") == 0)
+    *out = SHIM_LOG_JSON_FILE;
+  else if (strcmp (s, "journald") == 0)
+    *out = SHIM_LOG_JOURNALD;
+  else if (strcmp (s, "none") == 0)
+    *out = SHIM_LOG_NONE;
+  else
+    return berr_make (err, 0, "--log-driver: `%s` is not json-file, journald or none", s);
+  return 0;
+}
+
 enum
 {
   O_ID = 1,
@@ -80,6 +95,9 @@ enum
   O_LOG,
   O_SIZE,
   O_FILES,
+  O_DRIVER,
+  O_TAG,
+  O_NAME,
   O_HELP
 };
 
@@ -122,6 +140,14 @@ static int set_option (struct shim_opts *o, struct raw_paths *raw, int c, const 
         return berr_make (err, 0, "--log-max-files: at most 1000");
       o->log_max_files = (unsigned)files;
       return 0;
+    case O_DRIVER:
+      return parse_driver (arg, &o->log_driver, err);
+    case O_TAG:
+      o->log_tag = arg;
+      return 0;
+    case O_NAME:
+      o->log_name = arg;
+      return 0;
     default:
       return berr_make (err, 0, "unhandled option %d", c);
     }
@@ -138,6 +164,9 @@ int shim_parse_args (int argc, char **argv, struct shim_opts *o, berr **err)
     { "log-file", required_argument, NULL, O_LOG },
     { "log-max-size", required_argument, NULL, O_SIZE },
     { "log-max-files", required_argument, NULL, O_FILES },
+    { "log-driver", required_argument, NULL, O_DRIVER },
+    { "log-tag", required_argument, NULL, O_TAG },
+    { "log-name", required_argument, NULL, O_NAME },
     { "help", no_argument, NULL, O_HELP },
     { NULL, 0, NULL, 0 },
   };

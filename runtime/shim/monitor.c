@@ -543,8 +543,7 @@ static int setup (struct shim *s, berr **err)
   if (open_state_dir (s, err) < 0 || write_pid_file (s, err) < 0 || detach (s, err) < 0
       || setup_events (s, err) < 0)
     return -1;
-  if (shim_log_open (&s->log, s->opts->log_file, s->opts->log_max_size, s->opts->log_max_files, err)
-      < 0)
+  if (shim_log_open (&s->log, s->opts, err) < 0)
     return -1;
   return spawn_runtime (s, err);
 }

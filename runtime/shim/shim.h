@@ -25,6 +25,9 @@ struct shim_opts
   char *log_file; /* absolute */
   uint64_t log_max_size;
   unsigned log_max_files;
+  int log_driver;       /* enum shim_log_driver */
+  const char *log_tag;  /* journald: CONTAINER_TAG and SYSLOG_IDENTIFIER (default: id) */
+  const char *log_name; /* journald: CONTAINER_NAME (default: id) */
 };
 
 /* Parses the command line into o (newly allocated paths, freed by shim_opts_free). Returns 0,
@@ -71,8 +74,28 @@ enum shim_stream_kind
   SHIM_STDERR = 1,
 };
 
+enum shim_log_driver
+{
+  SHIM_LOG_JSON_FILE = 0,
+  SHIM_LOG_JOURNALD,
+  SHIM_LOG_NONE,
+};
+
+/* journal.c: the journald driver's half of struct shim_log. */
+struct shim_journal
+{
+  int fd;       /* unconnected AF_UNIX datagram socket, non-blocking */
+  char *socket; /* the journal's native socket path */
+  char *head;   /* the fixed fields (tag, name, id) in native form */
+  size_t head_len;
+  char *msg; /* one datagram being built */
+  bool warned_absent;
+};
+
 struct shim_log
 {
+  enum shim_log_driver driver;
+  struct shim_journal jn;
   const char *path;
   int fd; /* -1 after a failed rotation: reopened on the next record */
   uint64_t size, max_size;
@@ -87,8 +110,8 @@ struct shim_log
   char buf[4096];
 };
 
-int shim_log_open (struct shim_log *lg, const char *path, uint64_t max_size, unsigned max_files,
-                   berr **err);
+/* Opens the log of o's driver: json-file at o->log_file, the journal's socket, or nothing. */
+int shim_log_open (struct shim_log *lg, const struct shim_opts *o, berr **err);
 /* Adds data (one line, or a piece of one) as one or more records stamped ts to the batch.
  * Never blocks on anything but the file itself. */
 void shim_log_write (struct shim_log *lg, enum shim_stream_kind kind, const char *data, size_t n,
@@ -96,6 +119,15 @@ void shim_log_write (struct shim_log *lg, enum shim_stream_kind kind, const char
 /* Writes the batch; if that fails its records are dropped (cut from the file) and counted. */
 void shim_log_flush (struct shim_log *lg);
 void shim_log_close (struct shim_log *lg);
+/* Counts n lost records (warns on the first and every thousandth). */
+void shim_log_count_drops (struct shim_log *lg, uint64_t n);
+
+/* journal.c: each record is one datagram in journald's native protocol, sent without waiting;
+ * a record the socket does not take now is dropped and counted. */
+int shim_journal_open (struct shim_log *lg, const struct shim_opts *o, berr **err);
+void shim_journal_write (struct shim_log *lg, enum shim_stream_kind kind, const char *data,
+                         size_t n);
+void shim_journal_close (struct shim_log *lg);
 
 /* stream.c: one of the container's output pipes, cut into lines. */
 struct shim_stream

@@ -17,8 +17,10 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -779,6 +781,152 @@ START_TEST (test_missing_runtime_fails_with_message_and_failed_state)
 }
 END_TEST
 
+START_TEST (test_log_driver_none_drains_a_loud_container_and_writes_no_log)
+{
+  /* 16 MB is far more than the two 1 MiB pipes hold: the container only finishes if the shim
+   * keeps reading. */
+  write_bundle ("yes 0123456789abcdefghijklmnopqrstuvwxyz | head -c 16000000; "
+                "yes err | head -c 4000000 >&2; exit 3",
+                0);
+  const char *extra[] = { "--log-driver", "none", NULL };
+  start (extra);
+  cJSON *st = wait_final_state ();
+  ck_assert_int_eq ((int)jnum (st, "exitCode"), 3);
+  ck_assert_int_eq ((int)jnum (st, "logDroppedLines"), 0);
+  char *path = path_in (fx.state, "container.log");
+  ck_assert_msg (access (path, F_OK) < 0 && errno == ENOENT, "%s exists", path);
+  cJSON_Delete (st);
+  free (path);
+}
+END_TEST
+
+/* One datagram of journald's native protocol as a cJSON object of its fields (either form:
+ * KEY=VALUE\n, or KEY\n + little-endian 64-bit length + VALUE + \n). */
+static cJSON *parse_native (const char *p, size_t n)
+{
+  cJSON *o = cJSON_CreateObject ();
+  size_t i = 0;
+  while (i < n)
+    {
+      const char *nl = memchr (p + i, '\n', n - i), *eq = memchr (p + i, '=', n - i);
+      ck_assert_ptr_nonnull (nl);
+      char *key = NULL, *val = NULL;
+      if (eq && eq < nl)
+        {
+          key = strndup (p + i, (size_t)(eq - p - i));
+          val = strndup (eq + 1, (size_t)(nl - eq - 1));
+          i = (size_t)(nl - p) + 1;
+        }
+      else
+        {
+          key = strndup (p + i, (size_t)(nl - p - i));
+          size_t at = (size_t)(nl - p) + 1;
+          ck_assert_uint_le (at + 8, n);
+          uint64_t len = 0;
+          for (int b = 7; b >= 0; b--)
+            len = (len << 8) | (unsigned char)p[at + (size_t)b];
+          ck_assert_uint_le (at + 8 + len + 1, n);
+          val = strndup (p + at + 8, len);
+          ck_assert_int_eq (p[at + 8 + len], '\n');
+          i = at + 8 + len + 1;
+        }
+      ck_assert_msg (cJSON_GetObjectItem (o, key) == NULL, "field %s twice", key);
+      cJSON_AddStringToObject (o, key, val);
+      free (key);
+      free (val);
+    }
+  return o;
+}
+
+/* A unix datagram socket standing in for the journal's, named by BERTH_SHIM_JOURNAL_SOCKET. */
+static int fake_journal (void)
+{
+  char *path = path_in (fx.dir, "journal.sock");
+  int fd = socket (AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  ck_assert_int_ge (fd, 0);
+  int sz = 4 << 20;
+  setsockopt (fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  ck_assert_uint_lt (strlen (path), sizeof sa.sun_path);
+  strcpy (sa.sun_path, path);
+  ck_assert_int_eq (bind (fd, (struct sockaddr *)&sa, sizeof sa), 0);
+  ck_assert_int_eq (setenv ("BERTH_SHIM_JOURNAL_SOCKET", path, 1), 0);
+  free (path);
+  return fd;
+}
+
+static const cJSON *find_message (const cJSON *msgs, const char *text)
+{
+  const cJSON *it;
+  cJSON_ArrayForEach (it, msgs) if (strcmp (jstr (it, "MESSAGE"), text) == 0) return it;
+  return NULL;
+}
+
+START_TEST (test_journald_driver_sends_native_datagrams_with_fields)
+{
+  int fd = fake_journal ();
+  write_bundle ("echo out-line; echo err-line >&2; printf 'tab\\there'; echo; echo; "
+                "head -c 20000 /dev/zero | tr '\\0' a; echo",
+                0);
+  const char *extra[]
+      = { "--log-driver", "journald", "--log-tag", "my-tag", "--log-name", "web", NULL };
+  start (extra);
+  cJSON *st = wait_final_state ();
+  ck_assert_int_eq ((int)jnum (st, "logDroppedLines"), 0);
+  cJSON *msgs = cJSON_CreateArray ();
+  char *buf = malloc (1 << 20);
+  ssize_t n;
+  while ((n = recv (fd, buf, 1 << 20, 0)) > 0)
+    cJSON_AddItemToArray (msgs, parse_native (buf, (size_t)n));
+  ck_assert_int_eq (n < 0 ? errno : 0, EAGAIN);
+  /* out, err, tab, empty line, and the 20000-byte line in two pieces */
+  ck_assert_int_eq (cJSON_GetArraySize (msgs), 6);
+  const cJSON *m = find_message (msgs, "out-line");
+  ck_assert_ptr_nonnull (m);
+  ck_assert_str_eq (jstr (m, "PRIORITY"), "6");
+  ck_assert_str_eq (jstr (m, "CONTAINER_NAME"), "web");
+  ck_assert_str_eq (jstr (m, "CONTAINER_ID"), fx.id);
+  ck_assert_str_eq (jstr (m, "CONTAINER_TAG"), "my-tag");
+  ck_assert_str_eq (jstr (m, "SYSLOG_IDENTIFIER"), "my-tag");
+  ck_assert_ptr_nonnull ((m = find_message (msgs, "err-line")));
+  ck_assert_str_eq (jstr (m, "PRIORITY"), "3");
+  ck_assert_ptr_nonnull (find_message (msgs, "tab\there"));
+  ck_assert_ptr_nonnull (find_message (msgs, ""));
+  size_t total = 0;
+  const cJSON *it;
+  cJSON_ArrayForEach (it, msgs) if (jstr (it, "MESSAGE")[0] == 'a') total
+      += strlen (jstr (it, "MESSAGE"));
+  ck_assert_uint_eq (total, 20000);
+  char *path = path_in (fx.state, "container.log");
+  ck_assert_int_lt (access (path, F_OK), 0);
+  free (path);
+  free (buf);
+  cJSON_Delete (msgs);
+  cJSON_Delete (st);
+  close (fd);
+}
+END_TEST
+
+START_TEST (test_journald_driver_counts_lines_dropped_without_a_socket)
+{
+  char *path = path_in (fx.dir, "no-journal.sock");
+  ck_assert_int_eq (setenv ("BERTH_SHIM_JOURNAL_SOCKET", path, 1), 0);
+  write_bundle ("yes line | head -n 500; echo err >&2", 0);
+  const char *extra[] = { "--log-driver", "journald", NULL };
+  start (extra);
+  cJSON *st = wait_final_state ();
+  ck_assert_int_eq ((int)jnum (st, "exitCode"), 0);
+  ck_assert_int_eq ((int)jnum (st, "logDroppedLines"), 501);
+  char *log = state_file ("shim.log");
+  char *first = strstr (log, "is absent");
+  ck_assert_msg (first != NULL, "shim.log: %s", log);
+  ck_assert_msg (strstr (first + 1, "is absent") == NULL, "said more than once: %s", log);
+  free (log);
+  free (path);
+  cJSON_Delete (st);
+}
+END_TEST
+
 START_TEST (test_usage_errors_exit_1_with_message)
 {
   char *out = NULL;
@@ -791,6 +939,10 @@ START_TEST (test_usage_errors_exit_1_with_message)
   const char *extra[] = { "--log-max-size", "12x", NULL };
   ck_assert_int_eq (run_shim (extra, &out), 1);
   ck_assert_msg (strstr (out, "--log-max-size"), "output: %s", out);
+  free (out);
+  const char *bad_driver[] = { "--log-driver", "awslogs", NULL };
+  ck_assert_int_eq (run_shim (bad_driver, &out), 1);
+  ck_assert_msg (strstr (out, "--log-driver: `awslogs`"), "output: %s", out);
   free (out);
 }
 END_TEST
@@ -817,6 +969,9 @@ static Suite *shim_suite (void)
   tcase_add_test (tc, test_second_shim_refuses_a_state_dir_in_use);
   tcase_add_test (tc, test_bad_bundle_fails_with_message_and_failed_state);
   tcase_add_test (tc, test_missing_runtime_fails_with_message_and_failed_state);
+  tcase_add_test (tc, test_log_driver_none_drains_a_loud_container_and_writes_no_log);
+  tcase_add_test (tc, test_journald_driver_sends_native_datagrams_with_fields);
+  tcase_add_test (tc, test_journald_driver_counts_lines_dropped_without_a_socket);
   tcase_add_test (tc, test_usage_errors_exit_1_with_message);
   suite_add_tcase (s, tc);
   return s;
