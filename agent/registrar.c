@@ -82,7 +82,6 @@ static void describe (const char *call, const agent_http_result *res, char *buf,
 static void on_create_done (const agent_http_result *res, void *userdata)
 {
   agent_registrar *r = userdata;
-  _cleanup_berr_ berr *err = NULL;
   char msg[1024];
   if (res->curl_code == 0 && res->status == 200)
     {
