@@ -1,7 +1,8 @@
 /* End-to-end tests of tasks: the real aws CLI -> berth-control -> a berth-agent process ->
  * containers (tests/support/e2e.h), each test in its own network and mount namespaces. Run and
  * stop, essential containers, dependsOn, health checks, exit codes, network modes, bad images
- * and definitions, re-registration after an agent restart. */
+ * and definitions, re-registration after an agent restart, task role credentials and metadata
+ * from inside the containers. */
 #include "lib/cleanup.h"
 #include "lib/json.h"
 #include "tests/support/e2e.h"
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static ts_e2e e;
@@ -395,6 +397,102 @@ START_TEST (test_an_agent_restarted_after_kill_9_keeps_its_instance_and_its_task
 }
 END_TEST
 
+/* Task role credentials: berth-control maps the role to these keys (--task-roles). */
+#define ROLE_ARN "arn:aws:iam::000000000000:role/e2e-app"
+#define ROLE_KEY "AKIAE2EROLE000000001"
+#define ROLE_SECRET "e2e-role-secret-never-elsewhere-000000000"
+static char *roles_file;
+static const char *roles_args[3];
+
+static void setup_roles (void)
+{
+  roles_file = ts_mkdtemp ("e2e-roles");
+  char *path = NULL;
+  ck_assert_int_ge (asprintf (&path, "%s/roles", roles_file), 0);
+  FILE *f = fopen (path, "we");
+  ck_assert_ptr_nonnull (f);
+  fprintf (f, "[%s]\naws_access_key_id = %s\naws_secret_access_key = %s\n", ROLE_ARN, ROLE_KEY,
+           ROLE_SECRET);
+  ck_assert_int_eq (fclose (f), 0);
+  ck_assert_int_eq (chmod (path, 0600), 0);
+  roles_args[0] = "--task-roles";
+  roles_args[1] = path;
+  ts_cp_set_extra_args (roles_args);
+  ts_e2e_setup (&e, NULL);
+  ts_cp_set_extra_args (NULL);
+}
+
+static void teardown_roles (void)
+{
+  ts_e2e_teardown (&e);
+  ts_rmtree (roles_file);
+}
+
+/* Runs cmd (no single quotes) in a task's container with berth-runtime exec; its output. */
+static char *exec_in (const char *task, const char *name, const char *cmd)
+{
+  _cleanup_free_ char *rt = ts_bin ("berth-runtime"), *line = NULL;
+  char *out = NULL;
+  int st;
+  ck_assert_int_ge (asprintf (&line, "%s --root %s/runtime exec %s-%s /bin/sh -c '%s' 2>&1", rt,
+                              e.state, strrchr (task, '/') + 1, name, cmd),
+                    0);
+  ck_assert_int_eq (ts_sh (line, &out, &st), 0);
+  return out;
+}
+
+static bool web_up (const cJSON *t, void *arg)
+{
+  (void)arg;
+  return strcmp (ts_json_str (t, "lastStatus"), "RUNNING") == 0;
+}
+
+START_TEST (test_tasks_read_their_own_credentials_and_metadata_and_nothing_of_another_task)
+{
+  _cleanup_free_ char *td
+      = ts_e2e_register (&e, "roles", "--network-mode bridge --task-role-arn " ROLE_ARN,
+                         "[{\"name\":\"web\",\"image\":\"" TS_E2E_WEB_IMAGE "\",\"memory\":32}]");
+  _cleanup_free_ char *a = ts_e2e_run (&e, td), *b = ts_e2e_run (&e, td);
+  cJSON_Delete (ts_e2e_wait (&e, a, web_up, NULL, 90));
+  cJSON_Delete (ts_e2e_wait (&e, b, web_up, NULL, 90));
+  /* Each container was given its relative URI and its metadata URI. */
+  _cleanup_free_ char *uri_a
+      = exec_in (a, "web", "printf %s \"$AWS_CONTAINER_CREDENTIALS_RELATIVE_URI\"");
+  _cleanup_free_ char *uri_b
+      = exec_in (b, "web", "printf %s \"$AWS_CONTAINER_CREDENTIALS_RELATIVE_URI\"");
+  ck_assert_msg (strncmp (uri_a, "/v2/credentials/", 16) == 0, "%s", uri_a);
+  ck_assert_str_ne (uri_a, uri_b);
+  /* Its own credentials, as berth-control issued them from --task-roles. */
+  _cleanup_free_ char *own = exec_in (a, "web",
+                                      "for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- "
+                                      "http://169.254.170.2$AWS_CONTAINER_CREDENTIALS_RELATIVE_URI "
+                                      "&& exit 0; sleep 0.5; done");
+  ck_assert_msg (strstr (own, ROLE_KEY) && strstr (own, ROLE_SECRET) && strstr (own, ROLE_ARN),
+                 "%s", own);
+  /* Task B asking for A's credentials id gets nothing of them. */
+  char probe[512];
+  snprintf (probe, sizeof probe, "wget -qO- http://169.254.170.2%s; echo rc=$?", uri_a);
+  _cleanup_free_ char *cross = exec_in (b, "web", probe);
+  ck_assert_msg (strstr (cross, ROLE_SECRET) == NULL && strstr (cross, ROLE_KEY) == NULL
+                     && strstr (cross, "rc=0") == NULL,
+                 "%s", cross);
+  /* Metadata: A's task document names A; B asking for A's container id gets nothing. */
+  _cleanup_free_ char *meta = exec_in (a, "web", "wget -qO- $ECS_CONTAINER_METADATA_URI_V4/task");
+  ck_assert_msg (strstr (meta, a) != NULL && strstr (meta, b) == NULL, "%s", meta);
+  snprintf (probe, sizeof probe, "wget -qO- http://169.254.170.2/v4/%s-web/task; echo rc=$?",
+            strrchr (a, '/') + 1);
+  _cleanup_free_ char *cross_meta = exec_in (b, "web", probe);
+  ck_assert_msg (strstr (cross_meta, a) == NULL && strstr (cross_meta, "rc=0") == NULL, "%s",
+                 cross_meta);
+  /* No secret in either daemon's log. */
+  _cleanup_free_ char *agent_log = ts_read_file (e.log), *cp_log = NULL, *cp_log_path = NULL;
+  ck_assert_int_ge (asprintf (&cp_log_path, "%s/log", e.cp.dir), 0);
+  cp_log = ts_read_file (cp_log_path);
+  ck_assert_ptr_null (strstr (agent_log ? agent_log : "", ROLE_SECRET));
+  ck_assert_ptr_null (strstr (cp_log ? cp_log : "", ROLE_SECRET));
+}
+END_TEST
+
 /* BERTH_E2E_ONLY=substring runs only the matching tests (for debugging). */
 #define ADD(tc, fn)                                                                                \
   do                                                                                               \
@@ -429,5 +527,11 @@ int main (void)
   tcase_add_checked_fixture (vpc, setup_awsvpc, teardown);
   ADD (vpc, test_awsvpc_task_answers_on_its_eni_address);
   suite_add_tcase (s, vpc);
+  TCase *roles = tcase_create ("roles");
+  tcase_set_timeout (roles, 300);
+  tcase_add_unchecked_fixture (roles, ts_e2e_suite_setup, ts_e2e_suite_teardown);
+  tcase_add_checked_fixture (roles, setup_roles, teardown_roles);
+  ADD (roles, test_tasks_read_their_own_credentials_and_metadata_and_nothing_of_another_task);
+  suite_add_tcase (s, roles);
   return ts_run_suite (s);
 }
