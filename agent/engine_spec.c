@@ -5,6 +5,7 @@
 #include "lib/cleanup.h"
 #include "lib/fs.h"
 #include "lib/json.h"
+#include "net/net.h"
 #include "runtime/runtime.h"
 
 #include <ctype.h>
@@ -336,6 +337,20 @@ static int set_dns (eng_container *c, cJSON *mounts, const char *bundle, berr **
   return r;
 }
 
+/* The definition's hostname; else, in awsvpc, the ENI's privateDnsName (as /etc/hostname says,
+ * and as ECS names such tasks); else the task id. */
+static void set_hostname (eng_container *c, const cJSON *def, cJSON *cfg)
+{
+  struct net_eni eni;
+  _cleanup_berr_ berr *err = NULL;
+  const char *name = jstr (def, "hostname");
+  if (name == NULL && eng_is_awsvpc (c->task) && eng_task_eni (c->task, &eni, &err) == 0
+      && eni.hostname[0])
+    name = eni.hostname;
+  cJSON_DeleteItemFromObjectCaseSensitive (cfg, "hostname"); /* the runtime default's */
+  cJSON_AddStringToObject (cfg, "hostname", name ? name : c->task->id);
+}
+
 /* awsvpc: the task's resolv.conf and hostname (from the ENI) over the container's; a
  * definition's dnsServers are bound later, over these. */
 static int awsvpc_files (eng_container *c, cJSON *mounts, berr **err)
@@ -584,7 +599,7 @@ int eng_build_config (eng_container *c, const struct img_config *ic, const char 
   else if (c->netns)
     join_network (lin, c->netns);
   if (!mode || strcmp (mode, "host") != 0)
-    cJSON_AddStringToObject (cfg, "hostname", jstr (def, "hostname") ?: c->task->id);
+    set_hostname (c, def, cfg);
   *out = steal_ptr (&cfg);
   return 0;
 }

@@ -271,14 +271,15 @@ START_TEST (test_spec_merges_image_and_definition_env_workdir_hosts_and_dns)
 {
   const char *arn = ARN_PREFIX "spec1";
   ts_eng_open (&f);
-  ts_eng_inject (
-      &f, arn, "none",
-      "[{\"name\":\"app\",\"image\":\"" IMAGE "\",\"workingDirectory\":\"/etc\","
-      "\"environment\":[{\"name\":\"GREETING\",\"value\":\"hi\"}],"
-      "\"extraHosts\":[{\"hostname\":\"db.internal\",\"ipAddress\":\"10.1.2.3\"}],"
-      "\"dnsServers\":[\"10.0.0.53\"],\"dnsSearchDomains\":[\"corp.example\"],"
-      "\"command\":[\"sh\",\"-c\",\"cat /etc/hosts /etc/resolv.conf; "
-      "echo \\\"env $GREETING $FOO $ECS_CONTAINER_METADATA_URI_V4\\\"; echo cwd $(pwd)\"]}]");
+  ts_eng_inject (&f, arn, "none",
+                 "[{\"name\":\"app\",\"image\":\"" IMAGE "\",\"workingDirectory\":\"/etc\","
+                 "\"hostname\":\"given-name\","
+                 "\"environment\":[{\"name\":\"GREETING\",\"value\":\"hi\"}],"
+                 "\"extraHosts\":[{\"hostname\":\"db.internal\",\"ipAddress\":\"10.1.2.3\"}],"
+                 "\"dnsServers\":[\"10.0.0.53\"],\"dnsSearchDomains\":[\"corp.example\"],"
+                 "\"command\":[\"sh\",\"-c\",\"cat /etc/hosts /etc/resolv.conf; "
+                 "echo \\\"env $GREETING $FOO $ECS_CONTAINER_METADATA_URI_V4\\\"; echo cwd $(pwd); "
+                 "echo uts $(busybox hostname)\"]}]");
   ts_eng_run_until (&f, arn, "STOPPED", 10000);
   _cleanup_free_ char *path = ts_eng_cat (f.state, "/shims/spec1-app/container.log");
   _cleanup_free_ char *log = ts_read_file (path);
@@ -289,6 +290,7 @@ START_TEST (test_spec_merges_image_and_definition_env_workdir_hosts_and_dns)
   /* image Env (FOO=bar) kept, the definition's appended, the metadata URI set */
   ck_assert_msg (strstr (log, "env hi bar http://169.254.170.2/v4/spec1-app"), "%s", log);
   ck_assert_msg (strstr (log, "cwd /etc"), "%s", log);
+  ck_assert_msg (strstr (log, "uts given-name"), "%s", log); /* the definition's hostname */
 }
 END_TEST
 

@@ -183,11 +183,13 @@ START_TEST (test_awsvpc_task_answers_on_its_eni_address_and_gives_the_eni_back)
       asprintf (&containers,
                 "[{\"name\":\"web\",\"image\":\"" IMAGE "\",\"essential\":true,\"memory\":32,"
                 "\"command\":[\"sh\",\"-c\",\"mkdir -p /tmp/w; echo from-eni > /tmp/w/i;"
-                " cp /etc/resolv.conf /tmp/w/r; exec busybox httpd -f -p 8080 -h /tmp/w\"]}],"
+                " cp /etc/resolv.conf /tmp/w/r; busybox hostname > /tmp/w/h;"
+                " exec busybox httpd -f -p 8080 -h /tmp/w\"]}],"
                 "\"elasticNetworkInterfaces\":[{\"attachmentArn\":\"arn:x\",\"ec2Id\":\"eni-1\","
                 "\"macAddress\":\"%s\",\"ipv4Addresses\":[{\"privateAddress\":\"10.0.1.50\","
                 "\"primary\":true}],\"subnetGatewayIpv4Address\":\"10.0.1.1/24\","
-                "\"domainNameServers\":[\"10.0.0.2\"],\"domainName\":[\"ec2.internal\"]}]",
+                "\"domainNameServers\":[\"10.0.0.2\"],\"domainName\":[\"ec2.internal\"],"
+                "\"privateDnsName\":\"ip-10-0-1-50.ec2.internal\"}]",
                 mac),
       0);
   ts_eng_inject (&f, arn, "awsvpc", containers);
@@ -200,6 +202,10 @@ START_TEST (test_awsvpc_task_answers_on_its_eni_address_and_gives_the_eni_back)
   ck_assert_ptr_nonnull (resolv);
   ck_assert_msg (strstr (resolv, "nameserver 10.0.0.2") && strstr (resolv, "ec2.internal"), "%s",
                  resolv);
+  /* the uts name is the ENI's privateDnsName, as /etc/hostname */
+  _cleanup_free_ char *host = get_from_b ("h");
+  ck_assert_ptr_nonnull (host);
+  ck_assert_str_eq (host, "ip-10-0-1-50.ec2.internal\n");
   ts_eng_desire_stopped (&f, arn);
   ts_eng_run_until (&f, arn, "STOPPED", 15000);
   /* the STOPPED report accepted (here: taken from the outbox), cleanup gives the ENI back */
