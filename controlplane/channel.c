@@ -560,6 +560,27 @@ void cp_channel_task_changed (cp_ctx *ctx, const cp_task *t)
                 t->arn);
 }
 
+/* At start: a task's commit and its message's append are two writes, so a crash between them
+ * would leave an acknowledged RunTask (or StopTask) its agent never hears of. Every task the
+ * agent may not have been told about is sent again: not yet reported by the agent (PENDING),
+ * or desired STOPPED and not yet stopped. The agent stores a repeat as a no-op. */
+void cp_channel_resend_unsettled (cp_ctx *ctx)
+{
+  unsigned n = 0;
+  for (size_t i = 0; i < ctx->model->n_task; i++)
+    {
+      const cp_task *t = ctx->model->task[i];
+      const char *last = cp_jstr (t->doc, "lastStatus"), *want = cp_jstr (t->doc, "desiredStatus");
+      if (t->instance_id[0] == '\0' || strcmp (last, "STOPPED") == 0
+          || (strcmp (last, "PENDING") != 0 && strcmp (want, "STOPPED") != 0))
+        continue;
+      cp_channel_task_changed (ctx, t);
+      n++;
+    }
+  if (n)
+    blog_info ("channel: %u tasks not yet settled with their agents sent again", n);
+}
+
 /* Answers the instance's held poll with a CloseMessage (deregistration). */
 void cp_channel_instance_closed (cp_ctx *ctx, const cp_instance *ci, const char *reason)
 {

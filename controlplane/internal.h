@@ -289,6 +289,9 @@ typedef struct cp_channel cp_channel;
 typedef void (*cp_wake_fn) (void *cls, void *waiter, int status, char *body);
 int cp_channel_new (cp_ctx *ctx, berr **err);
 void cp_channel_free (cp_channel *c);
+/* At start, once subnets and roles are loaded: tasks their agents may not have heard of (a crash
+ * between a task's commit and its message) are sent again. */
+void cp_channel_resend_unsettled (cp_ctx *ctx);
 /* Timeouts in milliseconds (0 keeps the default: 60 s connected, 10 min lost) and how held polls
  * are answered; without wake every poll is answered at once. */
 void cp_channel_configure (cp_ctx *ctx, unsigned connect_ms, unsigned lost_ms, cp_wake_fn wake,

@@ -449,6 +449,7 @@ static int open_state (const cp_config *config, cp_ctx **ctx, berr **err)
       *ctx = NULL;
       return -1;
     }
+  cp_channel_resend_unsettled (*ctx); /* with the subnets and roles the messages need */
   int r = cp_store_ensure_credentials ((*ctx)->store, creds, &created, err);
   if (r == 0 && (created || fstatat (dirfd, "credentials", &st, 0) < 0))
     {

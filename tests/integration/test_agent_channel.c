@@ -352,7 +352,9 @@ START_TEST (test_seqnums_continue_across_a_kill_9_of_berth_control)
   wait_stored (t2, "RUNNING", 10.0);
   cJSON_Delete (ts_cp_aws_ok (&cp, "stop-task --cluster ch --task %s", t1));
   wait_stored (t1, "STOPPED", 10.0);
-  ck_assert_int_eq (stored_ack (), 3);
+  /* 3, or 4 when t1 was still PENDING at the restart (sent again: docs/controlplane.md) */
+  ck_assert_int_ge (stored_ack (), 3);
+  ck_assert_int_le (stored_ack (), 4);
   ck_assert_int_eq (stored_count (), 2);
 }
 END_TEST
