@@ -226,9 +226,11 @@ static int on_timeout_change (CURLM *multi, long timeout_ms, void *userp)
   clock_gettime (CLOCK_MONOTONIC, &ts);
   uint64_t at
       = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000 + (uint64_t)timeout_ms * 1000;
+  /* Accuracy 1 us: sd-event's default (0) lets a timer fire up to 250 ms late to coalesce
+   * wake-ups, and curl asks for 0 ms to start a request: every report would wait for it. */
   if (h->timer == NULL)
     {
-      if (sd_event_add_time (h->ev, &h->timer, CLOCK_MONOTONIC, at, 0, on_timer, h) < 0)
+      if (sd_event_add_time (h->ev, &h->timer, CLOCK_MONOTONIC, at, 1, on_timer, h) < 0)
         return -1;
       sd_event_source_set_description (h->timer, "agent-http-timer");
       return 0;

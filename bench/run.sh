@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks berth-runtime and berth-shim side by side with crun, runc and conmon, image pulls
 # against skopeo + umoci, the store's root filesystems against mount(8), and Berth's bridge and
-# awsvpc networking against ip/nft commands, and prints ratios (bench/README.md).
+# awsvpc networking against ip/nft commands, a whole node (berth-control + berth-agent: task start
+# beside crun, agent memory and CPU), and prints ratios (bench/README.md).
 # Usage: BUILD=build bench/run.sh   (as root; `make bench` does this)
 set -euo pipefail
 
@@ -580,5 +581,10 @@ if [ -x "$BUILD/bin/berth-control" ] &&
 else
   echo "   not measured: berth-control not built"
 fi
+echo
+# 11 and 12. A whole node (bench/node.sh): berth-control and berth-agent in a throwaway network
+# namespace, RunTask to RUNNING beside `crun run -d`, the agent's memory and CPU, shims.
+echo "== 11 and 12. A whole node: berth-control + berth-agent in a throwaway network namespace =="
+BUILD=$BUILD BENCH_RESULTS=$results "$src/node.sh" || echo "   not measured: bench/node.sh failed"
 echo
 echo "raw numbers: $results"
