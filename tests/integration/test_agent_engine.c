@@ -371,8 +371,6 @@ static struct ts_netenv env = {
   .prefix = "berth-engbr",
   .snapshot = "nft list table ip berth 2>/dev/null; echo ---; ip -o link show | cut -d: -f2",
 };
-static int host_ns = -1;
-static net_bridge *bridge;
 
 static void br_suite_begin (void)
 {
@@ -388,21 +386,14 @@ static void br_suite_end (void)
 
 static void br_setup (void)
 {
-  berr *err = NULL;
   setup ();
   ts_netenv_test_begin (&env);
-  host_ns = ts_netenv_ns (&env, "host");
-  _cleanup_free_ char *ipam = ts_eng_cat (env.tmp, "/ipam");
-  struct net_bridge_config bc
-      = { .ipam_path = ipam, .run_dir = env.run_dir, .host_netns_fd = host_ns };
-  ts_eng_ok (net_bridge_open (&bc, &bridge, &err), &err);
+  ts_eng_bridge (&f, &env);
 }
 
 static void br_teardown (void)
 {
   teardown ();
-  net_bridge_close (bridge);
-  close (host_ns);
   ts_netenv_test_end (&env);
 }
 
@@ -410,7 +401,7 @@ static void br_teardown (void)
 static char *http_get (const char *addr, uint16_t port, const char *path)
 {
   berr *err = NULL;
-  int s = net_socket_in_netns (host_ns, AF_INET, SOCK_STREAM, &err);
+  int s = net_socket_in_netns (f.host_ns, AF_INET, SOCK_STREAM, &err);
   ck_assert_msg (s >= 0, "socket: %s", err ? err->msg : "");
   struct timeval tv = { 2, 0 };
   setsockopt (s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -431,7 +422,6 @@ START_TEST (test_bridge_host_port_0_is_reported_in_network_bindings_and_answers)
 {
   const char *arn = ARN_PREFIX "br2";
   f.cfg.task_cleanup_wait_us = 200000;
-  f.bridge = bridge;
   ts_eng_open (&f);
   ts_eng_inject (&f, arn, "bridge",
                  "[{\"name\":\"web\",\"image\":\"" IMAGE "\","
@@ -446,12 +436,12 @@ START_TEST (test_bridge_host_port_0_is_reported_in_network_bindings_and_answers)
       0);
   ck_assert_ptr_nonnull (b);
   int port = cJSON_GetObjectItem (b, "hostPort")->valueint;
-  struct net_port_range dyn = net_bridge_dynamic_range (bridge);
+  struct net_port_range dyn = net_bridge_dynamic_range (f.bridge);
   ck_assert_msg (port >= dyn.lo && port <= dyn.hi, "host port %d", port);
   ck_assert_int_eq (cJSON_GetObjectItem (b, "containerPort")->valueint, 80);
   ck_assert_str_eq (ts_json_str (b, "protocol"), "tcp");
   char gw[INET_ADDRSTRLEN];
-  struct in_addr g = net_bridge_gateway (bridge);
+  struct in_addr g = net_bridge_gateway (f.bridge);
   inet_ntop (AF_INET, &g, gw, sizeof gw);
   char *resp = NULL;
   for (int i = 0; i < 30; i++)
