@@ -49,65 +49,6 @@ static void teardown (void)
   ts_netenv_test_end (&env);
 }
 
-#define MUST(call)                                                                                 \
-  do                                                                                               \
-    {                                                                                              \
-      berr *err_ = NULL;                                                                           \
-      berr **err = &err_;                                                                          \
-      if ((call) < 0)                                                                              \
-        ck_abort_msg ("%s: %s", #call, err_->msg);                                                 \
-    }                                                                                              \
-  while (0)
-
-static struct in_addr ip4 (const char *s)
-{
-  struct in_addr a;
-  ck_assert_int_eq (inet_pton (AF_INET, s, &a), 1);
-  return a;
-}
-
-static int must_index (net_nl *nl, const char *name)
-{
-  berr *e = NULL;
-  int i = net_link_index (nl, name, &e);
-  if (i < 0)
-    ck_abort_msg ("index of %s: %s", name, e->msg);
-  return i;
-}
-
-static void must_addr_up (net_nl *nl, const char *name, const char *addr, unsigned len)
-{
-  int i = must_index (nl, name);
-  MUST (net_addr_add (nl, i, ip4 (addr), len, err));
-  MUST (net_link_set_up (nl, i, true, err));
-}
-
-/* Waits until the kernel has the link's carrier up (veth carriers come up asynchronously). */
-static void wait_running (net_nl *nl, const char *name)
-{
-  int idx = must_index (nl, name);
-  for (int i = 0; i < 2000; i++)
-    {
-      unsigned flags = 0;
-      MUST (net_link_flags (nl, idx, &flags, err));
-      if (flags & IFF_RUNNING)
-        return;
-      usleep (1000);
-    }
-  ck_abort_msg ("link %s never came up", name);
-}
-
-/* A namespace of the topology, without IPv6 (whose address autoconfiguration changes the
- * snapshots on its own time). */
-static int topo_ns (const char *name)
-{
-  int fd = ts_netenv_ns (&env, name);
-  ts_sh_ok ("nsenter --net=%s/%s sysctl -qw net.ipv6.conf.all.disable_ipv6=1"
-            " net.ipv6.conf.default.disable_ipv6=1",
-            env.run_dir, name);
-  return fd;
-}
-
 /* ---- the VPC ---- */
 
 struct vpc
@@ -117,36 +58,11 @@ struct vpc
   struct net_awsvpc_config cfg;
 };
 
-/* Plugs a veth from vpcbr into ns as name (up when addr is not NULL). */
-static void plug (struct vpc *v, int ns, const char *name, const char *vpc_end, const char *addr)
-{
-  net_nl *n = ts_nl_open (v->vpc), *h = ts_nl_open (ns);
-  MUST (net_link_add_veth (n, vpc_end, name, ns, err));
-  MUST (net_link_set_master (n, must_index (n, vpc_end), must_index (n, "vpcbr"), err));
-  MUST (net_link_set_up (n, must_index (n, vpc_end), true, err));
-  if (addr != NULL)
-    {
-      must_addr_up (h, name, addr, 24);
-      wait_running (h, name);
-    }
-  net_nl_close (n);
-  net_nl_close (h);
-}
-
 static void vpc_build (struct vpc *v)
 {
   memset (v, 0, sizeof *v);
-  v->vpc = topo_ns ("vpc");
-  v->a = topo_ns ("hostA");
-  v->b = topo_ns ("hostB");
-  net_nl *n = ts_nl_open (v->vpc);
-  MUST (net_link_add_bridge (n, "vpcbr", err));
-  must_addr_up (n, "vpcbr", "10.0.1.1", 24);
-  net_nl_close (n);
-  plug (v, v->a, "nic0", "pa", "10.0.1.10");
-  plug (v, v->b, "nic0", "pb", "10.0.1.20");
-  plug (v, v->a, "eth1", "pe1", NULL); /* EC2-attached ENIs: down, no address, as attached */
-  plug (v, v->a, "eth2", "pe2", NULL);
+  ts_vpc_build (&env, &v->vpc, &v->a, &v->b);
+  ts_vpc_plug (v->vpc, v->a, "eth2", "pe2", NULL); /* a second EC2-attached ENI */
   snprintf (v->state, sizeof v->state, "%s/state", env.tmp);
   snprintf (v->taskdir, sizeof v->taskdir, "%s/task", env.tmp);
   ck_assert_int_eq (mkdir (v->taskdir, 0755), 0);
@@ -172,7 +88,7 @@ static struct net_eni eni_for (struct vpc *v, const char *link, const char *mac,
     {
       uint8_t b[6];
       net_nl *h = ts_nl_open (v->a);
-      MUST (net_link_get_mac (h, must_index (h, link), b, err));
+      TS_MUST (net_link_get_mac (h, ts_must_index (h, link), b, err));
       net_nl_close (h);
       snprintf (m, sizeof m, "%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4], b[5]);
       mac = m;
@@ -186,7 +102,7 @@ static struct net_eni eni_for (struct vpc *v, const char *link, const char *mac,
       "\"privateDnsName\":\"ip-10-0-1-50.ec2.internal\"}",
       mac, ip);
   struct net_eni eni;
-  MUST (net_eni_from_json (json, strlen (json), &eni, err));
+  TS_MUST (net_eni_from_json (json, strlen (json), &eni, err));
   return eni;
 }
 
@@ -202,7 +118,7 @@ static int task_ns (const char *key)
 static char *setup_task (struct vpc *v, const char *key, const struct net_eni *eni)
 {
   char *path = NULL;
-  MUST (net_awsvpc_setup (&v->cfg, key, eni, v->taskdir, &path, err));
+  TS_MUST (net_awsvpc_setup (&v->cfg, key, eni, v->taskdir, &path, err));
   return path;
 }
 
@@ -266,7 +182,7 @@ static int listener (int ns, const char *addr, uint16_t port)
 {
   int s = sock_in (ns, SOCK_STREAM);
   struct sockaddr_in a
-      = { .sin_family = AF_INET, .sin_port = htons (port), .sin_addr = ip4 (addr) };
+      = { .sin_family = AF_INET, .sin_port = htons (port), .sin_addr = ts_ip4 (addr) };
   ck_assert_msg (bind (s, (struct sockaddr *)&a, sizeof a) == 0, "bind %s:%u: %s", addr, port,
                  strerror (errno));
   ck_assert_int_eq (listen (s, 8), 0);
@@ -279,7 +195,7 @@ static int connect_from (int ns, const char *dst, uint16_t port, int timeout_ms)
   int s = sock_in (ns, SOCK_STREAM);
   fcntl (s, F_SETFL, O_NONBLOCK);
   struct sockaddr_in to
-      = { .sin_family = AF_INET, .sin_port = htons (port), .sin_addr = ip4 (dst) };
+      = { .sin_family = AF_INET, .sin_port = htons (port), .sin_addr = ts_ip4 (dst) };
   int r = connect (s, (struct sockaddr *)&to, sizeof to), e = errno;
   if (r < 0 && e == EINPROGRESS)
     {
@@ -350,7 +266,7 @@ static char *link_names_alloc (int ns)
   net_nl *nl = ts_nl_open (ns);
   char **names = NULL, *out = NULL;
   size_t len = 0;
-  MUST (net_link_list (nl, &names, err));
+  TS_MUST (net_link_list (nl, &names, err));
   size_t count = 0;
   while (names[count])
     count++;
@@ -409,8 +325,8 @@ START_TEST (test_task_on_host_a_answers_host_b_from_its_moved_eni)
   free (body);
   close (l);
   close (t);
-  MUST (net_awsvpc_teardown (&v.cfg, "t1", err));
-  MUST (net_awsvpc_teardown (&v.cfg, "t1", err));
+  TS_MUST (net_awsvpc_teardown (&v.cfg, "t1", err));
+  TS_MUST (net_awsvpc_teardown (&v.cfg, "t1", err));
   char *after = settled_snapshot (before);
   assert_same (before, after);
   ck_assert_int_gt (net_link_index (h, "eth1", &e), 0);
@@ -433,7 +349,7 @@ START_TEST (test_onprem_macvlan_on_host_nic_answers_host_b_and_is_deleted)
   int t = task_ns ("onprem");
   net_nl *tn = ts_nl_open (t);
   uint8_t mac[6];
-  MUST (net_link_get_mac (tn, must_index (tn, "eth0"), mac, err));
+  TS_MUST (net_link_get_mac (tn, ts_must_index (tn, "eth0"), mac, err));
   ck_assert_int_eq (mac[5], 0x51);
   net_nl_close (tn);
   int l = listener (t, "10.0.1.51", 9000);
@@ -443,7 +359,7 @@ START_TEST (test_onprem_macvlan_on_host_nic_answers_host_b_and_is_deleted)
   free (body);
   close (l);
   close (t);
-  MUST (net_awsvpc_teardown (&v.cfg, "onprem", err));
+  TS_MUST (net_awsvpc_teardown (&v.cfg, "onprem", err));
   /* The same MAC again at once (a task restarted with its address), while the kernel may still
    * be destroying the first namespace and its macvlan. */
   free (path);
@@ -455,7 +371,7 @@ START_TEST (test_onprem_macvlan_on_host_nic_answers_host_b_and_is_deleted)
   free (body);
   close (l);
   close (t);
-  MUST (net_awsvpc_teardown (&v.cfg, "onprem2", err));
+  TS_MUST (net_awsvpc_teardown (&v.cfg, "onprem2", err));
   char *after = settled_snapshot (before);
   assert_same (before, after);
   free (before);
@@ -517,8 +433,8 @@ START_TEST (test_endpoint_answers_each_awsvpc_task_from_its_own_socket)
   close (l2);
   close (t1);
   close (t2);
-  MUST (net_awsvpc_teardown (&v.cfg, "t1", err));
-  MUST (net_awsvpc_teardown (&v.cfg, "t2", err));
+  TS_MUST (net_awsvpc_teardown (&v.cfg, "t1", err));
+  TS_MUST (net_awsvpc_teardown (&v.cfg, "t2", err));
   char *after = settled_snapshot (before);
   assert_same (before, after);
   free (before);
@@ -542,7 +458,7 @@ START_TEST (test_task_reaches_nothing_else_on_host_a_and_no_impostor)
   vpc_build (&v);
   /* An impostor of 169.254.170.2 in the VPC, where the task's default route leads. */
   net_nl *n = ts_nl_open (v.vpc);
-  MUST (net_addr_add (n, must_index (n, "lo"), ip4 (NET_TASK_ENDPOINT_ADDR), 32, err));
+  TS_MUST (net_addr_add (n, ts_must_index (n, "lo"), ts_ip4 (NET_TASK_ENDPOINT_ADDR), 32, err));
   net_nl_close (n);
   int fake = listener (v.vpc, NET_TASK_ENDPOINT_ADDR, 80);
   struct net_eni e1 = eni_for (&v, "eth1", NULL, "10.0.1.50");
@@ -591,8 +507,8 @@ START_TEST (test_task_reaches_nothing_else_on_host_a_and_no_impostor)
   close (fake);
   close (t1);
   close (t2);
-  MUST (net_awsvpc_teardown (&v.cfg, "t1", err));
-  MUST (net_awsvpc_teardown (&v.cfg, "t2", err));
+  TS_MUST (net_awsvpc_teardown (&v.cfg, "t1", err));
+  TS_MUST (net_awsvpc_teardown (&v.cfg, "t2", err));
   vpc_close (&v);
 }
 END_TEST
@@ -613,7 +529,7 @@ START_TEST (test_resolv_conf_and_hostname_written_from_the_eni)
   ck_assert_str_eq (hn, "ip-10-0-1-50.ec2.internal\n");
   free (rc);
   free (hn);
-  MUST (net_awsvpc_teardown (&v.cfg, "t1", err));
+  TS_MUST (net_awsvpc_teardown (&v.cfg, "t1", err));
   vpc_close (&v);
 }
 END_TEST
@@ -647,7 +563,7 @@ START_TEST (test_failed_setup_leaves_nothing_and_a_retry_completes)
   free (body);
   close (l);
   close (t);
-  MUST (net_awsvpc_teardown (&v.cfg, "t1", err));
+  TS_MUST (net_awsvpc_teardown (&v.cfg, "t1", err));
   char *after = settled_snapshot (before);
   assert_same (before, after);
   free (before);
@@ -672,7 +588,7 @@ START_TEST (test_reconcile_after_restart_removes_dead_tasks_and_keeps_live_ones)
   /* "Restart": nothing in memory; only the records, pins and links remain. */
   net_nl *h = ts_nl_open (v.a);
   const char *live[] = { "live", NULL };
-  MUST (net_awsvpc_reconcile (&v.cfg, live, err));
+  TS_MUST (net_awsvpc_reconcile (&v.cfg, live, err));
   berr *e = NULL;
   ck_assert_int_gt (net_link_index (h, "eth2", &e), 0); /* gone's ENI is back under its name */
   ck_assert_int_lt (net_link_index (h, "eth1", &e), 0); /* live's is still in its task */
@@ -690,7 +606,7 @@ START_TEST (test_reconcile_after_restart_removes_dead_tasks_and_keeps_live_ones)
   close (l);
   close (md);
   close (t);
-  MUST (net_awsvpc_reconcile (&v.cfg, NULL, err));
+  TS_MUST (net_awsvpc_reconcile (&v.cfg, NULL, err));
   char *after = settled_snapshot (before);
   assert_same (before, after);
   free (before);
@@ -715,9 +631,9 @@ static void write_record (struct vpc *v, const char *key, const char *fmt, const
       int t = task_ns (key);
       h = ts_nl_open (t);
       close (t);
-      idx = must_index (h, "eth0");
+      idx = ts_must_index (h, "eth0");
     }
-  MUST (net_link_get_mac (h, idx, b, err));
+  TS_MUST (net_link_get_mac (h, idx, b, err));
   net_nl_close (h);
   char mac[18], path[4200];
   snprintf (mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4], b[5]);
@@ -775,12 +691,12 @@ START_TEST (test_records_of_the_previous_format_are_torn_down_and_corrupt_ones_r
   /* Repaired by hand (the exact current format), it goes like any other. */
   write_record (&v, "bad", "berth-awsvpc 2\nmac %s\nkind moved eth2\ncomplete 1\n", "eth2");
   const char *live[] = { "bad", NULL };
-  MUST (net_awsvpc_reconcile (&v.cfg, live, err));
+  TS_MUST (net_awsvpc_reconcile (&v.cfg, live, err));
   ck_assert_int_lt (access (ipam, F_OK), 0); /* version 1's address file is gone */
   net_nl *h = ts_nl_open (v.a);
-  ck_assert_int_gt (must_index (h, "eth1"), 0); /* old's ENI is back */
+  ck_assert_int_gt (ts_must_index (h, "eth1"), 0); /* old's ENI is back */
   net_nl_close (h);
-  MUST (net_awsvpc_teardown (&v.cfg, "bad", err));
+  TS_MUST (net_awsvpc_teardown (&v.cfg, "bad", err));
   char *after = settled_snapshot (before);
   assert_same (before, after);
   free (before);
