@@ -83,16 +83,8 @@ static void vpc_close (struct vpc *v)
 /* An ENI with the MAC of host A's link (or mac when link is NULL) and address ip. */
 static struct net_eni eni_for (struct vpc *v, const char *link, const char *mac, const char *ip)
 {
-  char m[18], json[1024];
-  if (link != NULL)
-    {
-      uint8_t b[6];
-      net_nl *h = ts_nl_open (v->a);
-      TS_MUST (net_link_get_mac (h, ts_must_index (h, link), b, err));
-      net_nl_close (h);
-      snprintf (m, sizeof m, "%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4], b[5]);
-      mac = m;
-    }
+  char json[1024];
+  char *m = link != NULL ? ts_link_mac (v->a, link) : NULL;
   snprintf (
       json, sizeof json,
       "{\"attachmentArn\":\"arn:aws:ecs:us-east-1:1:attachment/x\",\"ec2Id\":\"eni-1\","
@@ -100,7 +92,8 @@ static struct net_eni eni_for (struct vpc *v, const char *link, const char *mac,
       "\"subnetGatewayIpv4Address\":\"10.0.1.1/24\",\"domainNameServers\":[\"10.0.0.2\","
       "\"10.0.0.3\"],\"domainName\":[\"ec2.internal\",\"corp.example\"],"
       "\"privateDnsName\":\"ip-10-0-1-50.ec2.internal\"}",
-      mac, ip);
+      m != NULL ? m : mac, ip);
+  free (m);
   struct net_eni eni;
   TS_MUST (net_eni_from_json (json, strlen (json), &eni, err));
   return eni;
@@ -255,6 +248,30 @@ static char *http_get (int ns, int lsock, const char *dst, uint16_t port, char *
   return body ? strdup (body + 4) : NULL;
 }
 
+/* Host B asks dst:port and a server on bind:port in task key's namespace answers (with want
+ * when it is not NULL). */
+static void assert_b_reaches (struct vpc *v, const char *key, const char *bind, const char *dst,
+                              uint16_t port, const char *want)
+{
+  int t = task_ns (key), l = listener (t, bind, port);
+  char *body = http_get (v->b, l, dst, port, NULL);
+  ck_assert_ptr_nonnull (body);
+  if (want != NULL)
+    ck_assert_str_eq (body, want);
+  free (body);
+  close (l);
+  close (t);
+}
+
+/* Host A, once settled, is as before (freed). */
+static void assert_host_a_back (char *before)
+{
+  char *after = settled_snapshot (before);
+  assert_same (before, after);
+  free (before);
+  free (after);
+}
+
 static int cmp_str (const void *a, const void *b)
 {
   return strcmp (*(char *const *)a, *(char *const *)b);
@@ -327,12 +344,9 @@ START_TEST (test_task_on_host_a_answers_host_b_from_its_moved_eni)
   close (t);
   TS_MUST (net_awsvpc_teardown (&v.cfg, "t1", err));
   TS_MUST (net_awsvpc_teardown (&v.cfg, "t1", err));
-  char *after = settled_snapshot (before);
-  assert_same (before, after);
+  assert_host_a_back (before);
   ck_assert_int_gt (net_link_index (h, "eth1", &e), 0);
   net_nl_close (h);
-  free (before);
-  free (after);
   free (path);
   free (again);
   vpc_close (&v);
@@ -352,30 +366,16 @@ START_TEST (test_onprem_macvlan_on_host_nic_answers_host_b_and_is_deleted)
   TS_MUST (net_link_get_mac (tn, ts_must_index (tn, "eth0"), mac, err));
   ck_assert_int_eq (mac[5], 0x51);
   net_nl_close (tn);
-  int l = listener (t, "10.0.1.51", 9000);
-  char *body = http_get (v.b, l, "10.0.1.51", 9000, NULL);
-  ck_assert_ptr_nonnull (body);
-  ck_assert_str_eq (body, "from 10.0.1.51");
-  free (body);
-  close (l);
   close (t);
+  assert_b_reaches (&v, "onprem", "10.0.1.51", "10.0.1.51", 9000, "from 10.0.1.51");
   TS_MUST (net_awsvpc_teardown (&v.cfg, "onprem", err));
   /* The same MAC again at once (a task restarted with its address), while the kernel may still
    * be destroying the first namespace and its macvlan. */
   free (path);
   path = setup_task (&v, "onprem2", &eni);
-  t = task_ns ("onprem2");
-  l = listener (t, "10.0.1.51", 9000);
-  body = http_get (v.b, l, "10.0.1.51", 9000, NULL);
-  ck_assert_ptr_nonnull (body);
-  free (body);
-  close (l);
-  close (t);
+  assert_b_reaches (&v, "onprem2", "10.0.1.51", "10.0.1.51", 9000, NULL);
   TS_MUST (net_awsvpc_teardown (&v.cfg, "onprem2", err));
-  char *after = settled_snapshot (before);
-  assert_same (before, after);
-  free (before);
-  free (after);
+  assert_host_a_back (before);
   free (path);
   vpc_close (&v);
 }
@@ -394,10 +394,7 @@ START_TEST (test_no_link_with_the_mac_and_no_parent_fails_cleanly)
   ck_assert_int_eq (berr_errno (e), ENODEV);
   berr_free (&e);
   ck_assert_ptr_null (path);
-  char *after = settled_snapshot (before);
-  assert_same (before, after);
-  free (before);
-  free (after);
+  assert_host_a_back (before);
   vpc_close (&v);
 }
 END_TEST
@@ -435,12 +432,9 @@ START_TEST (test_endpoint_answers_each_awsvpc_task_from_its_own_socket)
   close (t2);
   TS_MUST (net_awsvpc_teardown (&v.cfg, "t1", err));
   TS_MUST (net_awsvpc_teardown (&v.cfg, "t2", err));
-  char *after = settled_snapshot (before);
-  assert_same (before, after);
-  free (before);
+  assert_host_a_back (before);
   free (with_tasks);
   free (with_endpoints);
-  free (after);
   vpc_close (&v);
 }
 END_TEST
@@ -556,19 +550,10 @@ START_TEST (test_failed_setup_leaves_nothing_and_a_retry_completes)
   ts_sh_ok ("sed -i 's/complete 1/complete 0/' %s", rec);
   free (path);
   path = setup_task (&v, "t1", &eni);
-  int t = task_ns ("t1");
-  int l = listener (t, "0.0.0.0", 8080);
-  char *body = http_get (v.b, l, "10.0.1.50", 8080, NULL);
-  ck_assert_ptr_nonnull (body);
-  free (body);
-  close (l);
-  close (t);
+  assert_b_reaches (&v, "t1", "0.0.0.0", "10.0.1.50", 8080, NULL);
   TS_MUST (net_awsvpc_teardown (&v.cfg, "t1", err));
-  char *after = settled_snapshot (before);
-  assert_same (before, after);
-  free (before);
+  assert_host_a_back (before);
   free (after_fail);
-  free (after);
   free (path);
   vpc_close (&v);
 }
@@ -607,10 +592,7 @@ START_TEST (test_reconcile_after_restart_removes_dead_tasks_and_keeps_live_ones)
   close (md);
   close (t);
   TS_MUST (net_awsvpc_reconcile (&v.cfg, NULL, err));
-  char *after = settled_snapshot (before);
-  assert_same (before, after);
-  free (before);
-  free (after);
+  assert_host_a_back (before);
   vpc_close (&v);
 }
 END_TEST
@@ -697,10 +679,7 @@ START_TEST (test_records_of_the_previous_format_are_torn_down_and_corrupt_ones_r
   ck_assert_int_gt (ts_must_index (h, "eth1"), 0); /* old's ENI is back */
   net_nl_close (h);
   TS_MUST (net_awsvpc_teardown (&v.cfg, "bad", err));
-  char *after = settled_snapshot (before);
-  assert_same (before, after);
-  free (before);
-  free (after);
+  assert_host_a_back (before);
   free (path);
   free (again);
   vpc_close (&v);
