@@ -70,15 +70,23 @@ static cJSON *call_as (enum cp_role role, const char *key, const char *action, c
   return j;
 }
 
+/* The request body fmt makes with ap (newly allocated). */
+static char *body_of (const char *fmt, va_list ap) __attribute__ ((format (printf, 1, 0)));
+static char *body_of (const char *fmt, va_list ap)
+{
+  char *body = NULL;
+  ck_assert_int_ge (vasprintf (&body, fmt, ap), 0);
+  return body;
+}
+
 static cJSON *ok_as (enum cp_role role, const char *key, const char *action, const char *fmt, ...)
     __attribute__ ((format (printf, 4, 5)));
 static cJSON *ok_as (enum cp_role role, const char *key, const char *action, const char *fmt, ...)
 {
-  _cleanup_free_ char *body = NULL;
   va_list ap;
   int status;
   va_start (ap, fmt);
-  ck_assert_int_ge (vasprintf (&body, fmt, ap), 0);
+  _cleanup_free_ char *body = body_of (fmt, ap);
   va_end (ap);
   cJSON *j = call_as (role, key, action, body, &status);
   if (status != 200)
@@ -96,11 +104,10 @@ static void fails_as (enum cp_role role, const char *key, const char *type, cons
 static void fails_as (enum cp_role role, const char *key, const char *type, const char *action,
                       const char *fmt, ...)
 {
-  _cleanup_free_ char *body = NULL;
   va_list ap;
   int status;
   va_start (ap, fmt);
-  ck_assert_int_ge (vasprintf (&body, fmt, ap), 0);
+  _cleanup_free_ char *body = body_of (fmt, ap);
   va_end (ap);
   cJSON *j = call_as (role, key, action, body, &status);
   const char *got = ts_json_str (j, "__type");
@@ -129,6 +136,24 @@ static const char *register_instance (const char *key, int cpu, int mem, int eni
             ts_json_str (cJSON_GetObjectItem (j, "containerInstance"), "containerInstanceArn"));
   cJSON_Delete (j);
   return out;
+}
+
+/* The first task's lastStatus in DescribeTasks of task is want. */
+static void assert_last_status (const char *task, const char *want)
+{
+  cJSON *tj = ok ("DescribeTasks", "{\"cluster\":\"c\",\"tasks\":[\"%s\"]}", task);
+  ck_assert_str_eq (
+      ts_json_str (cJSON_GetArrayItem (cJSON_GetObjectItem (tj, "tasks"), 0), "lastStatus"), want);
+  cJSON_Delete (tj);
+}
+
+/* How many instances ListContainerInstances with body lists. */
+static int instances_listed (const char *body)
+{
+  cJSON *l = ok ("ListContainerInstances", "%s", body);
+  int n = cJSON_GetArraySize (cJSON_GetObjectItem (l, "containerInstanceArns"));
+  cJSON_Delete (l);
+  return n;
 }
 
 static void create_cluster_and_defs (void)
@@ -307,11 +332,7 @@ START_TEST (test_task_states_set_times_counts_and_stop_codes)
   cJSON_Delete (ok ("SubmitTaskStateChange",
                     "{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"RUNNING\"}", t));
   cJSON_Delete (tj);
-  tj = ok ("DescribeTasks", "{\"cluster\":\"c\",\"tasks\":[\"%s\"]}", t);
-  ck_assert_str_eq (
-      ts_json_str (cJSON_GetArrayItem (cJSON_GetObjectItem (tj, "tasks"), 0), "lastStatus"),
-      "STOPPED");
-  cJSON_Delete (tj);
+  assert_last_status (t, "STOPPED");
   cJSON_Delete (r);
 }
 END_TEST
@@ -366,11 +387,7 @@ START_TEST (test_agent_keys_touch_only_their_own_instance)
   cJSON_Delete (ok_as (CP_ROLE_AGENT, AGENT1, "DeregisterContainerInstance",
                        "{\"cluster\":\"c\",\"containerInstance\":\"%s\",\"force\":true}",
                        mine_copy));
-  cJSON *tj = ok ("DescribeTasks", "{\"cluster\":\"c\",\"tasks\":[\"%s\"]}", t);
-  ck_assert_str_eq (
-      ts_json_str (cJSON_GetArrayItem (cJSON_GetObjectItem (tj, "tasks"), 0), "lastStatus"),
-      "STOPPED");
-  cJSON_Delete (tj);
+  assert_last_status (t, "STOPPED");
   cJSON_Delete (r);
 }
 END_TEST
@@ -399,23 +416,17 @@ START_TEST (test_draining_and_deregistered_instances_get_no_tasks)
                     b);
   cJSON_Delete (r);
   /* ListContainerInstances by status and by attribute. */
-  cJSON *l = ok ("ListContainerInstances", "{\"cluster\":\"c\",\"status\":\"DRAINING\"}");
-  ck_assert_int_eq (cJSON_GetArraySize (cJSON_GetObjectItem (l, "containerInstanceArns")), 1);
-  cJSON_Delete (l);
-  l = ok ("ListContainerInstances", "{\"cluster\":\"c\",\"filter\":\"attribute:zone == z1\"}");
-  ck_assert_int_eq (cJSON_GetArraySize (cJSON_GetObjectItem (l, "containerInstanceArns")), 1);
-  cJSON_Delete (l);
-  l = ok ("ListContainerInstances",
-          "{\"cluster\":\"c\",\"filter\":\"attribute:ecs.os-type exists\"}");
-  ck_assert_int_eq (cJSON_GetArraySize (cJSON_GetObjectItem (l, "containerInstanceArns")), 2);
-  cJSON_Delete (l);
+  ck_assert_int_eq (instances_listed ("{\"cluster\":\"c\",\"status\":\"DRAINING\"}"), 1);
+  ck_assert_int_eq (instances_listed ("{\"cluster\":\"c\",\"filter\":\"attribute:zone == z1\"}"),
+                    1);
+  ck_assert_int_eq (
+      instances_listed ("{\"cluster\":\"c\",\"filter\":\"attribute:ecs.os-type exists\"}"), 2);
   fails ("InvalidParameterException", "ListContainerInstances",
          "{\"cluster\":\"c\",\"filter\":\"runningTasksCount >> 1\"}");
   /* The whole cluster query language, pattern matches included. */
-  l = ok ("ListContainerInstances", "{\"cluster\":\"c\",\"filter\":\"attribute:zone =~ z9\"}");
-  ck_assert_int_eq (cJSON_GetArraySize (cJSON_GetObjectItem (l, "containerInstanceArns")), 0);
-  cJSON_Delete (l);
-  l = ok ("ListContainerInstances", "{\"cluster\":\"c\",\"maxResults\":1}");
+  ck_assert_int_eq (instances_listed ("{\"cluster\":\"c\",\"filter\":\"attribute:zone =~ z9\"}"),
+                    0);
+  cJSON *l = ok ("ListContainerInstances", "{\"cluster\":\"c\",\"maxResults\":1}");
   ck_assert_int_eq (cJSON_GetArraySize (cJSON_GetObjectItem (l, "containerInstanceArns")), 1);
   const char *token = ts_json_str (l, "nextToken");
   ck_assert_str_ne (token, "");
