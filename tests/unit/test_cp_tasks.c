@@ -147,6 +147,13 @@ static void assert_last_status (const char *task, const char *want)
   cJSON_Delete (tj);
 }
 
+/* Reports task's status as its agent would (SubmitTaskStateChange). */
+static void submit_task_status (const char *task, const char *status)
+{
+  cJSON_Delete (ok ("SubmitTaskStateChange",
+                    "{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"%s\"}", task, status));
+}
+
 /* How many instances ListContainerInstances with body lists. */
 static int instances_listed (const char *body)
 {
@@ -264,15 +271,13 @@ START_TEST (test_placed_tasks_take_resources_and_stopping_gives_them_back)
   /* StopTask alone only asks; STOPPED from the agent frees. */
   cJSON_Delete (ok ("StopTask", "{\"cluster\":\"c\",\"task\":\"%s\"}", task_arn (r, 0)));
   ck_assert_int_eq (remaining (ci, "CPU"), 1024 - 256 - 200);
-  cJSON_Delete (ok ("SubmitTaskStateChange",
-                    "{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"STOPPED\"}", task_arn (r, 0)));
+  submit_task_status (task_arn (r, 0), "STOPPED");
   ck_assert_int_eq (remaining (ci, "CPU"), 1024 - 200);
   ck_assert_int_eq (remaining (ci, "MEMORY"), 2048 - 256);
   ck_assert_int_eq (remaining (ci, "PORTS"), 1);
   ck_assert_int_eq (remaining (ci, "PORTS_UDP"), 0);
   /* A second STOPPED gives nothing back twice. */
-  cJSON_Delete (ok ("SubmitTaskStateChange",
-                    "{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"STOPPED\"}", task_arn (r, 0)));
+  submit_task_status (task_arn (r, 0), "STOPPED");
   ck_assert_int_eq (remaining (ci, "CPU"), 1024 - 200);
   cJSON_Delete (r);
   cJSON_Delete (r3);
@@ -329,8 +334,7 @@ START_TEST (test_task_states_set_times_counts_and_stop_codes)
   ck_assert_int_eq (cJSON_GetObjectItem (app, "exitCode")->valueint, 3);
   ck_assert_str_eq (ts_json_str (app, "reason"), "boom");
   /* Stopped stays stopped. */
-  cJSON_Delete (ok ("SubmitTaskStateChange",
-                    "{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"RUNNING\"}", t));
+  submit_task_status (t, "RUNNING");
   cJSON_Delete (tj);
   assert_last_status (t, "STOPPED");
   cJSON_Delete (r);
@@ -481,8 +485,7 @@ START_TEST (test_awsvpc_tasks_get_addresses_from_their_subnet_until_it_is_full)
       0);
   ck_assert_str_eq (ts_json_str (ni, "privateIpv4Address"), "10.1.0.2");
   /* Stopping the first frees .2, which the next task gets, also after a reload. */
-  cJSON_Delete (ok ("SubmitTaskStateChange",
-                    "{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"STOPPED\"}", task_arn (r, 0)));
+  submit_task_status (task_arn (r, 0), "STOPPED");
   cp_ctx_free (ctx);
   open_ctx ();
   cJSON *r2 = ok ("RunTask", "{\"cluster\":\"c\",\"taskDefinition\":\"vpc\",\"count\":2,"
@@ -601,8 +604,7 @@ START_TEST (test_list_tasks_filters_and_pages)
   l = ok ("ListTasks", "{\"cluster\":\"c\",\"containerInstance\":\"%s\"}", arn);
   ck_assert_int_eq (cJSON_GetArraySize (cJSON_GetObjectItem (l, "taskArns")), 4);
   cJSON_Delete (l);
-  cJSON_Delete (ok ("SubmitTaskStateChange",
-                    "{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"STOPPED\"}", task_arn (r, 0)));
+  submit_task_status (task_arn (r, 0), "STOPPED");
   l = ok ("ListTasks", "{\"cluster\":\"c\",\"desiredStatus\":\"STOPPED\"}");
   ck_assert_int_eq (cJSON_GetArraySize (cJSON_GetObjectItem (l, "taskArns")), 1);
   cJSON_Delete (l);
@@ -715,8 +717,7 @@ START_TEST (test_clusters_count_instances_and_tasks_and_are_not_deleted_while_th
   char arn[160];
   snprintf (arn, sizeof arn, "%s", a);
   cJSON *r = run ("small", 2);
-  cJSON_Delete (ok ("SubmitTaskStateChange",
-                    "{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"RUNNING\"}", task_arn (r, 0)));
+  submit_task_status (task_arn (r, 0), "RUNNING");
   cJSON *d = ok ("DescribeClusters", "{\"clusters\":[\"c\"]}");
   const cJSON *c = cJSON_GetArrayItem (cJSON_GetObjectItem (d, "clusters"), 0);
   ck_assert_int_eq (cJSON_GetObjectItem (c, "registeredContainerInstancesCount")->valueint, 1);
@@ -742,13 +743,10 @@ START_TEST (test_deregistering_without_force_waits_until_its_tasks_stopped)
   /* Deregistering needs force while the task holds resources. */
   fails ("InvalidParameterException", "DeregisterContainerInstance",
          "{\"cluster\":\"c\",\"containerInstance\":\"%s\"}", arn);
-  cJSON_Delete (ok ("SubmitTaskStateChange",
-                    "{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"DEACTIVATING\"}",
-                    task_arn (r, 0)));
+  submit_task_status (task_arn (r, 0), "DEACTIVATING");
   fails ("InvalidParameterException", "DeregisterContainerInstance",
          "{\"cluster\":\"c\",\"containerInstance\":\"%s\"}", arn);
-  cJSON_Delete (ok ("SubmitTaskStateChange",
-                    "{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"STOPPED\"}", task_arn (r, 0)));
+  submit_task_status (task_arn (r, 0), "STOPPED");
   cJSON_Delete (
       ok ("DeregisterContainerInstance", "{\"cluster\":\"c\",\"containerInstance\":\"%s\"}", arn));
   cJSON_Delete (ok ("DeleteCluster", "{\"cluster\":\"c\"}"));
@@ -783,11 +781,7 @@ START_TEST (test_a_failed_store_write_leaves_the_model_as_the_store_has_it)
   sqlite3_close (lock);
   /* Not stopped: still holding its resources, as stored. */
   ck_assert_int_eq (remaining (arn, "CPU"), 1024 - 100);
-  cJSON *d = ok ("DescribeTasks", "{\"cluster\":\"c\",\"tasks\":[\"%s\"]}", task_arn (r, 0));
-  ck_assert_str_eq (
-      ts_json_str (cJSON_GetArrayItem (cJSON_GetObjectItem (d, "tasks"), 0), "lastStatus"),
-      "PENDING");
-  cJSON_Delete (d);
+  assert_last_status (task_arn (r, 0), "PENDING");
   cJSON_Delete (ok ("SubmitTaskStateChange", "%s", body));
   ck_assert_int_eq (remaining (arn, "CPU"), 1024);
   cJSON_Delete (r);
