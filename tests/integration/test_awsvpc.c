@@ -29,25 +29,7 @@ static struct ts_netenv env = {
               " ip -o link show 2>/dev/null | cut -d: -f2",
 };
 
-static void make_base (void)
-{
-  ts_netenv_suite_begin (&env);
-}
-
-static void sweep_base (void)
-{
-  ts_netenv_suite_end (&env);
-}
-
-static void setup (void)
-{
-  ts_netenv_test_begin (&env);
-}
-
-static void teardown (void)
-{
-  ts_netenv_test_end (&env);
-}
+TS_NETENV_FIXTURES (env)
 
 /* ---- the VPC ---- */
 
@@ -690,8 +672,8 @@ static Suite *suite (void)
 {
   Suite *s = suite_create ("awsvpc");
   TCase *tc = tcase_create ("vpc");
-  tcase_add_unchecked_fixture (tc, make_base, sweep_base);
-  tcase_add_checked_fixture (tc, setup, teardown);
+  tcase_add_unchecked_fixture (tc, netenv_suite_begin, netenv_suite_end);
+  tcase_add_checked_fixture (tc, netenv_setup, netenv_teardown);
   tcase_set_timeout (tc, 60);
   tcase_add_test (tc, test_task_on_host_a_answers_host_b_from_its_moved_eni);
   tcase_add_test (tc, test_onprem_macvlan_on_host_nic_answers_host_b_and_is_deleted);

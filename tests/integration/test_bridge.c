@@ -21,25 +21,7 @@ static struct ts_netenv env = {
   .snapshot = "nft list table ip berth 2>/dev/null; echo ---; ip -o link show | cut -d: -f2",
 };
 
-static void make_base (void)
-{
-  ts_netenv_suite_begin (&env);
-}
-
-static void sweep_base (void)
-{
-  ts_netenv_suite_end (&env);
-}
-
-static void setup (void)
-{
-  ts_netenv_test_begin (&env);
-}
-
-static void teardown (void)
-{
-  ts_netenv_test_end (&env);
-}
+TS_NETENV_FIXTURES (env)
 
 /* host: the namespace Berth's code acts in, link vl 10.99.0.1/24 to client (eth0 10.99.0.2/24,
  * default route via the host). */
@@ -596,8 +578,8 @@ int main (void)
   Suite *s = suite_create ("bridge");
   TCase *tc = tcase_create ("bridge");
   tcase_set_timeout (tc, 60);
-  tcase_add_unchecked_fixture (tc, make_base, sweep_base);
-  tcase_add_checked_fixture (tc, setup, teardown);
+  tcase_add_unchecked_fixture (tc, netenv_suite_begin, netenv_suite_end);
+  tcase_add_checked_fixture (tc, netenv_setup, netenv_teardown);
   tcase_add_test (tc,
                   test_static_and_dynamic_ports_reach_the_container_from_another_host_and_the_host);
   tcase_add_test (tc, test_egress_is_masqueraded_to_the_host_address);

@@ -29,6 +29,27 @@ void ts_netenv_test_begin (struct ts_netenv *e);
 /* Deletes the test's pinned namespaces and fails the test if the host snapshot changed. */
 void ts_netenv_test_end (struct ts_netenv *e);
 
+/* Defines the Check fixtures of a test case that needs only e's scratch directories and leak
+ * check (e: the suite's file-scope struct ts_netenv): netenv_suite_begin and netenv_suite_end
+ * (unchecked), netenv_setup and netenv_teardown (checked). */
+#define TS_NETENV_FIXTURES(e)                                                                      \
+  static void netenv_suite_begin (void)                                                            \
+  {                                                                                                \
+    ts_netenv_suite_begin (&(e));                                                                  \
+  }                                                                                                \
+  static void netenv_suite_end (void)                                                              \
+  {                                                                                                \
+    ts_netenv_suite_end (&(e));                                                                    \
+  }                                                                                                \
+  static void netenv_setup (void)                                                                  \
+  {                                                                                                \
+    ts_netenv_test_begin (&(e));                                                                   \
+  }                                                                                                \
+  static void netenv_teardown (void)                                                               \
+  {                                                                                                \
+    ts_netenv_test_end (&(e));                                                                     \
+  }
+
 /* Creates and pins a namespace in the test's run_dir and opens it; aborts the test on error. */
 int ts_netenv_ns (const struct ts_netenv *e, const char *name);
 /* A netlink socket inside the namespace nsfd; aborts the test on error. */
