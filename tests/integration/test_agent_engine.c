@@ -33,28 +33,8 @@
 #define IMAGE TS_ENG_IMAGE
 #define ARN_PREFIX TS_ENG_ARN_PREFIX
 
-static char *images_dir; /* the mkimages.sh output, built once */
 static ts_eng f;
-
-static void suite_setup (void)
-{
-  images_dir = ts_eng_images_build ();
-}
-
-static void suite_teardown (void)
-{
-  ts_eng_images_remove (images_dir);
-}
-
-static void setup (void)
-{
-  ts_eng_setup (&f, images_dir);
-}
-
-static void teardown (void)
-{
-  ts_eng_teardown (&f);
-}
+TS_ENG_FIXTURES (f)
 
 static void inject_mem (const char *arn, const char *containers, const char *memory)
 {
@@ -374,26 +354,26 @@ static struct ts_netenv env = {
 
 static void br_suite_begin (void)
 {
-  suite_setup ();
+  eng_suite_setup ();
   ts_netenv_suite_begin (&env);
 }
 
 static void br_suite_end (void)
 {
   ts_netenv_suite_end (&env);
-  suite_teardown ();
+  eng_suite_teardown ();
 }
 
 static void br_setup (void)
 {
-  setup ();
+  eng_setup ();
   ts_netenv_test_begin (&env);
   ts_eng_bridge (&f, &env);
 }
 
 static void br_teardown (void)
 {
-  teardown ();
+  eng_teardown ();
   ts_netenv_test_end (&env);
 }
 
@@ -595,8 +575,8 @@ int main (void)
   Suite *s = suite_create ("agent_engine");
   TCase *tc = tcase_create ("engine");
   tcase_set_timeout (tc, 120);
-  tcase_add_unchecked_fixture (tc, suite_setup, suite_teardown);
-  tcase_add_checked_fixture (tc, setup, teardown);
+  tcase_add_unchecked_fixture (tc, eng_suite_setup, eng_suite_teardown);
+  tcase_add_checked_fixture (tc, eng_setup, eng_teardown);
   tcase_add_test (tc, test_task_runs_then_stops_with_its_exit_code_in_the_outbox);
   tcase_add_test (tc, test_container_starts_wait_for_a_free_slot_under_the_cap);
   tcase_add_test (tc, test_essential_container_exit_stops_the_task_with_its_stop_signal);

@@ -44,6 +44,28 @@ typedef struct ts_eng
 char *ts_eng_images_build (void);
 void ts_eng_images_remove (char *dir);
 
+/* Defines the Check fixtures of a test case whose tests use f (a file-scope ts_eng) as set up:
+ * eng_suite_setup and eng_suite_teardown (unchecked: the images, built once into
+ * eng_images_dir), eng_setup and eng_teardown (checked: ts_eng_setup, ts_eng_teardown). */
+#define TS_ENG_FIXTURES(f)                                                                         \
+  static char *eng_images_dir;                                                                     \
+  static void eng_suite_setup (void)                                                               \
+  {                                                                                                \
+    eng_images_dir = ts_eng_images_build ();                                                       \
+  }                                                                                                \
+  static void eng_suite_teardown (void)                                                            \
+  {                                                                                                \
+    ts_eng_images_remove (eng_images_dir);                                                         \
+  }                                                                                                \
+  static void eng_setup (void)                                                                     \
+  {                                                                                                \
+    ts_eng_setup (&(f), eng_images_dir);                                                           \
+  }                                                                                                \
+  static void eng_teardown (void)                                                                  \
+  {                                                                                                \
+    ts_eng_teardown (&(f));                                                                        \
+  }
+
 /* Enters a private mount namespace, makes the directories, imports the image from images_dir,
  * opens the puller and the loop. The engine is not open yet. */
 void ts_eng_setup (ts_eng *f, const char *images_dir);
