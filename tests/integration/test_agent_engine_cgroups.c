@@ -19,28 +19,13 @@
 #define IMAGE TS_ENG_IMAGE
 #define ARN_PREFIX TS_ENG_ARN_PREFIX
 
-static char *images_dir; /* the mkimages.sh output, built once */
 static ts_eng f;
-
-static void suite_setup (void)
-{
-  images_dir = ts_eng_images_build ();
-}
-
-static void suite_teardown (void)
-{
-  ts_eng_images_remove (images_dir);
-}
+TS_ENG_FIXTURES (f)
 
 static void setup (void)
 {
-  ts_eng_setup (&f, images_dir);
+  eng_setup ();
   f.cfg.task_cleanup_wait_us = 200000;
-}
-
-static void teardown (void)
-{
-  ts_eng_teardown (&f);
 }
 
 /* Stores an ACS task with task-level cpu and memory and tells the engine. */
@@ -335,8 +320,8 @@ int main (void)
   Suite *s = suite_create ("agent_engine_cgroups");
   TCase *tc = tcase_create ("layout");
   tcase_set_timeout (tc, 120);
-  tcase_add_unchecked_fixture (tc, suite_setup, suite_teardown);
-  tcase_add_checked_fixture (tc, setup, teardown);
+  tcase_add_unchecked_fixture (tc, eng_suite_setup, eng_suite_teardown);
+  tcase_add_checked_fixture (tc, setup, eng_teardown);
   tcase_add_test (
       tc, test_shims_in_supervisor_containers_in_task_limits_on_task_and_cleanup_removes_all);
   tcase_add_test (tc, test_engine_recreated_readopts_with_the_groups_intact_and_stop_removes_them);
