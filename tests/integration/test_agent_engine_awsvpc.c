@@ -31,33 +31,33 @@
 #define IMAGE TS_ENG_IMAGE
 #define ARN_PREFIX TS_ENG_ARN_PREFIX
 
-static char *images_dir; /* the mkimages.sh output, built once */
 static ts_eng f;
+TS_ENG_FIXTURES (f)
 
 static struct ts_netenv env = { .prefix = "berth-engawsvpc", .snapshot = "true" };
 
 static void suite_setup (void)
 {
   ts_netenv_suite_begin (&env);
-  images_dir = ts_eng_images_build ();
+  eng_suite_setup ();
 }
 
 static void suite_teardown (void)
 {
   ts_netenv_suite_end (&env);
-  ts_eng_images_remove (images_dir);
+  eng_suite_teardown ();
 }
 
 static void setup (void)
 {
-  ts_eng_setup (&f, images_dir);
+  eng_setup ();
   ts_netenv_test_begin (&env);
   f.netns_run_dir = env.run_dir;
 }
 
 static void teardown (void)
 {
-  ts_eng_teardown (&f);
+  eng_teardown ();
   ts_netenv_test_end (&env);
 }
 
