@@ -29,8 +29,6 @@
 #define ARN_PREFIX TS_ENG_ARN_PREFIX
 #define ENDPOINT_ADDR "169.254.170.2"
 
-static char *images_dir; /* the mkimages.sh output, built once */
-
 /* Everything this suite makes is inside namespaces of its own, so the check is on its pins
  * only: the real host's berth table and links change under other suites (and a real agent)
  * running at the same time, which made a snapshot of them fail this suite for nothing. */
@@ -40,20 +38,21 @@ static struct ts_netenv env = {
 };
 
 static ts_eng f;
+TS_ENG_FIXTURES (f)
 static char *intro_path;             /* the introspection endpoint's unix socket */
 static int intro_port;               /* and its loopback port */
 static int vpc_ns = -1, host_a = -1; /* awsvpc: the VPC's namespace and host A's */
 
 static void setup (void)
 {
-  ts_eng_setup (&f, images_dir);
+  eng_setup ();
   ts_netenv_test_begin (&env);
   f.netns_run_dir = env.run_dir;
 }
 
 static void teardown (void)
 {
-  ts_eng_teardown (&f);
+  eng_teardown ();
   free (intro_path);
   intro_path = NULL;
   if (vpc_ns >= 0)
@@ -64,14 +63,14 @@ static void teardown (void)
 
 static void suite_begin (void)
 {
-  images_dir = ts_eng_images_build ();
+  eng_suite_setup ();
   ts_netenv_suite_begin (&env);
 }
 
 static void suite_end (void)
 {
   ts_netenv_suite_end (&env);
-  ts_eng_images_remove (images_dir);
+  eng_suite_teardown ();
 }
 
 /* The endpoints, as the daemon makes them, before the engine. */
