@@ -33,28 +33,8 @@
 #define IMAGE TS_ENG_IMAGE
 #define ARN_PREFIX TS_ENG_ARN_PREFIX
 
-static char *images_dir; /* the mkimages.sh output, built once */
 static ts_eng f;
-
-static void suite_setup (void)
-{
-  images_dir = ts_eng_images_build ();
-}
-
-static void suite_teardown (void)
-{
-  ts_eng_images_remove (images_dir);
-}
-
-static void setup (void)
-{
-  ts_eng_setup (&f, images_dir);
-}
-
-static void teardown (void)
-{
-  ts_eng_teardown (&f);
-}
+TS_ENG_FIXTURES (f)
 
 static void inject_mem (const char *arn, const char *containers, const char *memory)
 {
@@ -373,38 +353,29 @@ static struct ts_netenv env = {
   .prefix = "berth-engbr",
   .snapshot = "nft list table ip berth 2>/dev/null; echo ---; ip -o link show | cut -d: -f2",
 };
-static int host_ns = -1;
-static net_bridge *bridge;
 
 static void br_suite_begin (void)
 {
-  suite_setup ();
+  eng_suite_setup ();
   ts_netenv_suite_begin (&env);
 }
 
 static void br_suite_end (void)
 {
   ts_netenv_suite_end (&env);
-  suite_teardown ();
+  eng_suite_teardown ();
 }
 
 static void br_setup (void)
 {
-  berr *err = NULL;
-  setup ();
+  eng_setup ();
   ts_netenv_test_begin (&env);
-  host_ns = ts_netenv_ns (&env, "host");
-  _cleanup_free_ char *ipam = ts_eng_cat (env.tmp, "/ipam");
-  struct net_bridge_config bc
-      = { .ipam_path = ipam, .run_dir = env.run_dir, .host_netns_fd = host_ns };
-  ts_eng_ok (net_bridge_open (&bc, &bridge, &err), &err);
+  ts_eng_bridge (&f, &env);
 }
 
 static void br_teardown (void)
 {
-  teardown ();
-  net_bridge_close (bridge);
-  close (host_ns);
+  eng_teardown ();
   ts_netenv_test_end (&env);
 }
 
@@ -412,7 +383,7 @@ static void br_teardown (void)
 static char *http_get (const char *addr, uint16_t port, const char *path)
 {
   berr *err = NULL;
-  int s = net_socket_in_netns (host_ns, AF_INET, SOCK_STREAM, &err);
+  int s = net_socket_in_netns (f.host_ns, AF_INET, SOCK_STREAM, &err);
   ck_assert_msg (s >= 0, "socket: %s", err ? err->msg : "");
   struct timeval tv = { 2, 0 };
   setsockopt (s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -433,7 +404,6 @@ START_TEST (test_bridge_host_port_0_is_reported_in_network_bindings_and_answers)
 {
   const char *arn = ARN_PREFIX "br2";
   f.cfg.task_cleanup_wait_us = 200000;
-  f.bridge = bridge;
   ts_eng_open (&f);
   ts_eng_inject (&f, arn, "bridge",
                  "[{\"name\":\"web\",\"image\":\"" IMAGE "\","
@@ -448,12 +418,12 @@ START_TEST (test_bridge_host_port_0_is_reported_in_network_bindings_and_answers)
       0);
   ck_assert_ptr_nonnull (b);
   int port = cJSON_GetObjectItem (b, "hostPort")->valueint;
-  struct net_port_range dyn = net_bridge_dynamic_range (bridge);
+  struct net_port_range dyn = net_bridge_dynamic_range (f.bridge);
   ck_assert_msg (port >= dyn.lo && port <= dyn.hi, "host port %d", port);
   ck_assert_int_eq (cJSON_GetObjectItem (b, "containerPort")->valueint, 80);
   ck_assert_str_eq (ts_json_str (b, "protocol"), "tcp");
   char gw[INET_ADDRSTRLEN];
-  struct in_addr g = net_bridge_gateway (bridge);
+  struct in_addr g = net_bridge_gateway (f.bridge);
   inet_ntop (AF_INET, &g, gw, sizeof gw);
   char *resp = NULL;
   for (int i = 0; i < 30; i++)
@@ -607,8 +577,8 @@ int main (void)
   Suite *s = suite_create ("agent_engine");
   TCase *tc = tcase_create ("engine");
   tcase_set_timeout (tc, 120);
-  tcase_add_unchecked_fixture (tc, suite_setup, suite_teardown);
-  tcase_add_checked_fixture (tc, setup, teardown);
+  tcase_add_unchecked_fixture (tc, eng_suite_setup, eng_suite_teardown);
+  tcase_add_checked_fixture (tc, eng_setup, eng_teardown);
   tcase_add_test (tc, test_task_runs_then_stops_with_its_exit_code_in_the_outbox);
   tcase_add_test (tc, test_container_starts_wait_for_a_free_slot_under_the_cap);
   tcase_add_test (tc, test_essential_container_exit_stops_the_task_with_its_stop_signal);

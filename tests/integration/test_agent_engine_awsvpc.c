@@ -31,110 +31,34 @@
 #define IMAGE TS_ENG_IMAGE
 #define ARN_PREFIX TS_ENG_ARN_PREFIX
 
-static char *images_dir; /* the mkimages.sh output, built once */
 static ts_eng f;
+TS_ENG_FIXTURES (f)
 
 static struct ts_netenv env = { .prefix = "berth-engawsvpc", .snapshot = "true" };
 
 static void suite_setup (void)
 {
   ts_netenv_suite_begin (&env);
-  images_dir = ts_eng_images_build ();
+  eng_suite_setup ();
 }
 
 static void suite_teardown (void)
 {
   ts_netenv_suite_end (&env);
-  ts_eng_images_remove (images_dir);
+  eng_suite_teardown ();
 }
 
 static void setup (void)
 {
-  ts_eng_setup (&f, images_dir);
+  eng_setup ();
   ts_netenv_test_begin (&env);
   f.netns_run_dir = env.run_dir;
 }
 
 static void teardown (void)
 {
-  ts_eng_teardown (&f);
+  eng_teardown ();
   ts_netenv_test_end (&env);
-}
-
-#define MUST(call)                                                                                 \
-  do                                                                                               \
-    {                                                                                              \
-      berr *err_ = NULL;                                                                           \
-      berr **err = &err_;                                                                          \
-      if ((call) < 0)                                                                              \
-        ck_abort_msg ("%s: %s", #call, err_->msg);                                                 \
-    }                                                                                              \
-  while (0)
-
-static int must_index (net_nl *nl, const char *name)
-{
-  berr *err = NULL;
-  int i = net_link_index (nl, name, &err);
-  ck_assert_msg (i > 0, "%s: %s", name, err ? err->msg : "?");
-  return i;
-}
-
-/* A namespace of the topology, without IPv6. */
-static int topo_ns (const char *name)
-{
-  int fd = ts_netenv_ns (&env, name);
-  ts_sh_ok ("nsenter --net=%s/%s sysctl -qw net.ipv6.conf.all.disable_ipv6=1"
-            " net.ipv6.conf.default.disable_ipv6=1",
-            env.run_dir, name);
-  return fd;
-}
-
-/* Plugs a veth from vpcbr into ns as name, with addr/24 and up when addr is not NULL. */
-static void plug (int vpc, int ns, const char *name, const char *vpc_end, const char *addr)
-{
-  net_nl *n = ts_nl_open (vpc), *h = ts_nl_open (ns);
-  MUST (net_link_add_veth (n, vpc_end, name, ns, err));
-  MUST (net_link_set_master (n, must_index (n, vpc_end), must_index (n, "vpcbr"), err));
-  MUST (net_link_set_up (n, must_index (n, vpc_end), true, err));
-  if (addr != NULL)
-    {
-      struct in_addr a;
-      inet_pton (AF_INET, addr, &a);
-      MUST (net_addr_add (h, must_index (h, name), a, 24, err));
-      MUST (net_link_set_up (h, must_index (h, name), true, err));
-    }
-  net_nl_close (n);
-  net_nl_close (h);
-}
-
-/* The VPC: vpcbr 10.0.1.1/24, host A (10.0.1.10, ENI eth1 down), host B (10.0.1.20). */
-static void vpc_build (int *vpc, int *b)
-{
-  *vpc = topo_ns ("vpc");
-  f.awsvpc_host_netns_fd = topo_ns ("hostA");
-  *b = topo_ns ("hostB");
-  net_nl *n = ts_nl_open (*vpc);
-  struct in_addr gw;
-  inet_pton (AF_INET, "10.0.1.1", &gw);
-  MUST (net_link_add_bridge (n, "vpcbr", err));
-  MUST (net_addr_add (n, must_index (n, "vpcbr"), gw, 24, err));
-  MUST (net_link_set_up (n, must_index (n, "vpcbr"), true, err));
-  net_nl_close (n);
-  plug (*vpc, f.awsvpc_host_netns_fd, "nic0", "pa", "10.0.1.10");
-  plug (*vpc, *b, "nic0", "pb", "10.0.1.20");
-  plug (*vpc, f.awsvpc_host_netns_fd, "eth1", "pe1", NULL);
-}
-
-static char *eni_mac (void)
-{
-  uint8_t m[6];
-  char *s = NULL;
-  net_nl *h = ts_nl_open (f.awsvpc_host_netns_fd);
-  MUST (net_link_get_mac (h, must_index (h, "eth1"), m, err));
-  net_nl_close (h);
-  ck_assert_int_ge (
-      asprintf (&s, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]), 0);
-  return s;
 }
 
 static bool eth1_on_host_a (void)
@@ -172,12 +96,12 @@ START_TEST (test_awsvpc_task_answers_on_its_eni_address_and_gives_the_eni_back)
 {
   const char *arn = ARN_PREFIX "aw1";
   int vpc, b;
-  vpc_build (&vpc, &b);
+  ts_vpc_build (&env, &vpc, &f.awsvpc_host_netns_fd, &b);
   f.cfg.enable_task_eni = true;
   f.cfg.awsvpc_block_imds = true;
   f.cfg.task_cleanup_wait_us = 100000;
   ts_eng_open (&f);
-  _cleanup_free_ char *mac = eni_mac ();
+  _cleanup_free_ char *mac = ts_link_mac (f.awsvpc_host_netns_fd, "eth1");
   _cleanup_free_ char *containers = NULL, *body = NULL;
   ck_assert_int_ge (
       asprintf (&containers,

@@ -3,210 +3,42 @@
  * on task/, re-adoption with the groups intact, and nothing left after cleanup. */
 #include "agent/agent.h"
 #include "cgroups/cgroups.h"
-#include "images/images.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
-#include "runtime/runtime.h"
+#include "tests/support/engine.h"
 #include "tests/support/support.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
-#define IMAGE "test/busybox:v1"
-#define ARN_PREFIX "arn:aws:ecs:us-east-1:000000000000:task/default/"
+#define IMAGE TS_ENG_IMAGE
+#define ARN_PREFIX TS_ENG_ARN_PREFIX
 
-static char *images_dir; /* the mkimages.sh output, built once */
-
-/* A minimal engine fixture: image store with busybox imported, agent store, loop, engine. */
-typedef struct fx
-{
-  char *dir, *store_path, *shim, *runtime, *state, *rtroot, *img_root;
-  agent_config cfg;
-  agent_store *store;
-  sd_event *ev;
-  struct img_store *images;
-  struct img_registry *reg;
-  struct img_puller *puller;
-  agent_engine *eng;
-} fx;
-
-static fx f;
-
-static void ok (int r, berr **err)
-{
-  ck_assert_msg (r >= 0, "%s", *err ? (*err)->msg : "(no error)");
-  berr_free (err);
-}
-
-static char *cat (const char *a, const char *b)
-{
-  char *p = NULL;
-  ck_assert_int_ge (asprintf (&p, "%s%s", a, b), 0);
-  return p;
-}
-
-static void suite_setup (void)
-{
-  images_dir = ts_mkdtemp ("agent-cg-img");
-  ts_sh_ok ("%s/tests/fixtures/mkimages.sh %s/out >/dev/null 2>&1",
-            getenv ("BERTH_SRC") ? getenv ("BERTH_SRC") : ".", images_dir);
-}
-
-static void suite_teardown (void)
-{
-  ts_rmtree (images_dir);
-  free (images_dir);
-}
+static ts_eng f;
+TS_ENG_FIXTURES (f)
 
 static void setup (void)
 {
-  berr *err = NULL;
-  ck_assert_int_eq (unshare (CLONE_NEWNS), 0);
-  ck_assert_int_eq (mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
-  memset (&f, 0, sizeof f);
-  f.dir = ts_mkdtemp ("agent-cg");
-  f.store_path = cat (f.dir, "/agent.db");
-  f.state = cat (f.dir, "/state");
-  f.rtroot = cat (f.dir, "/rt");
-  f.img_root = cat (f.dir, "/images");
-  f.shim = ts_bin ("berth-shim");
-  f.runtime = ts_bin ("berth-runtime");
-  const char *conf = "ECS_IMAGE_PULL_BEHAVIOR=once\nECS_CONTAINER_STOP_TIMEOUT=2s\n";
-  ok (agent_config_parse (conf, strlen (conf), NULL, &f.cfg, &err), &err);
+  eng_setup ();
   f.cfg.task_cleanup_wait_us = 200000;
-  ok (img_store_open (f.img_root, &f.images, &err), &err);
-  _cleanup_free_ char *tar = cat (images_dir, "/out/docker.tar");
-  int fd = open (tar, O_RDONLY | O_CLOEXEC);
-  ck_assert_int_ge (fd, 0);
-  struct img_import_result ir;
-  ok (img_store_import (f.images, fd, NULL, &ir, &err), &err);
-  img_import_result_clear (&ir);
-  close (fd);
-  struct img_registry_opts ro = { .retries = -1, .connect_timeout_s = 2 };
-  struct img_sink sink;
-  img_store_sink (f.images, &sink);
-  ok (img_registry_new (&ro, &f.reg, &err), &err);
-  ok (img_puller_new (f.reg, &sink, NULL, &f.puller, &err), &err);
-  ck_assert_int_eq (sd_event_new (&f.ev), 0);
-  ok (agent_store_open (f.store_path, &f.store, &err), &err);
-}
-
-static void engine_open (void)
-{
-  berr *err = NULL;
-  agent_engine_opts o = { .ev = f.ev,
-                          .store = f.store,
-                          .cfg = &f.cfg,
-                          .cluster = "c",
-                          .images = f.images,
-                          .puller = f.puller,
-                          .shim_path = f.shim,
-                          .runtime_path = f.runtime,
-                          .state_dir = f.state,
-                          .runtime_root = f.rtroot,
-                          .max_pulls = 2,
-                          .host_mem_mib = 1 << 20,
-                          .seed = 1 };
-  ok (agent_engine_new (&o, &f.eng, &err), &err);
-}
-
-/* Kills whatever containers a test left (their shims exit then). */
-static void kill_containers (void)
-{
-  DIR *d = opendir (f.rtroot);
-  struct dirent *de;
-  berr *err = NULL;
-  while (d && (de = readdir (d)))
-    if (de->d_name[0] != '.' && strcmp (de->d_name, "seccomp-cache") != 0)
-      {
-        rt_container_delete (f.rtroot, de->d_name, true, &err);
-        berr_free (&err);
-      }
-  if (d)
-    closedir (d);
-}
-
-static void teardown (void)
-{
-  agent_engine_free (f.eng);
-  kill_containers ();
-  agent_store_close (f.store);
-  img_puller_free (f.puller);
-  img_registry_free (f.reg);
-  img_store_close (f.images);
-  sd_event_unref (f.ev);
-  agent_config_free (&f.cfg);
-  ts_rmtree (f.dir);
-  free (f.dir), free (f.store_path), free (f.state), free (f.rtroot), free (f.img_root);
-  free (f.shim), free (f.runtime);
 }
 
 /* Stores an ACS task with task-level cpu and memory and tells the engine. */
 static void inject (const char *arn, const char *containers)
 {
-  berr *err = NULL;
-  _cleanup_free_ char *body = NULL;
-  ck_assert_int_ge (asprintf (&body,
-                              "{\"arn\":\"%s\",\"family\":\"t\",\"version\":\"1\","
-                              "\"desiredStatus\":\"RUNNING\",\"networkMode\":\"none\","
-                              "\"cpu\":\"512\",\"memory\":\"96\",\"containers\":%s}",
-                              arn, containers),
-                    0);
-  agent_task_rec r
-      = { .arn = (char *)arn, .desired_status = "RUNNING", .known_status = "NONE", .body = body };
-  ok (agent_store_put_task (f.store, &r, &err), &err);
-  ok (agent_engine_task_updated (f.eng, arn, &err), &err);
-}
-
-static void desire_stopped (const char *arn)
-{
-  berr *err = NULL;
-  agent_task_rec r = { 0 };
-  ok (agent_store_get_task (f.store, arn, &r, &err), &err);
-  free (r.desired_status);
-  r.desired_status = strdup ("STOPPED");
-  ok (agent_store_put_task (f.store, &r, &err), &err);
-  agent_task_rec_clear (&r);
-  ok (agent_engine_task_updated (f.eng, arn, &err), &err);
-}
-
-static bool status_is (const char *arn, const char *want)
-{
-  return strcmp (agent_engine_task_known (f.eng, arn, NULL), want) == 0;
-}
-
-static void run_until (const char *arn, const char *want, int timeout_ms)
-{
-  for (int t = 0; t < timeout_ms && !status_is (arn, want); t += 20)
-    ck_assert_int_ge (sd_event_run (f.ev, 20000), 0);
-  const char *reason = NULL;
-  const char *got = agent_engine_task_known (f.eng, arn, &reason);
-  ck_assert_msg (strcmp (got, want) == 0, "task %s is %s, not %s (reason %s)", arn, got, want,
-                 reason ? reason : "none");
+  _cleanup_free_ char *rest = ts_eng_cat (containers, ",\"cpu\":\"512\"");
+  ts_eng_inject_full (&f, arn, "none", rest, "96");
 }
 
 /* Marks the task's reports sent, as berth-control's acceptance would (cleanup waits for it). */
 static void accept_reports (const char *arn)
 {
-  berr *err = NULL;
-  agent_outbox_entry e = { 0 };
-  while (agent_store_outbox_next (f.store, arn, &e, &err) == 0)
-    {
-      ok (agent_store_outbox_mark_sent (f.store, e.id, &err), &err);
-      agent_outbox_entry_clear (&e);
-    }
-  berr_free (&err);
+  cJSON_Delete (ts_eng_outbox (&f, arn));
 }
 
 /* ---- the groups, as the kernel shows them ---- */
@@ -218,7 +50,7 @@ static char **root_dirs (const char *root)
 {
   berr *err = NULL;
   cg_group *g = NULL;
-  ok (cg_open (root, &g, &err), &err);
+  ts_eng_ok (cg_open (root, &g, &err), &err);
   char **v = calloc (ARRAY_SIZE (ctrls), sizeof *v);
   for (size_t i = 0; ctrls[i]; i++)
     v[i] = cg_dir (g, ctrls[i]) ? strdup (cg_dir (g, ctrls[i])) : NULL;
@@ -259,9 +91,7 @@ static pid_t shim_pid_of (const char *id)
 
 static pid_t container_pid (const char *arn, const char *name)
 {
-  pid_t pid = 0;
-  int code;
-  ck_assert_int_eq (agent_engine_container_info (f.eng, arn, name, &pid, &code), 0);
+  pid_t pid = ts_eng_pid_of (&f, arn, name);
   ck_assert_int_gt (pid, 0);
   return pid;
 }
@@ -329,9 +159,9 @@ static void assert_telemetry_paths (const char *root, size_t want)
       ck_assert_str_eq (list[i].cgroup_path, path);
       berr *err = NULL;
       cg_group *g = NULL;
-      ok (cg_open (path, &g, &err), &err);
+      ts_eng_ok (cg_open (path, &g, &err), &err);
       struct cg_stats stats;
-      ok (cg_get_stats (g, &stats, &err), &err);
+      ts_eng_ok (cg_get_stats (g, &stats, &err), &err);
       ck_assert_uint_gt (stats.memory_usage, 0);
       cg_free (g);
     }
@@ -341,7 +171,7 @@ static void assert_telemetry_paths (const char *root, size_t want)
 static void wait_cleaned_up (const char *arn)
 {
   accept_reports (arn);
-  for (int t = 0; t < 10000 && !status_is (arn, "NONE"); t += 20)
+  for (int t = 0; t < 10000 && !ts_eng_status_is (&f, arn, "NONE"); t += 20)
     sd_event_run (f.ev, 20000);
   ck_assert_str_eq (agent_engine_task_known (f.eng, arn, NULL), "NONE");
 }
@@ -360,15 +190,15 @@ START_TEST (test_shims_in_supervisor_containers_in_task_limits_on_task_and_clean
   snprintf (id, sizeof id, "cg1-%d", (int)getpid ());
   snprintf (arn, sizeof arn, ARN_PREFIX "%s", id);
   snprintf (root, sizeof root, "berth/task-%s", id);
-  engine_open ();
+  ts_eng_open (&f);
   inject (arn, two_containers); /* "side" starts in a later step: a later shim of the task */
-  run_until (arn, "RUNNING", 20000);
+  ts_eng_run_until (&f, arn, "RUNNING", 20000);
   char **dirs = root_dirs (root);
   assert_placed (dirs, arn, id, two);
   assert_task_limits (dirs);
   assert_telemetry_paths (root, 2);
-  desire_stopped (arn);
-  run_until (arn, "STOPPED", 20000);
+  ts_eng_desire_stopped (&f, arn);
+  ts_eng_run_until (&f, arn, "STOPPED", 20000);
   assert_gone (dirs); /* at STOPPED already, not only at the cleanup */
   wait_cleaned_up (arn);
   assert_gone (dirs);
@@ -382,16 +212,16 @@ START_TEST (test_engine_recreated_readopts_with_the_groups_intact_and_stop_remov
   snprintf (id, sizeof id, "cg2-%d", (int)getpid ());
   snprintf (arn, sizeof arn, ARN_PREFIX "%s", id);
   snprintf (root, sizeof root, "berth/task-%s", id);
-  engine_open ();
+  ts_eng_open (&f);
   inject (arn, two_containers);
-  run_until (arn, "RUNNING", 20000);
+  ts_eng_run_until (&f, arn, "RUNNING", 20000);
   pid_t web = container_pid (arn, "web");
   /* the agent goes away without stopping anything (as after kill -9 or SIGTERM) */
   agent_engine_free (f.eng);
   f.eng = NULL;
   char **dirs = root_dirs (root);
   ck_assert_int_eq (kill (web, 0), 0);
-  engine_open ();
+  ts_eng_open (&f);
   for (int i = 0; i < 10; i++)
     sd_event_run (f.ev, 20000);
   ck_assert_str_eq (agent_engine_task_known (f.eng, arn, NULL), "RUNNING");
@@ -399,8 +229,8 @@ START_TEST (test_engine_recreated_readopts_with_the_groups_intact_and_stop_remov
   assert_placed (dirs, arn, id, two);
   assert_task_limits (dirs);
   assert_telemetry_paths (root, 2);
-  desire_stopped (arn);
-  run_until (arn, "STOPPED", 20000);
+  ts_eng_desire_stopped (&f, arn);
+  ts_eng_run_until (&f, arn, "STOPPED", 20000);
   ck_assert_int_ne (kill (web, 0), 0);
   wait_cleaned_up (arn);
   assert_gone (dirs);
@@ -414,7 +244,7 @@ START_TEST (test_a_launch_refused_after_the_invoker_was_placed_leaves_no_group)
   snprintf (id, sizeof id, "cg3-%d", (int)getpid ());
   snprintf (arn, sizeof arn, ARN_PREFIX "%s", id);
   snprintf (root, sizeof root, "berth/task-%s", id);
-  engine_open ();
+  ts_eng_open (&f);
   /* "bad"'s bundle is refused after its invoker was forked and placed in the existing root's
    * supervisor/: the invoker is killed unseen, the task stops */
   inject (arn, "[{\"name\":\"ok\",\"image\":\"" IMAGE "\","
@@ -432,7 +262,7 @@ START_TEST (test_a_launch_refused_after_the_invoker_was_placed_leaves_no_group)
     }
   ck_assert_int_gt (pid, 0);
   char **dirs = root_dirs (root);
-  run_until (arn, "STOPPED", 20000);
+  ts_eng_run_until (&f, arn, "STOPPED", 20000);
   const char *reason = NULL;
   agent_engine_task_known (f.eng, arn, &reason);
   ck_assert_ptr_nonnull (reason);
@@ -451,12 +281,12 @@ START_TEST (test_a_task_stopped_before_a_restart_is_cleaned_up_with_its_groups_b
   snprintf (arn, sizeof arn, ARN_PREFIX "%s", id);
   snprintf (root, sizeof root, "berth/task-%s", id);
   f.cfg.task_cleanup_wait_us = 3600ULL * 1000000; /* not before the restart */
-  engine_open ();
+  ts_eng_open (&f);
   inject (arn, two_containers);
-  run_until (arn, "RUNNING", 20000);
+  ts_eng_run_until (&f, arn, "RUNNING", 20000);
   char **dirs = root_dirs (root);
-  desire_stopped (arn);
-  run_until (arn, "STOPPED", 20000);
+  ts_eng_desire_stopped (&f, arn);
+  ts_eng_run_until (&f, arn, "STOPPED", 20000);
   accept_reports (arn);
   agent_engine_free (f.eng);
   f.eng = NULL;
@@ -468,11 +298,11 @@ START_TEST (test_a_task_stopped_before_a_restart_is_cleaned_up_with_its_groups_b
   for (size_t i = 0; subs[i]; i++)
     {
       snprintf (sub, sizeof sub, "%s/%s", root, subs[i]);
-      ok (cg_create (sub, NULL, &g, &err), &err);
+      ts_eng_ok (cg_create (sub, NULL, &g, &err), &err);
       cg_free (g);
     }
   f.cfg.task_cleanup_wait_us = 200000;
-  engine_open ();
+  ts_eng_open (&f);
   ck_assert_str_eq (agent_engine_task_known (f.eng, arn, NULL), "STOPPED");
   wait_cleaned_up (arn);
   assert_gone (dirs);
@@ -490,8 +320,8 @@ int main (void)
   Suite *s = suite_create ("agent_engine_cgroups");
   TCase *tc = tcase_create ("layout");
   tcase_set_timeout (tc, 120);
-  tcase_add_unchecked_fixture (tc, suite_setup, suite_teardown);
-  tcase_add_checked_fixture (tc, setup, teardown);
+  tcase_add_unchecked_fixture (tc, eng_suite_setup, eng_suite_teardown);
+  tcase_add_checked_fixture (tc, setup, eng_teardown);
   tcase_add_test (
       tc, test_shims_in_supervisor_containers_in_task_limits_on_task_and_cleanup_removes_all);
   tcase_add_test (tc, test_engine_recreated_readopts_with_the_groups_intact_and_stop_removes_them);

@@ -20,28 +20,8 @@
 #define IMAGE TS_ENG_IMAGE
 #define ARN_PREFIX TS_ENG_ARN_PREFIX
 
-static char *images_dir; /* the mkimages.sh output, built once */
 static ts_eng f;
-
-static void suite_setup (void)
-{
-  images_dir = ts_eng_images_build ();
-}
-
-static void suite_teardown (void)
-{
-  ts_eng_images_remove (images_dir);
-}
-
-static void setup (void)
-{
-  ts_eng_setup (&f, images_dir);
-}
-
-static void teardown (void)
-{
-  ts_eng_teardown (&f);
-}
+TS_ENG_FIXTURES (f)
 
 /* The json-file log of container id ("<task id>-<name>"), NULL when none yet. */
 static char *container_log (const char *id)
@@ -596,8 +576,8 @@ int main (void)
   Suite *s = suite_create ("agent_engine_features");
   TCase *tc = tcase_create ("features");
   tcase_set_timeout (tc, 120);
-  tcase_add_unchecked_fixture (tc, suite_setup, suite_teardown);
-  tcase_add_checked_fixture (tc, setup, teardown);
+  tcase_add_unchecked_fixture (tc, eng_suite_setup, eng_suite_teardown);
+  tcase_add_checked_fixture (tc, eng_setup, eng_teardown);
   tcase_add_test (tc,
                   test_privileged_container_has_every_capability_and_device_but_keeps_its_limits);
   tcase_add_test (tc, test_disable_privileged_stops_the_task_and_drops_the_capability);

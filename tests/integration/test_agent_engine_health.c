@@ -28,28 +28,8 @@
 #define IMAGE TS_ENG_IMAGE
 #define ARN_PREFIX TS_ENG_ARN_PREFIX
 
-static char *images_dir; /* the mkimages.sh output, built once */
 static ts_eng f;
-
-static void suite_setup (void)
-{
-  images_dir = ts_eng_images_build ();
-}
-
-static void suite_teardown (void)
-{
-  ts_eng_images_remove (images_dir);
-}
-
-static void setup (void)
-{
-  ts_eng_setup (&f, images_dir);
-}
-
-static void teardown (void)
-{
-  ts_eng_teardown (&f);
-}
+TS_ENG_FIXTURES (f)
 
 static const char *health (const char *arn, const char *name)
 {
@@ -204,8 +184,8 @@ int main (void)
   Suite *s = suite_create ("agent_engine_health");
   TCase *tc = tcase_create ("health");
   tcase_set_timeout (tc, 120);
-  tcase_add_unchecked_fixture (tc, suite_setup, suite_teardown);
-  tcase_add_checked_fixture (tc, setup, teardown);
+  tcase_add_unchecked_fixture (tc, eng_suite_setup, eng_suite_teardown);
+  tcase_add_checked_fixture (tc, eng_setup, eng_teardown);
   tcase_add_test (tc, test_passing_check_makes_the_container_healthy_and_no_check_has_no_health);
   tcase_add_test (tc,
                   test_failing_check_makes_it_unhealthy_after_retries_and_the_task_keeps_running);

@@ -29,84 +29,7 @@ static struct ts_netenv env = {
               " ip -o link show 2>/dev/null | cut -d: -f2",
 };
 
-static void make_base (void)
-{
-  ts_netenv_suite_begin (&env);
-}
-
-static void sweep_base (void)
-{
-  ts_netenv_suite_end (&env);
-}
-
-static void setup (void)
-{
-  ts_netenv_test_begin (&env);
-}
-
-static void teardown (void)
-{
-  ts_netenv_test_end (&env);
-}
-
-#define MUST(call)                                                                                 \
-  do                                                                                               \
-    {                                                                                              \
-      berr *err_ = NULL;                                                                           \
-      berr **err = &err_;                                                                          \
-      if ((call) < 0)                                                                              \
-        ck_abort_msg ("%s: %s", #call, err_->msg);                                                 \
-    }                                                                                              \
-  while (0)
-
-static struct in_addr ip4 (const char *s)
-{
-  struct in_addr a;
-  ck_assert_int_eq (inet_pton (AF_INET, s, &a), 1);
-  return a;
-}
-
-static int must_index (net_nl *nl, const char *name)
-{
-  berr *e = NULL;
-  int i = net_link_index (nl, name, &e);
-  if (i < 0)
-    ck_abort_msg ("index of %s: %s", name, e->msg);
-  return i;
-}
-
-static void must_addr_up (net_nl *nl, const char *name, const char *addr, unsigned len)
-{
-  int i = must_index (nl, name);
-  MUST (net_addr_add (nl, i, ip4 (addr), len, err));
-  MUST (net_link_set_up (nl, i, true, err));
-}
-
-/* Waits until the kernel has the link's carrier up (veth carriers come up asynchronously). */
-static void wait_running (net_nl *nl, const char *name)
-{
-  int idx = must_index (nl, name);
-  for (int i = 0; i < 2000; i++)
-    {
-      unsigned flags = 0;
-      MUST (net_link_flags (nl, idx, &flags, err));
-      if (flags & IFF_RUNNING)
-        return;
-      usleep (1000);
-    }
-  ck_abort_msg ("link %s never came up", name);
-}
-
-/* A namespace of the topology, without IPv6 (whose address autoconfiguration changes the
- * snapshots on its own time). */
-static int topo_ns (const char *name)
-{
-  int fd = ts_netenv_ns (&env, name);
-  ts_sh_ok ("nsenter --net=%s/%s sysctl -qw net.ipv6.conf.all.disable_ipv6=1"
-            " net.ipv6.conf.default.disable_ipv6=1",
-            env.run_dir, name);
-  return fd;
-}
+TS_NETENV_FIXTURES (env)
 
 /* ---- the VPC ---- */
 
@@ -117,36 +40,11 @@ struct vpc
   struct net_awsvpc_config cfg;
 };
 
-/* Plugs a veth from vpcbr into ns as name (up when addr is not NULL). */
-static void plug (struct vpc *v, int ns, const char *name, const char *vpc_end, const char *addr)
-{
-  net_nl *n = ts_nl_open (v->vpc), *h = ts_nl_open (ns);
-  MUST (net_link_add_veth (n, vpc_end, name, ns, err));
-  MUST (net_link_set_master (n, must_index (n, vpc_end), must_index (n, "vpcbr"), err));
-  MUST (net_link_set_up (n, must_index (n, vpc_end), true, err));
-  if (addr != NULL)
-    {
-      must_addr_up (h, name, addr, 24);
-      wait_running (h, name);
-    }
-  net_nl_close (n);
-  net_nl_close (h);
-}
-
 static void vpc_build (struct vpc *v)
 {
   memset (v, 0, sizeof *v);
-  v->vpc = topo_ns ("vpc");
-  v->a = topo_ns ("hostA");
-  v->b = topo_ns ("hostB");
-  net_nl *n = ts_nl_open (v->vpc);
-  MUST (net_link_add_bridge (n, "vpcbr", err));
-  must_addr_up (n, "vpcbr", "10.0.1.1", 24);
-  net_nl_close (n);
-  plug (v, v->a, "nic0", "pa", "10.0.1.10");
-  plug (v, v->b, "nic0", "pb", "10.0.1.20");
-  plug (v, v->a, "eth1", "pe1", NULL); /* EC2-attached ENIs: down, no address, as attached */
-  plug (v, v->a, "eth2", "pe2", NULL);
+  ts_vpc_build (&env, &v->vpc, &v->a, &v->b);
+  ts_vpc_plug (v->vpc, v->a, "eth2", "pe2", NULL); /* a second EC2-attached ENI */
   snprintf (v->state, sizeof v->state, "%s/state", env.tmp);
   snprintf (v->taskdir, sizeof v->taskdir, "%s/task", env.tmp);
   ck_assert_int_eq (mkdir (v->taskdir, 0755), 0);
@@ -167,16 +65,8 @@ static void vpc_close (struct vpc *v)
 /* An ENI with the MAC of host A's link (or mac when link is NULL) and address ip. */
 static struct net_eni eni_for (struct vpc *v, const char *link, const char *mac, const char *ip)
 {
-  char m[18], json[1024];
-  if (link != NULL)
-    {
-      uint8_t b[6];
-      net_nl *h = ts_nl_open (v->a);
-      MUST (net_link_get_mac (h, must_index (h, link), b, err));
-      net_nl_close (h);
-      snprintf (m, sizeof m, "%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4], b[5]);
-      mac = m;
-    }
+  char json[1024];
+  char *m = link != NULL ? ts_link_mac (v->a, link) : NULL;
   snprintf (
       json, sizeof json,
       "{\"attachmentArn\":\"arn:aws:ecs:us-east-1:1:attachment/x\",\"ec2Id\":\"eni-1\","
@@ -184,9 +74,10 @@ static struct net_eni eni_for (struct vpc *v, const char *link, const char *mac,
       "\"subnetGatewayIpv4Address\":\"10.0.1.1/24\",\"domainNameServers\":[\"10.0.0.2\","
       "\"10.0.0.3\"],\"domainName\":[\"ec2.internal\",\"corp.example\"],"
       "\"privateDnsName\":\"ip-10-0-1-50.ec2.internal\"}",
-      mac, ip);
+      m != NULL ? m : mac, ip);
+  free (m);
   struct net_eni eni;
-  MUST (net_eni_from_json (json, strlen (json), &eni, err));
+  TS_MUST (net_eni_from_json (json, strlen (json), &eni, err));
   return eni;
 }
 
@@ -202,7 +93,7 @@ static int task_ns (const char *key)
 static char *setup_task (struct vpc *v, const char *key, const struct net_eni *eni)
 {
   char *path = NULL;
-  MUST (net_awsvpc_setup (&v->cfg, key, eni, v->taskdir, &path, err));
+  TS_MUST (net_awsvpc_setup (&v->cfg, key, eni, v->taskdir, &path, err));
   return path;
 }
 
@@ -266,7 +157,7 @@ static int listener (int ns, const char *addr, uint16_t port)
 {
   int s = sock_in (ns, SOCK_STREAM);
   struct sockaddr_in a
-      = { .sin_family = AF_INET, .sin_port = htons (port), .sin_addr = ip4 (addr) };
+      = { .sin_family = AF_INET, .sin_port = htons (port), .sin_addr = ts_ip4 (addr) };
   ck_assert_msg (bind (s, (struct sockaddr *)&a, sizeof a) == 0, "bind %s:%u: %s", addr, port,
                  strerror (errno));
   ck_assert_int_eq (listen (s, 8), 0);
@@ -279,7 +170,7 @@ static int connect_from (int ns, const char *dst, uint16_t port, int timeout_ms)
   int s = sock_in (ns, SOCK_STREAM);
   fcntl (s, F_SETFL, O_NONBLOCK);
   struct sockaddr_in to
-      = { .sin_family = AF_INET, .sin_port = htons (port), .sin_addr = ip4 (dst) };
+      = { .sin_family = AF_INET, .sin_port = htons (port), .sin_addr = ts_ip4 (dst) };
   int r = connect (s, (struct sockaddr *)&to, sizeof to), e = errno;
   if (r < 0 && e == EINPROGRESS)
     {
@@ -339,6 +230,30 @@ static char *http_get (int ns, int lsock, const char *dst, uint16_t port, char *
   return body ? strdup (body + 4) : NULL;
 }
 
+/* Host B asks dst:port and a server on bind:port in task key's namespace answers (with want
+ * when it is not NULL). */
+static void assert_b_reaches (struct vpc *v, const char *key, const char *bind, const char *dst,
+                              uint16_t port, const char *want)
+{
+  int t = task_ns (key), l = listener (t, bind, port);
+  char *body = http_get (v->b, l, dst, port, NULL);
+  ck_assert_ptr_nonnull (body);
+  if (want != NULL)
+    ck_assert_str_eq (body, want);
+  free (body);
+  close (l);
+  close (t);
+}
+
+/* Host A, once settled, is as before (freed). */
+static void assert_host_a_back (char *before)
+{
+  char *after = settled_snapshot (before);
+  assert_same (before, after);
+  free (before);
+  free (after);
+}
+
 static int cmp_str (const void *a, const void *b)
 {
   return strcmp (*(char *const *)a, *(char *const *)b);
@@ -350,7 +265,7 @@ static char *link_names_alloc (int ns)
   net_nl *nl = ts_nl_open (ns);
   char **names = NULL, *out = NULL;
   size_t len = 0;
-  MUST (net_link_list (nl, &names, err));
+  TS_MUST (net_link_list (nl, &names, err));
   size_t count = 0;
   while (names[count])
     count++;
@@ -409,14 +324,11 @@ START_TEST (test_task_on_host_a_answers_host_b_from_its_moved_eni)
   free (body);
   close (l);
   close (t);
-  MUST (net_awsvpc_teardown (&v.cfg, "t1", err));
-  MUST (net_awsvpc_teardown (&v.cfg, "t1", err));
-  char *after = settled_snapshot (before);
-  assert_same (before, after);
+  TS_MUST (net_awsvpc_teardown (&v.cfg, "t1", err));
+  TS_MUST (net_awsvpc_teardown (&v.cfg, "t1", err));
+  assert_host_a_back (before);
   ck_assert_int_gt (net_link_index (h, "eth1", &e), 0);
   net_nl_close (h);
-  free (before);
-  free (after);
   free (path);
   free (again);
   vpc_close (&v);
@@ -433,33 +345,19 @@ START_TEST (test_onprem_macvlan_on_host_nic_answers_host_b_and_is_deleted)
   int t = task_ns ("onprem");
   net_nl *tn = ts_nl_open (t);
   uint8_t mac[6];
-  MUST (net_link_get_mac (tn, must_index (tn, "eth0"), mac, err));
+  TS_MUST (net_link_get_mac (tn, ts_must_index (tn, "eth0"), mac, err));
   ck_assert_int_eq (mac[5], 0x51);
   net_nl_close (tn);
-  int l = listener (t, "10.0.1.51", 9000);
-  char *body = http_get (v.b, l, "10.0.1.51", 9000, NULL);
-  ck_assert_ptr_nonnull (body);
-  ck_assert_str_eq (body, "from 10.0.1.51");
-  free (body);
-  close (l);
   close (t);
-  MUST (net_awsvpc_teardown (&v.cfg, "onprem", err));
+  assert_b_reaches (&v, "onprem", "10.0.1.51", "10.0.1.51", 9000, "from 10.0.1.51");
+  TS_MUST (net_awsvpc_teardown (&v.cfg, "onprem", err));
   /* The same MAC again at once (a task restarted with its address), while the kernel may still
    * be destroying the first namespace and its macvlan. */
   free (path);
   path = setup_task (&v, "onprem2", &eni);
-  t = task_ns ("onprem2");
-  l = listener (t, "10.0.1.51", 9000);
-  body = http_get (v.b, l, "10.0.1.51", 9000, NULL);
-  ck_assert_ptr_nonnull (body);
-  free (body);
-  close (l);
-  close (t);
-  MUST (net_awsvpc_teardown (&v.cfg, "onprem2", err));
-  char *after = settled_snapshot (before);
-  assert_same (before, after);
-  free (before);
-  free (after);
+  assert_b_reaches (&v, "onprem2", "10.0.1.51", "10.0.1.51", 9000, NULL);
+  TS_MUST (net_awsvpc_teardown (&v.cfg, "onprem2", err));
+  assert_host_a_back (before);
   free (path);
   vpc_close (&v);
 }
@@ -478,10 +376,7 @@ START_TEST (test_no_link_with_the_mac_and_no_parent_fails_cleanly)
   ck_assert_int_eq (berr_errno (e), ENODEV);
   berr_free (&e);
   ck_assert_ptr_null (path);
-  char *after = settled_snapshot (before);
-  assert_same (before, after);
-  free (before);
-  free (after);
+  assert_host_a_back (before);
   vpc_close (&v);
 }
 END_TEST
@@ -517,14 +412,11 @@ START_TEST (test_endpoint_answers_each_awsvpc_task_from_its_own_socket)
   close (l2);
   close (t1);
   close (t2);
-  MUST (net_awsvpc_teardown (&v.cfg, "t1", err));
-  MUST (net_awsvpc_teardown (&v.cfg, "t2", err));
-  char *after = settled_snapshot (before);
-  assert_same (before, after);
-  free (before);
+  TS_MUST (net_awsvpc_teardown (&v.cfg, "t1", err));
+  TS_MUST (net_awsvpc_teardown (&v.cfg, "t2", err));
+  assert_host_a_back (before);
   free (with_tasks);
   free (with_endpoints);
-  free (after);
   vpc_close (&v);
 }
 END_TEST
@@ -542,7 +434,7 @@ START_TEST (test_task_reaches_nothing_else_on_host_a_and_no_impostor)
   vpc_build (&v);
   /* An impostor of 169.254.170.2 in the VPC, where the task's default route leads. */
   net_nl *n = ts_nl_open (v.vpc);
-  MUST (net_addr_add (n, must_index (n, "lo"), ip4 (NET_TASK_ENDPOINT_ADDR), 32, err));
+  TS_MUST (net_addr_add (n, ts_must_index (n, "lo"), ts_ip4 (NET_TASK_ENDPOINT_ADDR), 32, err));
   net_nl_close (n);
   int fake = listener (v.vpc, NET_TASK_ENDPOINT_ADDR, 80);
   struct net_eni e1 = eni_for (&v, "eth1", NULL, "10.0.1.50");
@@ -591,8 +483,8 @@ START_TEST (test_task_reaches_nothing_else_on_host_a_and_no_impostor)
   close (fake);
   close (t1);
   close (t2);
-  MUST (net_awsvpc_teardown (&v.cfg, "t1", err));
-  MUST (net_awsvpc_teardown (&v.cfg, "t2", err));
+  TS_MUST (net_awsvpc_teardown (&v.cfg, "t1", err));
+  TS_MUST (net_awsvpc_teardown (&v.cfg, "t2", err));
   vpc_close (&v);
 }
 END_TEST
@@ -613,7 +505,7 @@ START_TEST (test_resolv_conf_and_hostname_written_from_the_eni)
   ck_assert_str_eq (hn, "ip-10-0-1-50.ec2.internal\n");
   free (rc);
   free (hn);
-  MUST (net_awsvpc_teardown (&v.cfg, "t1", err));
+  TS_MUST (net_awsvpc_teardown (&v.cfg, "t1", err));
   vpc_close (&v);
 }
 END_TEST
@@ -640,19 +532,10 @@ START_TEST (test_failed_setup_leaves_nothing_and_a_retry_completes)
   ts_sh_ok ("sed -i 's/complete 1/complete 0/' %s", rec);
   free (path);
   path = setup_task (&v, "t1", &eni);
-  int t = task_ns ("t1");
-  int l = listener (t, "0.0.0.0", 8080);
-  char *body = http_get (v.b, l, "10.0.1.50", 8080, NULL);
-  ck_assert_ptr_nonnull (body);
-  free (body);
-  close (l);
-  close (t);
-  MUST (net_awsvpc_teardown (&v.cfg, "t1", err));
-  char *after = settled_snapshot (before);
-  assert_same (before, after);
-  free (before);
+  assert_b_reaches (&v, "t1", "0.0.0.0", "10.0.1.50", 8080, NULL);
+  TS_MUST (net_awsvpc_teardown (&v.cfg, "t1", err));
+  assert_host_a_back (before);
   free (after_fail);
-  free (after);
   free (path);
   vpc_close (&v);
 }
@@ -672,7 +555,7 @@ START_TEST (test_reconcile_after_restart_removes_dead_tasks_and_keeps_live_ones)
   /* "Restart": nothing in memory; only the records, pins and links remain. */
   net_nl *h = ts_nl_open (v.a);
   const char *live[] = { "live", NULL };
-  MUST (net_awsvpc_reconcile (&v.cfg, live, err));
+  TS_MUST (net_awsvpc_reconcile (&v.cfg, live, err));
   berr *e = NULL;
   ck_assert_int_gt (net_link_index (h, "eth2", &e), 0); /* gone's ENI is back under its name */
   ck_assert_int_lt (net_link_index (h, "eth1", &e), 0); /* live's is still in its task */
@@ -690,11 +573,8 @@ START_TEST (test_reconcile_after_restart_removes_dead_tasks_and_keeps_live_ones)
   close (l);
   close (md);
   close (t);
-  MUST (net_awsvpc_reconcile (&v.cfg, NULL, err));
-  char *after = settled_snapshot (before);
-  assert_same (before, after);
-  free (before);
-  free (after);
+  TS_MUST (net_awsvpc_reconcile (&v.cfg, NULL, err));
+  assert_host_a_back (before);
   vpc_close (&v);
 }
 END_TEST
@@ -715,9 +595,9 @@ static void write_record (struct vpc *v, const char *key, const char *fmt, const
       int t = task_ns (key);
       h = ts_nl_open (t);
       close (t);
-      idx = must_index (h, "eth0");
+      idx = ts_must_index (h, "eth0");
     }
-  MUST (net_link_get_mac (h, idx, b, err));
+  TS_MUST (net_link_get_mac (h, idx, b, err));
   net_nl_close (h);
   char mac[18], path[4200];
   snprintf (mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4], b[5]);
@@ -775,16 +655,13 @@ START_TEST (test_records_of_the_previous_format_are_torn_down_and_corrupt_ones_r
   /* Repaired by hand (the exact current format), it goes like any other. */
   write_record (&v, "bad", "berth-awsvpc 2\nmac %s\nkind moved eth2\ncomplete 1\n", "eth2");
   const char *live[] = { "bad", NULL };
-  MUST (net_awsvpc_reconcile (&v.cfg, live, err));
+  TS_MUST (net_awsvpc_reconcile (&v.cfg, live, err));
   ck_assert_int_lt (access (ipam, F_OK), 0); /* version 1's address file is gone */
   net_nl *h = ts_nl_open (v.a);
-  ck_assert_int_gt (must_index (h, "eth1"), 0); /* old's ENI is back */
+  ck_assert_int_gt (ts_must_index (h, "eth1"), 0); /* old's ENI is back */
   net_nl_close (h);
-  MUST (net_awsvpc_teardown (&v.cfg, "bad", err));
-  char *after = settled_snapshot (before);
-  assert_same (before, after);
-  free (before);
-  free (after);
+  TS_MUST (net_awsvpc_teardown (&v.cfg, "bad", err));
+  assert_host_a_back (before);
   free (path);
   free (again);
   vpc_close (&v);
@@ -795,8 +672,8 @@ static Suite *suite (void)
 {
   Suite *s = suite_create ("awsvpc");
   TCase *tc = tcase_create ("vpc");
-  tcase_add_unchecked_fixture (tc, make_base, sweep_base);
-  tcase_add_checked_fixture (tc, setup, teardown);
+  tcase_add_unchecked_fixture (tc, netenv_suite_begin, netenv_suite_end);
+  tcase_add_checked_fixture (tc, netenv_setup, netenv_teardown);
   tcase_set_timeout (tc, 60);
   tcase_add_test (tc, test_task_on_host_a_answers_host_b_from_its_moved_eni);
   tcase_add_test (tc, test_onprem_macvlan_on_host_nic_answers_host_b_and_is_deleted);

@@ -21,51 +21,7 @@ static struct ts_netenv env = {
   .snapshot = "nft list table ip berth 2>/dev/null; echo ---; ip -o link show | cut -d: -f2",
 };
 
-static void make_base (void)
-{
-  ts_netenv_suite_begin (&env);
-}
-
-static void sweep_base (void)
-{
-  ts_netenv_suite_end (&env);
-}
-
-static void setup (void)
-{
-  ts_netenv_test_begin (&env);
-}
-
-static void teardown (void)
-{
-  ts_netenv_test_end (&env);
-}
-
-#define MUST(call)                                                                                 \
-  do                                                                                               \
-    {                                                                                              \
-      berr *err_ = NULL;                                                                           \
-      berr **err = &err_;                                                                          \
-      if ((call) < 0)                                                                              \
-        ck_abort_msg ("%s: %s", #call, err_->msg);                                                 \
-    }                                                                                              \
-  while (0)
-
-static struct in_addr ip4 (const char *s)
-{
-  struct in_addr a;
-  ck_assert_int_eq (inet_pton (AF_INET, s, &a), 1);
-  return a;
-}
-
-static int must_index (net_nl *nl, const char *name)
-{
-  berr *e = NULL;
-  int i = net_link_index (nl, name, &e);
-  if (i < 0)
-    ck_abort_msg ("index of %s: %s", name, e->msg);
-  return i;
-}
+TS_NETENV_FIXTURES (env)
 
 /* host: the namespace Berth's code acts in, link vl 10.99.0.1/24 to client (eth0 10.99.0.2/24,
  * default route via the host). */
@@ -88,25 +44,25 @@ static void world_build (struct world *w)
   w->host = ts_netenv_ns (&env, "host");
   w->client = ts_netenv_ns (&env, "client");
   net_nl *h = ts_nl_open (w->host), *c = ts_nl_open (w->client);
-  MUST (net_link_add_veth (h, "vl", "eth0", w->client, err));
-  MUST (net_addr_add (h, must_index (h, "vl"), ip4 ("10.99.0.1"), 24, err));
-  MUST (net_link_set_up (h, must_index (h, "vl"), true, err));
-  MUST (net_addr_add (c, must_index (c, "eth0"), ip4 ("10.99.0.2"), 24, err));
-  MUST (net_link_set_up (c, must_index (c, "eth0"), true, err));
-  MUST (net_route_add_default (c, ip4 ("10.99.0.1"), 0, err));
+  TS_MUST (net_link_add_veth (h, "vl", "eth0", w->client, err));
+  TS_MUST (net_addr_add (h, ts_must_index (h, "vl"), ts_ip4 ("10.99.0.1"), 24, err));
+  TS_MUST (net_link_set_up (h, ts_must_index (h, "vl"), true, err));
+  TS_MUST (net_addr_add (c, ts_must_index (c, "eth0"), ts_ip4 ("10.99.0.2"), 24, err));
+  TS_MUST (net_link_set_up (c, ts_must_index (c, "eth0"), true, err));
+  TS_MUST (net_route_add_default (c, ts_ip4 ("10.99.0.1"), 0, err));
   /* Settle the test's own link before any snapshot: carrier as the link watcher sees it, and no
    * IPv6 link-local address going through duplicate detection. */
   ts_sh_ok ("nsenter --net=%s/host sysctl -qw net.ipv6.conf.vl.disable_ipv6=1", env.run_dir);
   for (int i = 0; i < 400
-                  && (net_link_oper_up (h, must_index (h, "vl"), NULL) != 1
-                      || net_link_oper_up (c, must_index (c, "eth0"), NULL) != 1);
+                  && (net_link_oper_up (h, ts_must_index (h, "vl"), NULL) != 1
+                      || net_link_oper_up (c, ts_must_index (c, "eth0"), NULL) != 1);
        i++)
     usleep (5000);
   net_nl_close (h);
   net_nl_close (c);
   ck_assert_int_ge (asprintf (&w->ipam_path, "%s/ipam", env.tmp), 0);
   struct net_bridge_config cfg = config (w);
-  MUST (net_bridge_open (&cfg, &w->br, err));
+  TS_MUST (net_bridge_open (&cfg, &w->br, err));
 }
 
 static void world_free (struct world *w)
@@ -141,7 +97,7 @@ static int sock_at (int nsfd, int type, const char *addr, uint16_t port)
   setsockopt (s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons (port) };
   if (addr)
-    a.sin_addr = ip4 (addr);
+    a.sin_addr = ts_ip4 (addr);
   if (port)
     ck_assert_msg (bind (s, (struct sockaddr *)&a, sizeof a) == 0, "bind %u: %s", port,
                    strerror (errno));
@@ -156,7 +112,7 @@ static bool tcp_delivers (int ns_from, int lsock, const char *dst, uint16_t dpor
 {
   int c = sock_at (ns_from, SOCK_STREAM, NULL, 0);
   struct sockaddr_in to
-      = { .sin_family = AF_INET, .sin_port = htons (dport), .sin_addr = ip4 (dst) };
+      = { .sin_family = AF_INET, .sin_port = htons (dport), .sin_addr = ts_ip4 (dst) };
   bool ok = connect (c, (struct sockaddr *)&to, sizeof to) == 0 && write (c, "b", 1) == 1;
   if (ok)
     {
@@ -178,7 +134,7 @@ static bool udp_delivers (int ns_from, int rsock, const char *dst, uint16_t dpor
 {
   int s = sock_at (ns_from, SOCK_DGRAM, NULL, 0);
   struct sockaddr_in to
-      = { .sin_family = AF_INET, .sin_port = htons (dport), .sin_addr = ip4 (dst) };
+      = { .sin_family = AF_INET, .sin_port = htons (dport), .sin_addr = ts_ip4 (dst) };
   ssize_t n = sendto (s, "berth", 5, 0, (struct sockaddr *)&to, sizeof to);
   close (s);
   char buf[8];
@@ -263,7 +219,7 @@ START_TEST (test_static_and_dynamic_ports_reach_the_container_from_another_host_
   uint16_t sport = (uint16_t)ts_free_port ();
   struct net_port_mapping ports[] = { tcp (80, sport), tcp (8080, 0), udp (53, sport) };
   struct net_bridge_endpoint ep;
-  MUST (net_bridge_setup (w.br, "t1.web", ports, 3, &ep, err));
+  TS_MUST (net_bridge_setup (w.br, "t1.web", ports, 3, &ep, err));
   ck_assert_uint_eq (ep.n_bindings, 3);
   ck_assert_uint_eq (ep.bindings[0].host_port, sport);
   struct net_port_range dyn = net_bridge_dynamic_range (w.br);
@@ -298,14 +254,14 @@ START_TEST (test_static_and_dynamic_ports_reach_the_container_from_another_host_
 
   /* The same setup again is a no-op with the same answer. */
   struct net_bridge_endpoint again;
-  MUST (net_bridge_setup (w.br, "t1.web", ports, 3, &again, err));
+  TS_MUST (net_bridge_setup (w.br, "t1.web", ports, 3, &again, err));
   ck_assert_uint_eq (again.addr.s_addr, ep.addr.s_addr);
   ck_assert_uint_eq (again.bindings[1].host_port, dport);
   ck_assert (tcp_delivers (w.client, l8080, "10.99.0.1", dport, NULL));
 
-  MUST (net_bridge_teardown (w.br, "t1.web", err));
+  TS_MUST (net_bridge_teardown (w.br, "t1.web", err));
   ck_assert (!tcp_delivers (w.client, l80, "10.99.0.1", sport, NULL));
-  MUST (net_bridge_teardown (w.br, "t1.web", err));
+  TS_MUST (net_bridge_teardown (w.br, "t1.web", err));
   close (l80);
   close (l8080);
   close (u53);
@@ -321,7 +277,7 @@ START_TEST (test_egress_is_masqueraded_to_the_host_address)
   struct world w;
   world_build (&w);
   struct net_bridge_endpoint ep;
-  MUST (net_bridge_setup (w.br, "t2.app", NULL, 0, &ep, err));
+  TS_MUST (net_bridge_setup (w.br, "t2.app", NULL, 0, &ep, err));
   uint16_t port = (uint16_t)ts_free_port ();
   int srv = sock_at (w.client, SOCK_STREAM, "10.99.0.2", port);
   int ns = ctr_ns ("t2.app");
@@ -330,7 +286,7 @@ START_TEST (test_egress_is_masqueraded_to_the_host_address)
   ck_assert_str_eq (src, "10.99.0.1");
   close (srv);
   close (ns);
-  MUST (net_bridge_teardown (w.br, "t2.app", err));
+  TS_MUST (net_bridge_teardown (w.br, "t2.app", err));
   net_bridge_endpoint_clear (&ep);
   world_free (&w);
 }
@@ -343,7 +299,7 @@ START_TEST (test_static_port_conflict_fails_naming_the_port_and_leaves_nothing)
   uint16_t p1 = (uint16_t)ts_free_port (), p2 = (uint16_t)ts_free_port ();
   struct net_port_mapping a[] = { tcp (80, p1) };
   struct net_bridge_endpoint ep, bad;
-  MUST (net_bridge_setup (w.br, "ta.one", a, 1, &ep, err));
+  TS_MUST (net_bridge_setup (w.br, "ta.one", a, 1, &ep, err));
   char *before = host_snapshot (&w);
   /* Held by another task: the second port of b is the one in conflict. */
   struct net_port_mapping b[] = { tcp (81, 0), tcp (80, p1) };
@@ -369,7 +325,7 @@ START_TEST (test_static_port_conflict_fails_naming_the_port_and_leaves_nothing)
   after = host_snapshot (&w);
   assert_same (before, after);
   close (held);
-  MUST (net_bridge_teardown (w.br, "ta.one", err));
+  TS_MUST (net_bridge_teardown (w.br, "ta.one", err));
   free (before);
   free (after);
   net_bridge_endpoint_clear (&ep);
@@ -384,20 +340,20 @@ START_TEST (test_teardown_leaves_the_host_namespace_exactly_as_before)
   char *before = host_snapshot (&w);
   struct net_port_mapping p[] = { tcp (80, (uint16_t)ts_free_port ()), udp (53, 0), tcp (443, 0) };
   struct net_bridge_endpoint e1, e2;
-  MUST (net_bridge_setup (w.br, "t4.a", p, 3, &e1, err));
-  MUST (net_bridge_setup (w.br, "t4.b", p + 1, 2, &e2, err));
+  TS_MUST (net_bridge_setup (w.br, "t4.a", p, 3, &e1, err));
+  TS_MUST (net_bridge_setup (w.br, "t4.b", p + 1, 2, &e2, err));
   char *during = host_snapshot (&w);
   ck_assert_str_ne (before, during);
-  MUST (net_bridge_teardown (w.br, "t4.a", err));
-  MUST (net_bridge_teardown (w.br, "t4.b", err));
+  TS_MUST (net_bridge_teardown (w.br, "t4.a", err));
+  TS_MUST (net_bridge_teardown (w.br, "t4.b", err));
   assert_becomes_same (&w, before);
   /* Set up again right after (a retry while the old pair may still be dying), torn down again. */
   net_bridge_endpoint_clear (&e2);
-  MUST (net_bridge_setup (w.br, "t4.a", p, 3, &e2, err));
-  MUST (net_bridge_teardown (w.br, "t4.a", err));
+  TS_MUST (net_bridge_setup (w.br, "t4.a", p, 3, &e2, err));
+  TS_MUST (net_bridge_teardown (w.br, "t4.a", err));
   assert_becomes_same (&w, before);
   /* Removing the bridge too leaves only the table's empty chains. */
-  MUST (net_bridge_remove (w.br, err));
+  TS_MUST (net_bridge_remove (w.br, err));
   char *after = host_snapshot (&w);
   ck_assert_msg (strstr (after, "berth0") == NULL && strstr (after, "masquerade") == NULL, "%s",
                  after);
@@ -416,15 +372,15 @@ START_TEST (test_a_pair_kept_alive_by_a_straggler_is_swept_by_reconcile)
   world_build (&w);
   char *before = host_snapshot (&w);
   struct net_bridge_endpoint ep;
-  MUST (net_bridge_setup (w.br, "t7.a", NULL, 0, &ep, err));
+  TS_MUST (net_bridge_setup (w.br, "t7.a", NULL, 0, &ep, err));
   /* A process that outlived its container still holds the namespace. */
   int held = ctr_ns ("t7.a");
-  MUST (net_bridge_teardown (w.br, "t7.a", err));
+  TS_MUST (net_bridge_teardown (w.br, "t7.a", err));
   char veth[IFNAMSIZ];
   net_bridge_veth_name ("t7.a", veth);
   net_nl *h = ts_nl_open (w.host);
   usleep (200 * 1000);
-  ck_assert_int_gt (must_index (h, veth), 0);
+  ck_assert_int_gt (ts_must_index (h, veth), 0);
   berr *e = NULL;
   ck_assert_int_eq (net_bridge_reconcile (w.br, NULL, 0, &e), 0);
   ck_assert_int_lt (net_link_index (h, veth, &e), 0);
@@ -448,12 +404,12 @@ START_TEST (test_reconcile_after_restart_removes_gone_endpoints_and_keeps_live_o
   for (int i = 0; i < 3; i++)
     {
       struct net_port_mapping p[] = { tcp (80, 0), udp (53, 0) };
-      MUST (net_bridge_setup (w.br, keys[i], p, 2, &ep[i], err));
+      TS_MUST (net_bridge_setup (w.br, keys[i], p, 2, &ep[i], err));
     }
   /* The agent restarts: in-memory state is gone, only the kernel and the IPAM file remain. */
   net_bridge_close (w.br);
   struct net_bridge_config cfg = config (&w);
-  MUST (net_bridge_open (&cfg, &w.br, err));
+  TS_MUST (net_bridge_open (&cfg, &w.br, err));
   berr *e = NULL;
   ck_assert_int_eq (net_bridge_reconcile (w.br, keys, 2, &e), 1);
   ck_assert_int_eq (net_bridge_reconcile (w.br, keys, 2, &e), 0);
@@ -483,7 +439,7 @@ START_TEST (test_reconcile_after_restart_removes_gone_endpoints_and_keeps_live_o
   close (none);
   /* A veth left by hand with Berth's name form and no live owner is swept too. */
   net_bridge_veth_name ("t5.gone", veth);
-  MUST (net_link_add_veth (h, veth, "bvpeer", -1, err));
+  TS_MUST (net_link_add_veth (h, veth, "bvpeer", -1, err));
   ck_assert_int_eq (net_bridge_reconcile (w.br, keys, 2, &e), 0);
   ck_assert_int_lt (net_link_index (h, veth, &e), 0);
   berr_free (&e);
@@ -504,8 +460,8 @@ START_TEST (test_each_container_reaches_the_endpoint_socket_in_its_own_namespace
   struct world w;
   world_build (&w);
   struct net_bridge_endpoint e1, e2;
-  MUST (net_bridge_setup (w.br, "t6.a", NULL, 0, &e1, err));
-  MUST (net_bridge_setup (w.br, "t6.b", NULL, 0, &e2, err));
+  TS_MUST (net_bridge_setup (w.br, "t6.a", NULL, 0, &e1, err));
+  TS_MUST (net_bridge_setup (w.br, "t6.b", NULL, 0, &e2, err));
   int n1 = ctr_ns ("t6.a"), n2 = ctr_ns ("t6.b");
   char *before = host_snapshot (&w);
   int l1 = ts_endpoint_listen (n1), l2 = ts_endpoint_listen (n2);
@@ -528,8 +484,8 @@ START_TEST (test_each_container_reaches_the_endpoint_socket_in_its_own_namespace
   close (l2);
   close (n1);
   close (n2);
-  MUST (net_bridge_teardown (w.br, "t6.a", err));
-  MUST (net_bridge_teardown (w.br, "t6.b", err));
+  TS_MUST (net_bridge_teardown (w.br, "t6.a", err));
+  TS_MUST (net_bridge_teardown (w.br, "t6.b", err));
   free (before);
   free (after);
   net_bridge_endpoint_clear (&e1);
@@ -545,8 +501,8 @@ START_TEST (test_container_reaches_another_containers_published_port_through_the
   uint16_t port = (uint16_t)ts_free_port ();
   struct net_port_mapping p[] = { tcp (80, port), udp (53, port) };
   struct net_bridge_endpoint ea, eb;
-  MUST (net_bridge_setup (w.br, "t8.a", p, 2, &ea, err));
-  MUST (net_bridge_setup (w.br, "t8.b", NULL, 0, &eb, err));
+  TS_MUST (net_bridge_setup (w.br, "t8.a", p, 2, &ea, err));
+  TS_MUST (net_bridge_setup (w.br, "t8.b", NULL, 0, &eb, err));
   int na = ctr_ns ("t8.a"), nb = ctr_ns ("t8.b");
   int l = sock_at (na, SOCK_STREAM, NULL, 80), u = sock_at (na, SOCK_DGRAM, NULL, 53);
   char gw[INET_ADDRSTRLEN], a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN], src[INET_ADDRSTRLEN] = "";
@@ -579,8 +535,8 @@ START_TEST (test_container_reaches_another_containers_published_port_through_the
   close (u);
   close (na);
   close (nb);
-  MUST (net_bridge_teardown (w.br, "t8.a", err));
-  MUST (net_bridge_teardown (w.br, "t8.b", err));
+  TS_MUST (net_bridge_teardown (w.br, "t8.a", err));
+  TS_MUST (net_bridge_teardown (w.br, "t8.b", err));
   net_bridge_endpoint_clear (&ea);
   net_bridge_endpoint_clear (&eb);
   world_free (&w);
@@ -611,7 +567,7 @@ START_TEST (test_bad_keys_and_configuration_are_refused)
   berr_free (&e);
   /* Opening again (another agent start) is idempotent. */
   cfg = config (&w);
-  MUST (net_bridge_open (&cfg, &br, err));
+  TS_MUST (net_bridge_open (&cfg, &br, err));
   net_bridge_close (br);
   world_free (&w);
 }
@@ -622,8 +578,8 @@ int main (void)
   Suite *s = suite_create ("bridge");
   TCase *tc = tcase_create ("bridge");
   tcase_set_timeout (tc, 60);
-  tcase_add_unchecked_fixture (tc, make_base, sweep_base);
-  tcase_add_checked_fixture (tc, setup, teardown);
+  tcase_add_unchecked_fixture (tc, netenv_suite_begin, netenv_suite_end);
+  tcase_add_checked_fixture (tc, netenv_setup, netenv_teardown);
   tcase_add_test (tc,
                   test_static_and_dynamic_ports_reach_the_container_from_another_host_and_the_host);
   tcase_add_test (tc, test_egress_is_masqueraded_to_the_host_address);

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,6 +212,43 @@ static bool layer_file_is (struct env *e, const char *digest, const char *rel, c
   return ok;
 }
 
+/* img_pull of ref fails with errno want_errno (0: any), its message holding each of the words
+ * (a NULL-terminated list). */
+static void pull_fails (struct env *e, const char *ref, const struct img_pull_opts *o,
+                        int want_errno, ...) __attribute__ ((sentinel));
+static void pull_fails (struct env *e, const char *ref, const struct img_pull_opts *o,
+                        int want_errno, ...)
+{
+  struct img_pull_result res;
+  berr *err = NULL;
+  ck_assert_int_eq (img_pull (e->puller, ref, o, &res, &err), -1);
+  va_list ap;
+  va_start (ap, want_errno);
+  for (const char *w; (w = va_arg (ap, const char *)) != NULL;)
+    ck_assert_msg (strstr (err->msg, w), "no `%s` in: %s", w, err->msg);
+  va_end (ap);
+  if (want_errno != 0)
+    ck_assert_int_eq (berr_errno (err), want_errno);
+  berr_free (&err);
+}
+
+/* Nothing committed or left staged in the sink. */
+static void assert_sink_empty (struct env *e)
+{
+  ck_assert_int_eq (ts_dirsink_count (&e->sink, "layers"), 0);
+  ck_assert_int_eq (ts_dirsink_count (&e->sink, "staging"), 0);
+  ck_assert_int_eq (ts_dirsink_count (&e->sink, "images"), 0);
+}
+
+/* A relay to the plain registry at rate bytes/s (0: unlimited), logging into log (4096 bytes:
+ * base_dir/relay-what.<pid>.log); *port is where it listens. */
+static pid_t relay_start (const char *what, int rate, char *log, int *port)
+{
+  snprintf (log, 4096, "%s/relay-%s.%d.log", base_dir, what, getpid ());
+  *port = 0;
+  return ts_relay_start (plain_port, rate, log, port);
+}
+
 static char *read_line (const char *name)
 {
   char p[4096];
@@ -295,12 +333,9 @@ START_TEST (test_pull_uses_repository_credentials_for_basic_auth)
   struct env e;
   env_open (&e, 0);
   char *ref = ref_at (basic_port, "test/busybox:wh");
+  pull_fails (&e, ref, NULL, EACCES, "HTTP 401", NULL);
   struct img_pull_result res;
   berr *err = NULL;
-  ck_assert_int_eq (img_pull (e.puller, ref, NULL, &res, &err), -1);
-  ck_assert_msg (strstr (err->msg, "HTTP 401"), "%s", err->msg);
-  ck_assert_int_eq (berr_errno (err), EACCES);
-  berr_free (&err);
   struct img_pull_opts o = { .username = "alice", .password = "s3cret" };
   ck_assert_msg (img_pull (e.puller, ref, &o, &res, &err) == 0, "%s", err ? err->msg : "");
   ck_assert_uint_eq (res.layers_fetched, 3);
@@ -347,14 +382,8 @@ START_TEST (test_pull_of_corrupted_blob_fails_and_commits_nothing)
   ts_sh_ok ("f=%s/store-plain/docker/registry/v2/blobs/sha256/%.2s/%s/data; "
             "head -c $(stat -c %%s $f) /dev/urandom > $f.new && mv $f.new $f",
             base_dir, d + 7, d + 7);
-  struct img_pull_result res;
-  ck_assert_int_eq (img_pull (e.puller, ref, NULL, &res, &err), -1);
-  ck_assert_msg (strstr (err->msg, d) && strstr (err->msg, ref), "%s", err->msg);
-  ck_assert_int_eq (berr_errno (err), EBADMSG);
-  berr_free (&err);
-  ck_assert_int_eq (ts_dirsink_count (&e.sink, "layers"), 0);
-  ck_assert_int_eq (ts_dirsink_count (&e.sink, "staging"), 0);
-  ck_assert_int_eq (ts_dirsink_count (&e.sink, "images"), 0);
+  pull_fails (&e, ref, NULL, EBADMSG, d, ref, NULL);
+  assert_sink_empty (&e);
   ck_assert_int_eq (e.sink.aborts, 1);
   img_fetched_manifest_clear (&m);
   img_ref_clear (&r);
@@ -368,17 +397,9 @@ START_TEST (test_layer_whose_content_differs_from_the_config_diff_id_is_rejected
   struct env e;
   env_open (&e, 0);
   char *ref = ref_at (plain_port, "test/baddiff:bad");
-  struct img_pull_result res;
-  berr *err = NULL;
-  ck_assert_int_eq (img_pull (e.puller, ref, NULL, &res, &err), -1);
-  ck_assert_msg (strstr (err->msg, "uncompressed content is sha256:")
-                     && strstr (err->msg, "the config's diff_id sha256:"),
-                 "%s", err->msg);
-  ck_assert_int_eq (berr_errno (err), EBADMSG);
-  berr_free (&err);
-  ck_assert_int_eq (ts_dirsink_count (&e.sink, "layers"), 0);
-  ck_assert_int_eq (ts_dirsink_count (&e.sink, "staging"), 0);
-  ck_assert_int_eq (ts_dirsink_count (&e.sink, "images"), 0);
+  pull_fails (&e, ref, NULL, EBADMSG,
+              "uncompressed content is sha256:", "the config's diff_id sha256:", NULL);
+  assert_sink_empty (&e);
   free (ref);
   env_close (&e);
 }
@@ -405,14 +426,8 @@ START_TEST (test_pull_of_missing_image_is_a_clear_error)
   struct env e;
   env_open (&e, 0);
   char *ref = ref_at (plain_port, "test/wh:nope");
-  struct img_pull_result res;
+  pull_fails (&e, ref, NULL, ENOENT, "pull 127.0.0.1:", "test/wh:nope", "manifest unknown", NULL);
   berr *err = NULL;
-  ck_assert_int_eq (img_pull (e.puller, ref, NULL, &res, &err), -1);
-  ck_assert_msg (strstr (err->msg, "pull 127.0.0.1:") && strstr (err->msg, "test/wh:nope")
-                     && strstr (err->msg, "manifest unknown"),
-                 "%s", err->msg);
-  ck_assert_int_eq (berr_errno (err), ENOENT);
-  berr_free (&err);
   ck_assert_int_eq (img_pull_behavior_parse ("sometimes", &(enum img_pull_behavior){ 0 }, &err),
                     -1);
   ck_assert_msg (strstr (err->msg, "ECS_IMAGE_PULL_BEHAVIOR") && strstr (err->msg, "sometimes"),
@@ -436,14 +451,12 @@ static int relay_lines (const char *log)
 START_TEST (test_pull_behaviours_when_the_registry_is_down)
 {
   char log[4096];
-  snprintf (log, sizeof log, "%s/relay-behaviour.%d.log", base_dir, getpid ());
-  int port = 0;
-  pid_t relay = ts_relay_start (plain_port, 0, log, &port);
+  int port;
+  pid_t relay = relay_start ("behaviour", 0, log, &port);
   struct env e;
   env_open (&e, 0);
   char *ref = ref_at (port, "test/wh:wh");
   struct img_pull_result res;
-  berr *err = NULL;
   struct img_pull_opts o = { .behavior = IMG_PULL_ONCE };
   /* once and prefer-cached pull when nothing is stored... */
   pull_ok (&e, ref, IMG_PULL_PREFER_CACHED, &res);
@@ -475,17 +488,14 @@ START_TEST (test_pull_behaviours_when_the_registry_is_down)
   img_pull_result_clear (&res);
   /* always: the failure is the answer. */
   o.behavior = IMG_PULL_ALWAYS;
-  ck_assert_int_eq (img_pull (e.puller, ref, &o, &res, &err), -1);
-  ck_assert_msg (strstr (err->msg, ref), "%s", err->msg);
-  berr_free (&err);
+  pull_fails (&e, ref, &o, 0, ref, NULL);
   /* Nothing stored and the registry down: every behaviour fails. */
   struct env fresh;
   env_open (&fresh, 0);
   for (int b = IMG_PULL_DEFAULT; b <= IMG_PULL_PREFER_CACHED; b++)
     {
       o.behavior = (enum img_pull_behavior)b;
-      ck_assert_int_eq (img_pull (fresh.puller, ref, &o, &res, &err), -1);
-      berr_free (&err);
+      pull_fails (&fresh, ref, &o, 0, NULL);
     }
   env_close (&fresh);
   free (stored);
@@ -497,10 +507,9 @@ END_TEST
 START_TEST (test_layers_are_fetched_in_parallel_up_to_the_limit)
 {
   char log[4096];
-  snprintf (log, sizeof log, "%s/relay-parallel.%d.log", base_dir, getpid ());
-  int port = 0;
+  int port;
   /* 1 MiB layers at 2 MiB/s per connection: each fetch takes about half a second. */
-  pid_t relay = ts_relay_start (plain_port, 2 << 20, log, &port);
+  pid_t relay = relay_start ("parallel", 2 << 20, log, &port);
   struct env e;
   env_open (&e, 2);
   char *ref = ref_at (port, "test/big:big");
@@ -543,10 +552,10 @@ static int complete_big_layers (struct env *e)
 START_TEST (test_layer_cut_mid_stream_is_fetched_again_into_a_fresh_staging_dir)
 {
   char log[4096];
+  int port;
   snprintf (log, sizeof log, "%s/relay-cut.%d.log", base_dir, getpid ());
   ts_sh_ok ("touch %s.cut", log);
-  int port = 0;
-  pid_t relay = ts_relay_start (plain_port, 0, log, &port);
+  pid_t relay = relay_start ("cut", 0, log, &port);
   struct env e;
   env_open (&e, 1);
   char *ref = ref_at (port, "test/big:big");
@@ -586,10 +595,10 @@ static void *pull_main (void *arg)
 /* Pulls refs a and b from two threads at once through a throttled relay; returns its log. */
 static char *pull_two (struct env *e, const char *tag_a, const char *tag_b, struct pull_thread t[2])
 {
-  char *log = NULL;
-  ck_assert_int_ge (asprintf (&log, "%s/relay-shared.%d.log", base_dir, getpid ()), 0);
-  int port = 0;
-  pid_t relay = ts_relay_start (plain_port, 4 << 20, log, &port);
+  char *log = malloc (4096);
+  int port;
+  ck_assert_ptr_nonnull (log);
+  pid_t relay = relay_start ("shared", 4 << 20, log, &port);
   char *ra = ref_at (port, tag_a), *rb = ref_at (port, tag_b);
   pthread_t th[2];
   t[0] = (struct pull_thread){ .p = e->puller, .ref = ra };
@@ -667,9 +676,8 @@ static bool partly_pulled (void *arg)
 START_TEST (test_pull_killed_mid_download_leaves_nothing_partial_and_pulls_again)
 {
   char log[4096];
-  snprintf (log, sizeof log, "%s/relay-crash.%d.log", base_dir, getpid ());
-  int port = 0;
-  pid_t relay = ts_relay_start (plain_port, 1 << 20, log, &port); /* ~1 s per layer */
+  int port;
+  pid_t relay = relay_start ("crash", 1 << 20, log, &port); /* ~1 s per layer */
   struct env e;
   env_open (&e, 2);
   char *ref = ref_at (port, "test/big:big");
@@ -753,11 +761,8 @@ START_TEST (test_plain_http_only_for_registries_on_the_insecure_list)
   /* Not listed: https only. The recorder sees a TLS ClientHello, never an HTTP request. */
   struct env e;
   env_open (&e, 0);
-  struct img_pull_result res;
-  berr *err = NULL;
   struct img_pull_opts o = { .username = "alice", .password = "s3cret" };
-  ck_assert_int_eq (img_pull (e.puller, ref, &o, &res, &err), -1);
-  berr_free (&err);
+  pull_fails (&e, ref, &o, 0, NULL);
   snprintf (first, sizeof first, "%s/%s.0", base_dir, name);
   char *got = ts_read_file (first);
   ck_assert_msg (got && (unsigned char)got[0] == 0x16 && !strstr (got, "GET "),
@@ -770,9 +775,7 @@ START_TEST (test_plain_http_only_for_registries_on_the_insecure_list)
   const char *insecure[] = { listed, NULL };
   struct img_registry_opts ro = { .retries = -1, .insecure = insecure };
   env_open_with (&e, &ro, 0);
-  ck_assert_int_eq (img_pull (e.puller, ref, NULL, &res, &err), -1);
-  ck_assert_msg (strstr (err->msg, "HTTP 404"), "%s", err->msg);
-  berr_free (&err);
+  pull_fails (&e, ref, NULL, 0, "HTTP 404", NULL);
   snprintf (first, sizeof first, "%s/%s.1", base_dir, name);
   got = ts_read_file (first);
   ck_assert_msg (got && strncmp (got, "GET /v2/test/x/manifests/v1 HTTP/1.1", 35) == 0, "%s",
@@ -801,15 +804,11 @@ START_TEST (test_pull_over_tls_is_verified_against_the_configured_ca_file)
   /* The system store alone does not know the certificate. */
   struct env e;
   env_open (&e, 0);
-  struct img_pull_result res;
-  berr *err = NULL;
-  ck_assert_int_eq (img_pull (e.puller, ref, NULL, &res, &err), -1);
-  ck_assert_msg (strstr (err->msg, "https://10.251.7.2:5443/") && strstr (err->msg, "certificate"),
-                 "%s", err->msg);
-  berr_free (&err);
+  pull_fails (&e, ref, NULL, 0, "https://10.251.7.2:5443/", "certificate", NULL);
   env_close (&e);
   struct img_registry_opts ro = { .retries = -1, .ca_file = ca };
   env_open_with (&e, &ro, 0);
+  struct img_pull_result res;
   pull_ok (&e, ref, IMG_PULL_DEFAULT, &res);
   ck_assert_uint_eq (res.layers_fetched, 3);
   img_pull_result_clear (&res);

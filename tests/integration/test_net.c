@@ -54,40 +54,6 @@ static void teardown (void)
 
 /* ---- helpers ---- */
 
-#define MUST(call)                                                                                 \
-  do                                                                                               \
-    {                                                                                              \
-      berr *err_ = NULL;                                                                           \
-      berr **err = &err_;                                                                          \
-      if ((call) < 0)                                                                              \
-        ck_abort_msg ("%s: %s", #call, err_->msg);                                                 \
-    }                                                                                              \
-  while (0)
-
-static struct in_addr ip4 (const char *s)
-{
-  struct in_addr a;
-  ck_assert_int_eq (inet_pton (AF_INET, s, &a), 1);
-  return a;
-}
-
-static int must_index (net_nl *nl, const char *name)
-{
-  berr *e = NULL;
-  int i = net_link_index (nl, name, &e);
-  if (i < 0)
-    ck_abort_msg ("index of %s: %s", name, e->msg);
-  return i;
-}
-
-/* Addresses name with addr/24 and brings it up. */
-static void must_addr_up (net_nl *nl, const char *name, const char *addr)
-{
-  int i = must_index (nl, name);
-  MUST (net_addr_add (nl, i, ip4 (addr), 24, err));
-  MUST (net_link_set_up (nl, i, true, err));
-}
-
 /* The interface flags or MTU of name, asked through a socket inside nsfd. */
 static int if_query (int nsfd, const char *name, unsigned long req)
 {
@@ -111,7 +77,7 @@ static bool udp_delivers (int ns_from, const char *src, int ns_to, const char *d
   if (rs < 0)
     ck_abort_msg ("socket: %s", e->msg);
   struct sockaddr_in to
-      = { .sin_family = AF_INET, .sin_port = htons (9555), .sin_addr = ip4 (dst) };
+      = { .sin_family = AF_INET, .sin_port = htons (9555), .sin_addr = ts_ip4 (dst) };
   ck_assert_int_eq (bind (rs, (struct sockaddr *)&to, sizeof to), 0);
   struct timeval tv = { wait_ms / 1000, (wait_ms % 1000) * 1000 };
   setsockopt (rs, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -119,7 +85,7 @@ static bool udp_delivers (int ns_from, const char *src, int ns_to, const char *d
   ck_assert_int_ge (pid, 0);
   if (pid == 0)
     {
-      struct sockaddr_in from = { .sin_family = AF_INET, .sin_addr = ip4 (src) };
+      struct sockaddr_in from = { .sin_family = AF_INET, .sin_addr = ts_ip4 (src) };
       int s;
       if (setns (ns_from, CLONE_NEWNET) < 0 || (s = socket (AF_INET, SOCK_DGRAM, 0)) < 0
           || bind (s, (struct sockaddr *)&from, sizeof from) < 0
@@ -146,9 +112,9 @@ static bool udp_delivers (int ns_from, const char *src, int ns_to, const char *d
 static void veth_between (int a, int b)
 {
   net_nl *na = ts_nl_open (a), *nb = ts_nl_open (b);
-  MUST (net_link_add_veth (na, "va", "vb", b, err));
-  must_addr_up (na, "va", "10.200.0.1");
-  must_addr_up (nb, "vb", "10.200.0.2");
+  TS_MUST (net_link_add_veth (na, "va", "vb", b, err));
+  ts_addr_up (na, "va", "10.200.0.1", 24);
+  ts_addr_up (nb, "vb", "10.200.0.2", 24);
   net_nl_close (na);
   net_nl_close (nb);
 }
@@ -163,21 +129,21 @@ START_TEST (test_veth_pair_between_two_namespaces_carries_udp)
   ck_assert (udp_delivers (b, "10.200.0.2", a, "10.200.0.1", 2000));
 
   net_nl *na = ts_nl_open (a);
-  int va = must_index (na, "va");
+  int va = ts_must_index (na, "va");
   berr *e = NULL;
-  ck_assert_int_lt (net_addr_add (na, va, ip4 ("10.200.0.1"), 24, &e), 0);
+  ck_assert_int_lt (net_addr_add (na, va, ts_ip4 ("10.200.0.1"), 24, &e), 0);
   ck_assert_int_eq (berr_errno (e), EEXIST);
   berr_free (&e);
-  MUST (net_addr_del (na, va, ip4 ("10.200.0.1"), 24, err));
-  ck_assert_int_lt (net_addr_del (na, va, ip4 ("10.200.0.1"), 24, &e), 0);
+  TS_MUST (net_addr_del (na, va, ts_ip4 ("10.200.0.1"), 24, err));
+  ck_assert_int_lt (net_addr_del (na, va, ts_ip4 ("10.200.0.1"), 24, &e), 0);
   ck_assert_int_eq (berr_errno (e), EADDRNOTAVAIL);
   berr_free (&e);
-  MUST (net_link_set_mtu (na, va, 1280, err));
+  TS_MUST (net_link_set_mtu (na, va, 1280, err));
   ck_assert_int_eq (if_query (a, "va", SIOCGIFMTU), 1280);
-  MUST (net_link_set_up (na, va, false, err));
+  TS_MUST (net_link_set_up (na, va, false, err));
   ck_assert_int_eq (if_query (a, "va", SIOCGIFFLAGS) & IFF_UP, 0);
   /* Deleting one end removes the pair: the peer in b is gone too. */
-  MUST (net_link_delete (na, va, err));
+  TS_MUST (net_link_delete (na, va, err));
   net_nl *nb = ts_nl_open (b);
   ck_assert_int_lt (net_link_index (nb, "vb", &e), 0);
   ck_assert_int_eq (berr_errno (e), ENODEV);
@@ -193,22 +159,22 @@ START_TEST (test_bridge_with_two_veths_forwards_between_namespaces)
 {
   int h = ts_netenv_ns (&env, "vpc"), a = ts_netenv_ns (&env, "a"), b = ts_netenv_ns (&env, "b");
   net_nl *nh = ts_nl_open (h), *na = ts_nl_open (a), *nb = ts_nl_open (b);
-  MUST (net_link_add_bridge (nh, "br-test", err));
-  int br = must_index (nh, "br-test");
-  MUST (net_link_set_up (nh, br, true, err));
-  MUST (net_link_add_veth (nh, "h-a", "eth0", a, err));
-  MUST (net_link_add_veth (nh, "h-b", "eth0", b, err));
-  int ha = must_index (nh, "h-a"), hb = must_index (nh, "h-b");
-  MUST (net_link_set_master (nh, ha, br, err));
-  MUST (net_link_set_master (nh, hb, br, err));
-  MUST (net_link_set_up (nh, ha, true, err));
-  MUST (net_link_set_up (nh, hb, true, err));
-  must_addr_up (na, "eth0", "10.201.0.2");
-  must_addr_up (nb, "eth0", "10.201.0.3");
+  TS_MUST (net_link_add_bridge (nh, "br-test", err));
+  int br = ts_must_index (nh, "br-test");
+  TS_MUST (net_link_set_up (nh, br, true, err));
+  TS_MUST (net_link_add_veth (nh, "h-a", "eth0", a, err));
+  TS_MUST (net_link_add_veth (nh, "h-b", "eth0", b, err));
+  int ha = ts_must_index (nh, "h-a"), hb = ts_must_index (nh, "h-b");
+  TS_MUST (net_link_set_master (nh, ha, br, err));
+  TS_MUST (net_link_set_master (nh, hb, br, err));
+  TS_MUST (net_link_set_up (nh, ha, true, err));
+  TS_MUST (net_link_set_up (nh, hb, true, err));
+  ts_addr_up (na, "eth0", "10.201.0.2", 24);
+  ts_addr_up (nb, "eth0", "10.201.0.3", 24);
   ck_assert (udp_delivers (a, "10.201.0.2", b, "10.201.0.3", 2000));
   ck_assert (udp_delivers (b, "10.201.0.3", a, "10.201.0.2", 2000));
   /* Released from the bridge, h-b no longer hears a: the bridge did the forwarding. */
-  MUST (net_link_set_master (nh, hb, 0, err));
+  TS_MUST (net_link_set_master (nh, hb, 0, err));
   ck_assert (!udp_delivers (a, "10.201.0.2", b, "10.201.0.3", 300));
   net_nl_close (nh);
   net_nl_close (na);
@@ -224,34 +190,34 @@ START_TEST (test_macvlan_with_chosen_mac_is_found_by_mac_moved_and_renamed_eth0)
   int host = ts_netenv_ns (&env, "host"), task = ts_netenv_ns (&env, "task");
   net_nl *nh = ts_nl_open (host), *nt = ts_nl_open (task);
   uint8_t mac[6], got[6];
-  MUST (net_parse_mac ("02:42:AC:1f:00:99", mac, err));
+  TS_MUST (net_parse_mac ("02:42:AC:1f:00:99", mac, err));
   /* The parent NIC: one end of a veth pair (this kernel has no dummy links). */
-  MUST (net_link_add_veth (nh, "parent0", "parent0-peer", -1, err));
-  int parent = must_index (nh, "parent0");
-  MUST (net_link_set_up (nh, parent, true, err));
-  MUST (net_link_add_macvlan (nh, "mv0", parent, mac, err));
+  TS_MUST (net_link_add_veth (nh, "parent0", "parent0-peer", -1, err));
+  int parent = ts_must_index (nh, "parent0");
+  TS_MUST (net_link_set_up (nh, parent, true, err));
+  TS_MUST (net_link_add_macvlan (nh, "mv0", parent, mac, err));
   char name[IFNAMSIZ];
   int mv = -1;
-  MUST (mv = net_link_find_by_mac (nh, mac, name, err));
-  ck_assert_int_eq (mv, must_index (nh, "mv0"));
+  TS_MUST (mv = net_link_find_by_mac (nh, mac, name, err));
+  ck_assert_int_eq (mv, ts_must_index (nh, "mv0"));
   ck_assert_str_eq (name, "mv0");
-  MUST (net_link_get_mac (nh, mv, got, err));
+  TS_MUST (net_link_get_mac (nh, mv, got, err));
   ck_assert_mem_eq (got, mac, 6);
 
-  MUST (net_link_move (nh, mv, task, "eth0", err));
+  TS_MUST (net_link_move (nh, mv, task, "eth0", err));
   berr *e = NULL;
   ck_assert_int_lt (net_link_find_by_mac (nh, mac, name, &e), 0);
   ck_assert_int_eq (berr_errno (e), ENODEV);
   berr_free (&e);
   int eth0 = -1;
-  MUST (eth0 = net_link_find_by_mac (nt, mac, name, err));
+  TS_MUST (eth0 = net_link_find_by_mac (nt, mac, name, err));
   ck_assert_str_eq (name, "eth0");
-  MUST (net_link_rename (nt, eth0, "eth9", err));
-  ck_assert_int_eq (must_index (nt, "eth9"), eth0);
-  MUST (net_link_rename (nt, eth0, "eth0", err));
-  must_addr_up (nt, "eth0", "10.203.0.5");
+  TS_MUST (net_link_rename (nt, eth0, "eth9", err));
+  ck_assert_int_eq (ts_must_index (nt, "eth9"), eth0);
+  TS_MUST (net_link_rename (nt, eth0, "eth0", err));
+  ts_addr_up (nt, "eth0", "10.203.0.5", 24);
   char **names = NULL;
-  MUST (net_link_list (nt, &names, err));
+  TS_MUST (net_link_list (nt, &names, err));
   ck_assert_str_eq (names[0], "lo");
   ck_assert_str_eq (names[1], "eth0");
   ck_assert_ptr_null (names[2]);
@@ -259,7 +225,7 @@ START_TEST (test_macvlan_with_chosen_mac_is_found_by_mac_moved_and_renamed_eth0)
     free (*n);
   free (names);
   /* On stop the macvlan is removed. */
-  MUST (net_link_delete (nt, eth0, err));
+  TS_MUST (net_link_delete (nt, eth0, err));
   ck_assert_int_lt (net_link_find_by_mac (nt, mac, NULL, &e), 0);
   berr_free (&e);
   net_nl_close (nh);
@@ -274,17 +240,17 @@ START_TEST (test_find_by_mac_means_the_port_not_the_bridge_that_copies_its_mac)
   int ns = ts_netenv_ns (&env, "host");
   net_nl *nl = ts_nl_open (ns);
   /* The bridge first, so a dump lists it before the port whose MAC it takes. */
-  MUST (net_link_add_bridge (nl, "br0", err));
-  MUST (net_link_add_veth (nl, "eni0", "eni0-peer", -1, err));
-  int br = must_index (nl, "br0"), eni = must_index (nl, "eni0");
-  MUST (net_link_set_master (nl, eni, br, err));
+  TS_MUST (net_link_add_bridge (nl, "br0", err));
+  TS_MUST (net_link_add_veth (nl, "eni0", "eni0-peer", -1, err));
+  int br = ts_must_index (nl, "br0"), eni = ts_must_index (nl, "eni0");
+  TS_MUST (net_link_set_master (nl, eni, br, err));
   uint8_t mac[6], brmac[6];
-  MUST (net_link_get_mac (nl, eni, mac, err));
-  MUST (net_link_get_mac (nl, br, brmac, err));
+  TS_MUST (net_link_get_mac (nl, eni, mac, err));
+  TS_MUST (net_link_get_mac (nl, br, brmac, err));
   ck_assert_mem_eq (mac, brmac, 6);
   char name[IFNAMSIZ];
   int found = -1;
-  MUST (found = net_link_find_by_mac (nl, mac, name, err));
+  TS_MUST (found = net_link_find_by_mac (nl, mac, name, err));
   ck_assert_int_eq (found, eni);
   ck_assert_str_eq (name, "eni0");
   net_nl_close (nl);
@@ -299,7 +265,8 @@ static int connect_errno (int nsfd, const char *dst, int type)
   int s = net_socket_in_netns (nsfd, AF_INET, type | SOCK_NONBLOCK, &e);
   if (s < 0)
     ck_abort_msg ("socket: %s", e->msg);
-  struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons (80), .sin_addr = ip4 (dst) };
+  struct sockaddr_in to
+      = { .sin_family = AF_INET, .sin_port = htons (80), .sin_addr = ts_ip4 (dst) };
   int r = connect (s, (struct sockaddr *)&to, sizeof to);
   int code = r < 0 ? errno : 0;
   close (s);
@@ -311,12 +278,12 @@ START_TEST (test_blackhole_route_makes_instance_metadata_unreachable)
   int task = ts_netenv_ns (&env, "task"), gw = ts_netenv_ns (&env, "gw");
   veth_between (task, gw);
   net_nl *nl = ts_nl_open (task);
-  struct in_addr imds = ip4 ("169.254.169.254");
+  struct in_addr imds = ts_ip4 ("169.254.169.254");
   ck_assert_int_eq (connect_errno (task, "169.254.169.254", SOCK_DGRAM), ENETUNREACH);
-  MUST (net_route_add_default (nl, ip4 ("10.200.0.2"), must_index (nl, "va"), err));
+  TS_MUST (net_route_add_default (nl, ts_ip4 ("10.200.0.2"), ts_must_index (nl, "va"), err));
   ck_assert_int_eq (connect_errno (task, "169.254.169.254", SOCK_DGRAM), 0);
 
-  MUST (net_route_add_blackhole (nl, imds, 32, err));
+  TS_MUST (net_route_add_blackhole (nl, imds, 32, err));
   ck_assert_int_eq (connect_errno (task, "169.254.169.254", SOCK_DGRAM), EINVAL);
   ck_assert_int_eq (connect_errno (task, "169.254.169.254", SOCK_STREAM), EINVAL);
   /* Only that address: the rest still routes via the gateway. */
@@ -326,9 +293,9 @@ START_TEST (test_blackhole_route_makes_instance_metadata_unreachable)
   ck_assert_int_eq (berr_errno (e), EEXIST);
   berr_free (&e);
 
-  MUST (net_route_del_blackhole (nl, imds, 32, err));
+  TS_MUST (net_route_del_blackhole (nl, imds, 32, err));
   ck_assert_int_eq (connect_errno (task, "169.254.169.254", SOCK_DGRAM), 0);
-  MUST (net_route_del_default (nl, ip4 ("10.200.0.2"), 0, err));
+  TS_MUST (net_route_del_default (nl, ts_ip4 ("10.200.0.2"), 0, err));
   ck_assert_int_eq (connect_errno (task, "169.254.169.254", SOCK_DGRAM), ENETUNREACH);
   net_nl_close (nl);
   close (task);
@@ -365,13 +332,13 @@ START_TEST (test_pinned_netns_survives_its_creator_and_delete_removes_it)
 
   berr *e = NULL;
   char **names = NULL;
-  MUST (net_netns_list (run_dir, &names, err));
+  TS_MUST (net_netns_list (run_dir, &names, err));
   ck_assert_str_eq (names[0], "pinned");
   ck_assert_ptr_null (names[1]);
   free (names[0]);
   free (names);
   int fd = -1;
-  MUST (fd = net_netns_open (run_dir, "pinned", err));
+  TS_MUST (fd = net_netns_open (run_dir, "pinned", err));
   struct stat st;
   ck_assert_int_eq (fstat (fd, &st), 0);
   ck_assert_uint_eq (st.st_ino, ino);
@@ -385,12 +352,12 @@ START_TEST (test_pinned_netns_survives_its_creator_and_delete_removes_it)
   ck_assert_int_eq (berr_errno (e), EINVAL);
   berr_free (&e);
 
-  MUST (net_netns_delete (run_dir, "pinned", err));
+  TS_MUST (net_netns_delete (run_dir, "pinned", err));
   ck_assert_int_lt (net_netns_open (run_dir, "pinned", &e), 0);
   ck_assert_int_eq (berr_errno (e), ENOENT);
   berr_free (&e);
-  MUST (net_netns_delete (run_dir, "pinned", err));
-  MUST (net_netns_list (run_dir, &names, err));
+  TS_MUST (net_netns_delete (run_dir, "pinned", err));
+  TS_MUST (net_netns_list (run_dir, &names, err));
   ck_assert_ptr_null (names[0]);
   free (names);
 }
@@ -409,7 +376,7 @@ static bool mountinfo_has (const char *path)
 
 START_TEST (test_delete_unpins_copies_in_mount_namespaces_made_while_pinned)
 {
-  MUST (net_netns_create (run_dir, "copied", err));
+  TS_MUST (net_netns_create (run_dir, "copied", err));
   char *path = net_netns_path (run_dir, "copied");
   int go[2], ready[2];
   ck_assert_int_eq (pipe (go), 0);
@@ -427,7 +394,7 @@ START_TEST (test_delete_unpins_copies_in_mount_namespaces_made_while_pinned)
     }
   char c = 0;
   ck_assert_int_eq (read (ready[0], &c, 1), 1);
-  MUST (net_netns_delete (run_dir, "copied", err));
+  TS_MUST (net_netns_delete (run_dir, "copied", err));
   ck_assert_int_eq (write (go[1], &c, 1), 1);
   int status;
   ck_assert_int_eq (waitpid (pid, &status, 0), pid);
@@ -439,14 +406,14 @@ END_TEST
 
 START_TEST (test_stale_pin_files_are_not_listed_and_are_taken_over)
 {
-  MUST (net_netns_create (run_dir, "live", err));
+  TS_MUST (net_netns_create (run_dir, "live", err));
   /* A pin file with nothing mounted on it, as a crash in the middle of create leaves. */
   char *stale = net_netns_path (run_dir, "stale");
   int fd = open (stale, O_WRONLY | O_CREAT | O_CLOEXEC, 0444);
   ck_assert_int_ge (fd, 0);
   close (fd);
   char **names = NULL;
-  MUST (net_netns_list (run_dir, &names, err));
+  TS_MUST (net_netns_list (run_dir, &names, err));
   ck_assert_str_eq (names[0], "live");
   ck_assert_ptr_null (names[1]);
   free (names[0]);
@@ -456,11 +423,11 @@ START_TEST (test_stale_pin_files_are_not_listed_and_are_taken_over)
   ck_assert_int_eq (berr_errno (e), ENOENT);
   ck_assert_ptr_nonnull (strstr (e->msg, "not pinned"));
   berr_free (&e);
-  MUST (net_netns_create (run_dir, "stale", err));
-  MUST (fd = net_netns_open (run_dir, "stale", err));
+  TS_MUST (net_netns_create (run_dir, "stale", err));
+  TS_MUST (fd = net_netns_open (run_dir, "stale", err));
   close (fd);
-  MUST (net_netns_delete (run_dir, "stale", err));
-  MUST (net_netns_delete (run_dir, "live", err));
+  TS_MUST (net_netns_delete (run_dir, "stale", err));
+  TS_MUST (net_netns_delete (run_dir, "live", err));
   free (stale);
 }
 END_TEST
@@ -468,16 +435,16 @@ END_TEST
 START_TEST (test_none_mode_yields_only_lo_and_setup_teardown_are_idempotent)
 {
   char *path = NULL, *again = NULL;
-  MUST (net_task_setup (run_dir, NET_MODE_NONE, "task-1234", &path, err));
+  TS_MUST (net_task_setup (run_dir, NET_MODE_NONE, "task-1234", &path, err));
   ck_assert_ptr_nonnull (path);
-  MUST (net_task_setup (run_dir, NET_MODE_NONE, "task-1234", &again, err));
+  TS_MUST (net_task_setup (run_dir, NET_MODE_NONE, "task-1234", &again, err));
   ck_assert_str_eq (path, again);
 
   int fd = open (path, O_RDONLY | O_CLOEXEC);
   ck_assert_int_ge (fd, 0);
   net_nl *nl = ts_nl_open (fd);
   char **names = NULL;
-  MUST (net_link_list (nl, &names, err));
+  TS_MUST (net_link_list (nl, &names, err));
   ck_assert_str_eq (names[0], "lo");
   ck_assert_ptr_null (names[1]);
   free (names[0]);
@@ -486,9 +453,9 @@ START_TEST (test_none_mode_yields_only_lo_and_setup_teardown_are_idempotent)
   net_nl_close (nl);
   close (fd);
 
-  MUST (net_task_teardown (run_dir, NET_MODE_NONE, "task-1234", err));
+  TS_MUST (net_task_teardown (run_dir, NET_MODE_NONE, "task-1234", err));
   ck_assert_int_lt (access (path, F_OK), 0);
-  MUST (net_task_teardown (run_dir, NET_MODE_NONE, "task-1234", err));
+  TS_MUST (net_task_teardown (run_dir, NET_MODE_NONE, "task-1234", err));
   free (path);
   free (again);
 }
@@ -497,23 +464,23 @@ END_TEST
 START_TEST (test_mode_parse_knows_all_four_modes_and_names_an_unknown_one)
 {
   char *path = (char *)"unset";
-  MUST (net_task_setup (run_dir, NET_MODE_HOST, "task-1", &path, err));
+  TS_MUST (net_task_setup (run_dir, NET_MODE_HOST, "task-1", &path, err));
   ck_assert_ptr_null (path);
-  MUST (net_task_teardown (run_dir, NET_MODE_HOST, "task-1", err));
+  TS_MUST (net_task_teardown (run_dir, NET_MODE_HOST, "task-1", err));
   enum net_mode m;
-  MUST (net_mode_parse ("none", &m, err));
+  TS_MUST (net_mode_parse ("none", &m, err));
   ck_assert_int_eq (m, NET_MODE_NONE);
-  MUST (net_mode_parse ("host", &m, err));
+  TS_MUST (net_mode_parse ("host", &m, err));
   ck_assert_int_eq (m, NET_MODE_HOST);
-  MUST (net_mode_parse ("bridge", &m, err));
+  TS_MUST (net_mode_parse ("bridge", &m, err));
   ck_assert_int_eq (m, NET_MODE_BRIDGE);
-  MUST (net_mode_parse ("awsvpc", &m, err));
+  TS_MUST (net_mode_parse ("awsvpc", &m, err));
   ck_assert_int_eq (m, NET_MODE_AWSVPC);
   ck_assert_str_eq (net_mode_name (NET_MODE_AWSVPC), "awsvpc");
   /* No networkMode in the task definition: ECS's Linux default. */
-  MUST (net_mode_parse ("", &m, err));
+  TS_MUST (net_mode_parse ("", &m, err));
   ck_assert_int_eq (m, NET_MODE_BRIDGE);
-  MUST (net_mode_parse (NULL, &m, err));
+  TS_MUST (net_mode_parse (NULL, &m, err));
   ck_assert_int_eq (m, NET_MODE_BRIDGE);
   berr *e = NULL;
   static const char *const bad[] = { "overlay", "Bridge", "awsvpc ", "nat" };
@@ -549,7 +516,7 @@ START_TEST (test_netlink_errors_say_what_failed_and_why)
   ck_assert_int_eq (berr_errno (e), ENODEV);
   ck_assert_ptr_nonnull (strstr (e->msg, "`nope0`"));
   berr_free (&e);
-  MUST (net_link_add_bridge (nl, "d0", err));
+  TS_MUST (net_link_add_bridge (nl, "d0", err));
   ck_assert_int_lt (net_link_add_bridge (nl, "d0", &e), 0);
   ck_assert_int_eq (berr_errno (e), EEXIST);
   berr_free (&e);
@@ -564,7 +531,7 @@ START_TEST (test_netlink_errors_say_what_failed_and_why)
   ck_assert_int_eq (berr_errno (e), ENODEV);
   berr_free (&e);
   /* The kernel's extended ack says more than errno alone (the text is this kernel's). */
-  ck_assert_int_lt (net_addr_add (nl, 999999, ip4 ("10.0.0.1"), 24, &e), 0);
+  ck_assert_int_lt (net_addr_add (nl, 999999, ts_ip4 ("10.0.0.1"), 24, &e), 0);
   ck_assert_msg (strstr (e->msg, "add address 10.0.0.1/24 on link 999999: ipv4: Device not found")
                      != NULL,
                  "%s", e->msg);

@@ -20,32 +20,7 @@ static struct ts_netenv env = {
               " echo ---; ip -4 route show table all",
 };
 
-static void make_base (void)
-{
-  ts_netenv_suite_begin (&env);
-}
-
-static void sweep_base (void)
-{
-  ts_netenv_suite_end (&env);
-}
-
-static void setup (void)
-{
-  ts_netenv_test_begin (&env);
-}
-
-static void teardown (void)
-{
-  ts_netenv_test_end (&env);
-}
-
-static struct in_addr ip4 (const char *s)
-{
-  struct in_addr a;
-  ck_assert_int_eq (inet_pton (AF_INET, s, &a), 1);
-  return a;
-}
+TS_NETENV_FIXTURES (env)
 
 /* Connects from inside nsfd to addr:port; returns the connected fd or -errno. */
 static int connect_from (int nsfd, const char *addr, uint16_t port)
@@ -57,7 +32,7 @@ static int connect_from (int nsfd, const char *addr, uint16_t port)
   struct timeval tv = { .tv_sec = 2 };
   setsockopt (fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   struct sockaddr_in sa
-      = { .sin_family = AF_INET, .sin_port = htons (port), .sin_addr = ip4 (addr) };
+      = { .sin_family = AF_INET, .sin_port = htons (port), .sin_addr = ts_ip4 (addr) };
   if (connect (fd, (struct sockaddr *)&sa, sizeof sa) < 0)
     {
       int e = errno;
@@ -95,8 +70,8 @@ START_TEST (test_neighbouring_tasks_cannot_reach_each_others_endpoint)
   ck_assert_int_eq (net_link_add_veth (na, "ep-a", "ep-b", b, &err), 0);
   int ia = net_link_index (na, "ep-a", &err), ib = net_link_index (nb, "ep-b", &err);
   ck_assert (ia > 0 && ib > 0);
-  ck_assert_int_eq (net_addr_add (na, ia, ip4 ("10.99.0.1"), 24, &err), 0);
-  ck_assert_int_eq (net_addr_add (nb, ib, ip4 ("10.99.0.2"), 24, &err), 0);
+  ck_assert_int_eq (net_addr_add (na, ia, ts_ip4 ("10.99.0.1"), 24, &err), 0);
+  ck_assert_int_eq (net_addr_add (nb, ib, ts_ip4 ("10.99.0.2"), 24, &err), 0);
   ck_assert_int_eq (net_link_set_up (na, ia, true, &err), 0);
   ck_assert_int_eq (net_link_set_up (nb, ib, true, &err), 0);
   _cleanup_close_ int la = ts_endpoint_listen (a);
@@ -121,14 +96,14 @@ START_TEST (test_listening_again_after_close_works_and_errors_are_clear)
   int task = ts_netenv_ns (&env, "task");
   int fd = ts_endpoint_listen (task);
   berr *err = NULL;
-  ck_assert_int_lt (net_task_endpoint_listen (task, ip4 (NET_TASK_ENDPOINT_ADDR), 80, &err), 0);
+  ck_assert_int_lt (net_task_endpoint_listen (task, ts_ip4 (NET_TASK_ENDPOINT_ADDR), 80, &err), 0);
   ck_assert_int_eq (berr_errno (err), EADDRINUSE);
   ck_assert_msg (strstr (err->msg, "169.254.170.2:80") != NULL, "%s", err->msg);
   berr_free (&err);
   close (fd);
   fd = ts_endpoint_listen (task); /* the address is already on lo: fine */
   close (fd);
-  ck_assert_int_lt (net_task_endpoint_listen (-1, ip4 (NET_TASK_ENDPOINT_ADDR), 80, &err), 0);
+  ck_assert_int_lt (net_task_endpoint_listen (-1, ts_ip4 (NET_TASK_ENDPOINT_ADDR), 80, &err), 0);
   ck_assert_int_eq (berr_errno (err), EINVAL);
   berr_free (&err);
   close (task);
@@ -139,8 +114,8 @@ int main (void)
 {
   Suite *s = suite_create ("net_endpoint");
   TCase *tc = tcase_create ("endpoint");
-  tcase_add_unchecked_fixture (tc, make_base, sweep_base);
-  tcase_add_checked_fixture (tc, setup, teardown);
+  tcase_add_unchecked_fixture (tc, netenv_suite_begin, netenv_suite_end);
+  tcase_add_checked_fixture (tc, netenv_setup, netenv_teardown);
   tcase_add_test (tc, test_a_task_reaches_the_socket_held_in_its_own_namespace);
   tcase_add_test (tc, test_neighbouring_tasks_cannot_reach_each_others_endpoint);
   tcase_add_test (tc, test_listening_again_after_close_works_and_errors_are_clear);

@@ -56,39 +56,6 @@ static void teardown (void)
 
 /* ---- helpers ---- */
 
-#define MUST(call)                                                                                 \
-  do                                                                                               \
-    {                                                                                              \
-      berr *err_ = NULL;                                                                           \
-      berr **err = &err_;                                                                          \
-      if ((call) < 0)                                                                              \
-        ck_abort_msg ("%s: %s", #call, err_->msg);                                                 \
-    }                                                                                              \
-  while (0)
-
-static struct in_addr ip4 (const char *s)
-{
-  struct in_addr a;
-  ck_assert_int_eq (inet_pton (AF_INET, s, &a), 1);
-  return a;
-}
-
-static int must_index (net_nl *nl, const char *name)
-{
-  berr *e = NULL;
-  int i = net_link_index (nl, name, &e);
-  if (i < 0)
-    ck_abort_msg ("index of %s: %s", name, e->msg);
-  return i;
-}
-
-static void must_addr_up (net_nl *nl, const char *name, const char *addr, unsigned len)
-{
-  int i = must_index (nl, name);
-  MUST (net_addr_add (nl, i, ip4 (addr), len, err));
-  MUST (net_link_set_up (nl, i, true, err));
-}
-
 /* host: bridge bbr0 172.30.0.1/24 and vl 10.99.0.1/24 (+ 169.254.0.1/16); ctr: eth0 172.30.0.2
  * on the bridge, default route via the bridge; client: eth0 10.99.0.2/24 and 169.254.169.254/16
  * (standing in for the instance metadata service). The test process enters host. */
@@ -103,18 +70,18 @@ static void topo_build (struct topo *t)
   t->ctr = ts_netenv_ns (&env, "ctr");
   t->client = ts_netenv_ns (&env, "client");
   net_nl *h = ts_nl_open (t->host), *c = ts_nl_open (t->ctr), *l = ts_nl_open (t->client);
-  MUST (net_link_add_bridge (h, "bbr0", err));
-  must_addr_up (h, "bbr0", "172.30.0.1", 24);
-  MUST (net_link_add_veth (h, "vc", "eth0", t->ctr, err));
-  MUST (net_link_set_master (h, must_index (h, "vc"), must_index (h, "bbr0"), err));
-  MUST (net_link_set_up (h, must_index (h, "vc"), true, err));
-  must_addr_up (c, "eth0", "172.30.0.2", 24);
-  MUST (net_route_add_default (c, ip4 ("172.30.0.1"), 0, err));
-  MUST (net_link_add_veth (h, "vl", "eth0", t->client, err));
-  must_addr_up (h, "vl", "10.99.0.1", 24);
-  MUST (net_addr_add (h, must_index (h, "vl"), ip4 ("169.254.0.1"), 16, err));
-  must_addr_up (l, "eth0", "10.99.0.2", 24);
-  MUST (net_addr_add (l, must_index (l, "eth0"), ip4 ("169.254.169.254"), 16, err));
+  TS_MUST (net_link_add_bridge (h, "bbr0", err));
+  ts_addr_up (h, "bbr0", "172.30.0.1", 24);
+  TS_MUST (net_link_add_veth (h, "vc", "eth0", t->ctr, err));
+  TS_MUST (net_link_set_master (h, ts_must_index (h, "vc"), ts_must_index (h, "bbr0"), err));
+  TS_MUST (net_link_set_up (h, ts_must_index (h, "vc"), true, err));
+  ts_addr_up (c, "eth0", "172.30.0.2", 24);
+  TS_MUST (net_route_add_default (c, ts_ip4 ("172.30.0.1"), 0, err));
+  TS_MUST (net_link_add_veth (h, "vl", "eth0", t->client, err));
+  ts_addr_up (h, "vl", "10.99.0.1", 24);
+  TS_MUST (net_addr_add (h, ts_must_index (h, "vl"), ts_ip4 ("169.254.0.1"), 16, err));
+  ts_addr_up (l, "eth0", "10.99.0.2", 24);
+  TS_MUST (net_addr_add (l, ts_must_index (l, "eth0"), ts_ip4 ("169.254.169.254"), 16, err));
   net_nl_close (h);
   net_nl_close (c);
   net_nl_close (l);
@@ -168,7 +135,7 @@ static int fds_without_cloexec (void)
 static net_nft *must_nft (int nsfd)
 {
   net_nft *nft = NULL;
-  MUST (net_nft_open (nsfd, &nft, err));
+  TS_MUST (net_nft_open (nsfd, &nft, err));
   return nft;
 }
 
@@ -196,7 +163,7 @@ static bool tcp_delivers (int ns_from, int lsock, const char *dst, uint16_t dpor
 {
   int c = sock_in (ns_from, SOCK_STREAM, 0);
   struct sockaddr_in to
-      = { .sin_family = AF_INET, .sin_port = htons (dport), .sin_addr = ip4 (dst) };
+      = { .sin_family = AF_INET, .sin_port = htons (dport), .sin_addr = ts_ip4 (dst) };
   bool ok = connect (c, (struct sockaddr *)&to, sizeof to) == 0 && write (c, "b", 1) == 1;
   if (ok)
     {
@@ -215,7 +182,7 @@ static bool udp_delivers (int ns_from, int rsock, const char *dst, uint16_t dpor
 {
   int s = sock_in (ns_from, SOCK_DGRAM, 0);
   struct sockaddr_in to
-      = { .sin_family = AF_INET, .sin_port = htons (dport), .sin_addr = ip4 (dst) };
+      = { .sin_family = AF_INET, .sin_port = htons (dport), .sin_addr = ts_ip4 (dst) };
   ssize_t n = sendto (s, "berth", 5, 0, (struct sockaddr *)&to, sizeof to);
   close (s);
   if (n != 5)
@@ -242,7 +209,7 @@ static char *table_text (void)
 static struct net_nft_port port (const char *owner, int proto, uint16_t hp, const char *addr,
                                  uint16_t p)
 {
-  struct net_nft_port m = { .proto = proto, .host_port = hp, .addr = ip4 (addr), .port = p };
+  struct net_nft_port m = { .proto = proto, .host_port = hp, .addr = ts_ip4 (addr), .port = p };
   snprintf (m.owner, sizeof m.owner, "%s", owner);
   return m;
 }
@@ -258,9 +225,9 @@ START_TEST (test_ensure_twice_is_idempotent_and_delete_removes_the_table)
   net_nft *nft = must_nft (host);
   /* libnftables' own netlink socket is made close-on-exec too. */
   ck_assert_int_eq (fds_without_cloexec (), leaky);
-  MUST (net_nft_ensure (nft, err));
+  TS_MUST (net_nft_ensure (nft, err));
   char *once = table_text_in_pin ();
-  MUST (net_nft_ensure (nft, err));
+  TS_MUST (net_nft_ensure (nft, err));
   char *twice = table_text_in_pin ();
   ck_assert_str_eq (once, twice);
   const char *want[] = { "chain publish",
@@ -273,12 +240,12 @@ START_TEST (test_ensure_twice_is_idempotent_and_delete_removes_the_table)
   for (size_t i = 0; i < sizeof want / sizeof *want; i++)
     ck_assert_msg (strstr (once, want[i]) != NULL, "missing `%s` in\n%s", want[i], once);
   struct net_nft_listing l;
-  MUST (net_nft_list (nft, &l, err));
+  TS_MUST (net_nft_list (nft, &l, err));
   ck_assert (l.exists);
   ck_assert_uint_eq (l.n_ports + l.n_masqs + l.n_blocks, 0);
-  MUST (net_nft_delete_table (nft, err));
-  MUST (net_nft_delete_table (nft, err));
-  MUST (net_nft_list (nft, &l, err));
+  TS_MUST (net_nft_delete_table (nft, err));
+  TS_MUST (net_nft_delete_table (nft, err));
+  TS_MUST (net_nft_list (nft, &l, err));
   ck_assert (!l.exists);
   char *rs = NULL, *cmd = NULL;
   int status;
@@ -299,16 +266,16 @@ START_TEST (test_port_mapping_delivers_tcp_and_udp_to_the_container_through_dnat
   struct topo t;
   topo_build (&t);
   net_nft *nft = must_nft (-1);
-  MUST (net_nft_ensure (nft, err));
-  MUST (net_nft_masquerade_add (nft, "172.30.0.0/24", "bbr0", err));
+  TS_MUST (net_nft_ensure (nft, err));
+  TS_MUST (net_nft_masquerade_add (nft, "172.30.0.0/24", "bbr0", err));
   int ltcp = sock_in (t.ctr, SOCK_STREAM, 80), ludp = sock_in (t.ctr, SOCK_DGRAM, 80);
   ck_assert_int_eq (listen (ltcp, 8), 0);
   /* Before publishing nothing answers on the host's port. */
   ck_assert (!tcp_delivers (t.client, ltcp, "10.99.0.1", 8080));
   struct net_nft_port mt = port ("task1", IPPROTO_TCP, 8080, "172.30.0.2", 80);
   struct net_nft_port mu = port ("task1", IPPROTO_UDP, 8080, "172.30.0.2", 80);
-  MUST (net_nft_port_add (nft, &mt, NULL, err));
-  MUST (net_nft_port_add (nft, &mu, NULL, err));
+  TS_MUST (net_nft_port_add (nft, &mt, NULL, err));
+  TS_MUST (net_nft_port_add (nft, &mu, NULL, err));
   ck_assert (tcp_delivers (t.client, ltcp, "10.99.0.1", 8080));
   char src[INET_ADDRSTRLEN] = "";
   ck_assert (udp_delivers (t.client, ludp, "10.99.0.1", 8080, src));
@@ -331,41 +298,41 @@ START_TEST (test_remove_by_owner_is_exact_and_teardown_restores_the_empty_table)
 {
   enter_host_only ();
   net_nft *nft = must_nft (-1);
-  MUST (net_nft_ensure (nft, err));
+  TS_MUST (net_nft_ensure (nft, err));
   char *empty = table_text ();
   struct net_nft_port a1 = port ("a", IPPROTO_TCP, 8080, "172.30.0.2", 80);
   struct net_nft_port a2 = port ("a", IPPROTO_UDP, 5353, "172.30.0.2", 53);
   struct net_nft_port b1 = port ("b", IPPROTO_TCP, 8081, "172.30.0.3", 80);
-  MUST (net_nft_port_add (nft, &a1, NULL, err));
-  MUST (net_nft_port_add (nft, &a2, NULL, err));
-  MUST (net_nft_port_add (nft, &b1, NULL, err));
-  MUST (net_nft_port_add (nft, &b1, NULL, err)); /* again: no second rule */
-  MUST (net_nft_masquerade_add (nft, "172.30.0.0/24", "bbr0", err));
-  MUST (net_nft_masquerade_add (nft, "172.30.0.0/24", "bbr0", err));
-  MUST (net_nft_block_add (nft, "172.30.0.0/24", ip4 ("169.254.169.254"), err));
-  MUST (net_nft_block_add (nft, "172.30.0.0/24", ip4 ("169.254.169.254"), err));
+  TS_MUST (net_nft_port_add (nft, &a1, NULL, err));
+  TS_MUST (net_nft_port_add (nft, &a2, NULL, err));
+  TS_MUST (net_nft_port_add (nft, &b1, NULL, err));
+  TS_MUST (net_nft_port_add (nft, &b1, NULL, err)); /* again: no second rule */
+  TS_MUST (net_nft_masquerade_add (nft, "172.30.0.0/24", "bbr0", err));
+  TS_MUST (net_nft_masquerade_add (nft, "172.30.0.0/24", "bbr0", err));
+  TS_MUST (net_nft_block_add (nft, "172.30.0.0/24", ts_ip4 ("169.254.169.254"), err));
+  TS_MUST (net_nft_block_add (nft, "172.30.0.0/24", ts_ip4 ("169.254.169.254"), err));
   struct net_nft_listing l;
-  MUST (net_nft_list (nft, &l, err));
+  TS_MUST (net_nft_list (nft, &l, err));
   ck_assert_uint_eq (l.n_ports, 3);
   ck_assert_uint_eq (l.n_masqs, 1);
   ck_assert_str_eq (l.masqs[0].bridge, "bbr0");
   ck_assert_uint_eq (l.n_blocks, 1);
   ck_assert_str_eq (l.blocks[0].subnet, "172.30.0.0/24");
   net_nft_listing_clear (&l);
-  MUST (net_nft_ports_remove (nft, "a", err));
-  MUST (net_nft_list (nft, &l, err));
+  TS_MUST (net_nft_ports_remove (nft, "a", err));
+  TS_MUST (net_nft_list (nft, &l, err));
   ck_assert_uint_eq (l.n_ports, 1);
   ck_assert_str_eq (l.ports[0].owner, "b");
   ck_assert_uint_eq (l.ports[0].host_port, 8081);
   ck_assert_uint_eq (l.ports[0].port, 80);
-  ck_assert_uint_eq (l.ports[0].addr.s_addr, ip4 ("172.30.0.3").s_addr);
+  ck_assert_uint_eq (l.ports[0].addr.s_addr, ts_ip4 ("172.30.0.3").s_addr);
   net_nft_listing_clear (&l);
   berr *e = NULL;
   ck_assert_int_eq (net_nft_ports_remove (nft, "a", &e), 0);
   ck_assert_int_eq (net_nft_ports_remove (nft, "b", &e), 1);
-  MUST (net_nft_masquerade_remove (nft, "172.30.0.0/24", "bbr0", err));
-  MUST (net_nft_masquerade_remove (nft, "172.30.0.0/24", "bbr0", err));
-  MUST (net_nft_block_remove (nft, "172.30.0.0/24", ip4 ("169.254.169.254"), err));
+  TS_MUST (net_nft_masquerade_remove (nft, "172.30.0.0/24", "bbr0", err));
+  TS_MUST (net_nft_masquerade_remove (nft, "172.30.0.0/24", "bbr0", err));
+  TS_MUST (net_nft_block_remove (nft, "172.30.0.0/24", ts_ip4 ("169.254.169.254"), err));
   char *after = table_text ();
   ck_assert_str_eq (empty, after);
   /* Bad input is refused before anything reaches nft. */
@@ -379,7 +346,7 @@ START_TEST (test_remove_by_owner_is_exact_and_teardown_restores_the_empty_table)
   berr_free (&e);
   free (empty);
   free (after);
-  MUST (net_nft_delete_table (nft, err));
+  TS_MUST (net_nft_delete_table (nft, err));
   net_nft_close (nft);
 }
 END_TEST
@@ -398,7 +365,7 @@ START_TEST (test_dynamic_ports_come_from_the_range_skip_bound_ones_and_never_col
       char owner[16];
       snprintf (owner, sizeof owner, "t%d", i);
       struct net_nft_port m = port (owner, IPPROTO_TCP, 0, "172.30.0.2", 80);
-      MUST (net_nft_port_add (nft, &m, &r, err));
+      TS_MUST (net_nft_port_add (nft, &m, &r, err));
       ck_assert_uint_ge (m.host_port, r.lo);
       ck_assert_uint_le (m.host_port, r.hi);
       ck_assert_uint_ne (m.host_port, 40001);
@@ -407,7 +374,7 @@ START_TEST (test_dynamic_ports_come_from_the_range_skip_bound_ones_and_never_col
       got[i] = m.host_port;
       /* A retry by the same owner gets the same port back, not a new one. */
       struct net_nft_port again = port (owner, IPPROTO_TCP, 0, "172.30.0.2", 80);
-      MUST (net_nft_port_add (nft, &again, &r, err));
+      TS_MUST (net_nft_port_add (nft, &again, &r, err));
       ck_assert_uint_eq (again.host_port, m.host_port);
     }
   berr *e = NULL;
@@ -418,10 +385,10 @@ START_TEST (test_dynamic_ports_come_from_the_range_skip_bound_ones_and_never_col
   berr_free (&e);
   /* UDP ports are a separate space. */
   struct net_nft_port u = port ("t9", IPPROTO_UDP, 0, "172.30.0.2", 53);
-  MUST (net_nft_port_add (nft, &u, &r, err));
+  TS_MUST (net_nft_port_add (nft, &u, &r, err));
   ck_assert_uint_eq (u.host_port, 40000);
   close (taken);
-  MUST (net_nft_delete_table (nft, err));
+  TS_MUST (net_nft_delete_table (nft, err));
   net_nft_close (nft);
   close (host);
 }
@@ -432,8 +399,8 @@ START_TEST (test_static_port_already_taken_fails_clearly)
   enter_host_only ();
   net_nft *nft = must_nft (-1);
   struct net_nft_port a = port ("taskA", IPPROTO_TCP, 8080, "172.30.0.2", 80);
-  MUST (net_nft_port_add (nft, &a, NULL, err));
-  MUST (net_nft_port_add (nft, &a, NULL, err));
+  TS_MUST (net_nft_port_add (nft, &a, NULL, err));
+  TS_MUST (net_nft_port_add (nft, &a, NULL, err));
   berr *e = NULL;
   struct net_nft_port b = port ("taskB", IPPROTO_TCP, 8080, "172.30.0.3", 80);
   ck_assert_int_lt (net_nft_port_add (nft, &b, NULL, &e), 0);
@@ -448,12 +415,12 @@ START_TEST (test_static_port_already_taken_fails_clearly)
                     "host port udp/9090 for taskB is in use: a socket on the host is bound to it");
   berr_free (&e);
   close (s);
-  MUST (net_nft_port_add (nft, &c, NULL, err));
+  TS_MUST (net_nft_port_add (nft, &c, NULL, err));
   struct net_nft_listing l;
-  MUST (net_nft_list (nft, &l, err));
+  TS_MUST (net_nft_list (nft, &l, err));
   ck_assert_uint_eq (l.n_ports, 2);
   net_nft_listing_clear (&l);
-  MUST (net_nft_delete_table (nft, err));
+  TS_MUST (net_nft_delete_table (nft, err));
   net_nft_close (nft);
 }
 END_TEST
@@ -464,7 +431,7 @@ START_TEST (
   struct topo t;
   topo_build (&t);
   net_nft *nft = must_nft (-1);
-  MUST (net_nft_masquerade_add (nft, "172.30.0.0/24", "bbr0", err));
+  TS_MUST (net_nft_masquerade_add (nft, "172.30.0.0/24", "bbr0", err));
   int imds = sock_in (t.client, SOCK_DGRAM, 9555);
   char src[INET_ADDRSTRLEN] = "";
   /* Reachable before the block, so the test can fail; egress leaves as the host's address. */
@@ -472,7 +439,7 @@ START_TEST (
   ck_assert_str_eq (src, "169.254.0.1");
   ck_assert (udp_delivers (t.ctr, imds, "10.99.0.2", 9555, src));
   ck_assert_str_eq (src, "10.99.0.1");
-  MUST (net_nft_block_add (nft, "172.30.0.0/24", ip4 ("169.254.169.254"), err));
+  TS_MUST (net_nft_block_add (nft, "172.30.0.0/24", ts_ip4 ("169.254.169.254"), err));
   ck_assert (!udp_delivers (t.ctr, imds, "169.254.169.254", 9555, NULL));
   int l = sock_in (t.client, SOCK_STREAM, 80);
   ck_assert_int_eq (listen (l, 1), 0);
@@ -480,7 +447,7 @@ START_TEST (
   /* Everything else still flows. */
   ck_assert (udp_delivers (t.ctr, imds, "10.99.0.2", 9555, src));
   ck_assert (tcp_delivers (t.ctr, l, "10.99.0.2", 80));
-  MUST (net_nft_block_remove (nft, "172.30.0.0/24", ip4 ("169.254.169.254"), err));
+  TS_MUST (net_nft_block_remove (nft, "172.30.0.0/24", ts_ip4 ("169.254.169.254"), err));
   ck_assert (udp_delivers (t.ctr, imds, "169.254.169.254", 9555, NULL));
   close (l);
   close (imds);
@@ -492,23 +459,23 @@ END_TEST
 START_TEST (test_port_ranges_default_outside_the_kernels_ephemeral_range)
 {
   struct net_port_range k, d, p;
-  MUST (net_kernel_port_range (&k, err));
-  MUST (net_port_range_default (&k, &d, err));
+  TS_MUST (net_kernel_port_range (&k, err));
+  TS_MUST (net_port_range_default (&k, &d, err));
   ck_assert (d.hi < k.lo || d.lo > k.hi);
   ck_assert_uint_ge (d.lo, 1024);
   struct net_port_range linux_default = { 32768, 60999 };
-  MUST (net_port_range_default (&linux_default, &d, err));
+  TS_MUST (net_port_range_default (&linux_default, &d, err));
   ck_assert_uint_eq (d.lo, 61000);
   ck_assert_uint_eq (d.hi, 65535);
   struct net_port_range high = { 20000, 65535 };
-  MUST (net_port_range_default (&high, &d, err));
+  TS_MUST (net_port_range_default (&high, &d, err));
   ck_assert_uint_eq (d.lo, 1024);
   ck_assert_uint_eq (d.hi, 19999);
   berr *e = NULL;
   struct net_port_range all = { 1024, 65535 };
   ck_assert_int_lt (net_port_range_default (&all, &d, &e), 0);
   berr_free (&e);
-  MUST (net_port_range_parse ("49153-65535", &p, err));
+  TS_MUST (net_port_range_parse ("49153-65535", &p, err));
   ck_assert_uint_eq (p.lo, 49153);
   ck_assert_uint_eq (p.hi, 65535);
   const char *bad[] = { "", "1", "2-1", "0-5", "1-65536", "1-2-3", "a-b", "01-5", " 1-5" };

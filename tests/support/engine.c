@@ -3,7 +3,9 @@
 #include "tests/support/engine.h"
 #include "images/images.h"
 #include "lib/cleanup.h"
+#include "net/net.h"
 #include "runtime/runtime.h"
+#include "tests/support/netenv.h"
 #include "tests/support/support.h"
 
 #include <dirent.h>
@@ -62,6 +64,7 @@ void ts_eng_setup (ts_eng *f, const char *images_dir)
   ck_assert_int_eq (unshare (CLONE_NEWNS), 0);
   ck_assert_int_eq (mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
   memset (f, 0, sizeof *f);
+  f->host_ns = -1;
   f->dir = ts_mkdtemp ("agent-engine");
   f->store_path = ts_eng_cat (f->dir, "/agent.db");
   f->state = ts_eng_cat (f->dir, "/state");
@@ -104,8 +107,19 @@ void ts_eng_open (ts_eng *f)
                           .max_creates = f->max_creates,
                           .seed = 1,
                           .awsvpc_host_netns_fd = f->awsvpc_host_netns_fd,
-                          .netns_run_dir = f->netns_run_dir };
+                          .netns_run_dir = f->netns_run_dir,
+                          .endpoints = f->endpoints };
   ts_eng_ok (agent_engine_new (&o, &f->eng, &err), &err);
+}
+
+void ts_eng_bridge (ts_eng *f, const struct ts_netenv *env)
+{
+  berr *err = NULL;
+  f->host_ns = ts_netenv_ns (env, "host");
+  _cleanup_free_ char *ipam = ts_eng_cat (env->tmp, "/ipam");
+  struct net_bridge_config bc
+      = { .ipam_path = ipam, .run_dir = env->run_dir, .host_netns_fd = f->host_ns };
+  ts_eng_ok (net_bridge_open (&bc, &f->bridge, &err), &err);
 }
 
 /* Waits (up to 3 s each) for the shims recorded under state/shims to exit, so their final
@@ -164,6 +178,7 @@ static void kill_containers (ts_eng *f)
 void ts_eng_teardown (ts_eng *f)
 {
   agent_engine_free (f->eng);
+  agent_endpoints_free (f->endpoints);
   agent_http_free (f->http);
   agent_credprov_free (f->creds);
   kill_containers (f);
@@ -173,6 +188,9 @@ void ts_eng_teardown (ts_eng *f)
   img_store_close (f->images);
   sd_event_unref (f->ev);
   agent_config_free (&f->cfg);
+  net_bridge_close (f->bridge);
+  if (f->host_ns >= 0)
+    close (f->host_ns);
   ts_rmtree (f->dir);
   free (f->dir), free (f->store_path), free (f->state), free (f->rtroot), free (f->img_root);
   free (f->shim), free (f->runtime);

@@ -15,6 +15,7 @@
 #define TS_ENG_ARN_PREFIX "arn:aws:ecs:us-east-1:000000000000:task/default/"
 
 struct net_bridge;
+struct ts_netenv;
 
 typedef struct ts_eng
 {
@@ -28,6 +29,9 @@ typedef struct ts_eng
   agent_engine *eng;
   agent_http *http; /* NULL unless the test makes one (freed by the teardown) */
   agent_credprov *creds;
+  agent_endpoints *endpoints; /* passed to the engine; NULL unless the test makes one (freed by
+                                 the teardown, after the engine) */
+  int host_ns;                /* ts_eng_bridge's "host" namespace (closed by the teardown) */
   /* options read by ts_eng_open (set them between setup and open) */
   uint64_t host_mem_mib;     /* 0: 1 TiB */
   unsigned max_creates;      /* 0: the engine's default */
@@ -40,11 +44,36 @@ typedef struct ts_eng
 char *ts_eng_images_build (void);
 void ts_eng_images_remove (char *dir);
 
+/* Defines the Check fixtures of a test case whose tests use f (a file-scope ts_eng) as set up:
+ * eng_suite_setup and eng_suite_teardown (unchecked: the images, built once into
+ * eng_images_dir), eng_setup and eng_teardown (checked: ts_eng_setup, ts_eng_teardown). */
+#define TS_ENG_FIXTURES(f)                                                                         \
+  static char *eng_images_dir;                                                                     \
+  static void eng_suite_setup (void)                                                               \
+  {                                                                                                \
+    eng_images_dir = ts_eng_images_build ();                                                       \
+  }                                                                                                \
+  static void eng_suite_teardown (void)                                                            \
+  {                                                                                                \
+    ts_eng_images_remove (eng_images_dir);                                                         \
+  }                                                                                                \
+  static void eng_setup (void)                                                                     \
+  {                                                                                                \
+    ts_eng_setup (&(f), eng_images_dir);                                                           \
+  }                                                                                                \
+  static void eng_teardown (void)                                                                  \
+  {                                                                                                \
+    ts_eng_teardown (&(f));                                                                        \
+  }
+
 /* Enters a private mount namespace, makes the directories, imports the image from images_dir,
  * opens the puller and the loop. The engine is not open yet. */
 void ts_eng_setup (ts_eng *f, const char *images_dir);
 /* Opens the store (unless open) and the engine with f's options. */
 void ts_eng_open (ts_eng *f);
+/* Makes a "host" namespace in env's run_dir (the test's, begun) and a bridge working in it, as
+ * f->host_ns and f->bridge (for networkMode bridge); the teardown closes both. */
+void ts_eng_bridge (ts_eng *f, const struct ts_netenv *env);
 /* Frees the engine, kills every container left (waiting for the shims), frees everything. */
 void ts_eng_teardown (ts_eng *f);
 

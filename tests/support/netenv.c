@@ -7,11 +7,13 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <glob.h>
+#include <net/if.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <unistd.h>
 
 /* The suite's command, then the mounts under this suite run's own scratch directory (its pins):
  * only what this run made, so other suites and other runs of this one pinning namespaces at the
@@ -118,4 +120,93 @@ bool ts_pending (int lsock, int ms)
 {
   struct pollfd p = { .fd = lsock, .events = POLLIN };
   return poll (&p, 1, ms) == 1;
+}
+
+struct in_addr ts_ip4 (const char *s)
+{
+  struct in_addr a;
+  ck_assert_msg (inet_pton (AF_INET, s, &a) == 1, "not an address: %s", s);
+  return a;
+}
+
+int ts_must_index (net_nl *nl, const char *name)
+{
+  berr *e = NULL;
+  int i = net_link_index (nl, name, &e);
+  if (i <= 0)
+    ck_abort_msg ("index of %s: %s", name, e ? e->msg : "?");
+  return i;
+}
+
+void ts_addr_up (net_nl *nl, const char *name, const char *addr, unsigned len)
+{
+  int i = ts_must_index (nl, name);
+  TS_MUST (net_addr_add (nl, i, ts_ip4 (addr), len, err));
+  TS_MUST (net_link_set_up (nl, i, true, err));
+}
+
+void ts_wait_running (net_nl *nl, const char *name)
+{
+  int idx = ts_must_index (nl, name);
+  for (int i = 0; i < 2000; i++)
+    {
+      unsigned flags = 0;
+      TS_MUST (net_link_flags (nl, idx, &flags, err));
+      if (flags & IFF_RUNNING)
+        return;
+      usleep (1000);
+    }
+  ck_abort_msg ("link %s never came up", name);
+}
+
+char *ts_link_mac (int nsfd, const char *name)
+{
+  uint8_t m[6];
+  char *s = NULL;
+  net_nl *nl = ts_nl_open (nsfd);
+  TS_MUST (net_link_get_mac (nl, ts_must_index (nl, name), m, err));
+  net_nl_close (nl);
+  ck_assert_int_ge (
+      asprintf (&s, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]), 0);
+  return s;
+}
+
+int ts_netenv_ns_no6 (const struct ts_netenv *e, const char *name)
+{
+  int fd = ts_netenv_ns (e, name);
+  ts_sh_ok ("nsenter --net=%s/%s sysctl -qw net.ipv6.conf.all.disable_ipv6=1"
+            " net.ipv6.conf.default.disable_ipv6=1",
+            e->run_dir, name);
+  return fd;
+}
+
+void ts_vpc_plug (int vpc, int ns, const char *name, const char *vpc_end, const char *addr)
+{
+  net_nl *n = ts_nl_open (vpc), *h = ts_nl_open (ns);
+  TS_MUST (net_link_add_veth (n, vpc_end, name, ns, err));
+  TS_MUST (net_link_set_master (n, ts_must_index (n, vpc_end), ts_must_index (n, "vpcbr"), err));
+  TS_MUST (net_link_set_up (n, ts_must_index (n, vpc_end), true, err));
+  if (addr != NULL)
+    {
+      ts_addr_up (h, name, addr, 24);
+      ts_wait_running (h, name);
+    }
+  net_nl_close (n);
+  net_nl_close (h);
+}
+
+void ts_vpc_build (const struct ts_netenv *e, int *vpc, int *a, int *b)
+{
+  *vpc = ts_netenv_ns_no6 (e, "vpc");
+  *a = ts_netenv_ns_no6 (e, "hostA");
+  if (b != NULL)
+    *b = ts_netenv_ns_no6 (e, "hostB");
+  net_nl *n = ts_nl_open (*vpc);
+  TS_MUST (net_link_add_bridge (n, "vpcbr", err));
+  ts_addr_up (n, "vpcbr", "10.0.1.1", 24);
+  net_nl_close (n);
+  ts_vpc_plug (*vpc, *a, "nic0", "pa", "10.0.1.10");
+  if (b != NULL)
+    ts_vpc_plug (*vpc, *b, "nic0", "pb", "10.0.1.20");
+  ts_vpc_plug (*vpc, *a, "eth1", "pe1", NULL);
 }

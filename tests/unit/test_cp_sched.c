@@ -66,6 +66,24 @@ static cJSON *json (const char *s)
   return j;
 }
 
+/* task_of with a placement strategy and constraints (JSON texts, NULL for none); task_clear
+ * frees them. */
+static cp_sched_task task_with (int64_t cpu, int64_t memory, const char *strategy,
+                                const char *constraints)
+{
+  cp_sched_task t = task_of (cpu, memory);
+  t.strategy = strategy ? json (strategy) : NULL;
+  t.constraints = constraints ? json (constraints) : NULL;
+  return t;
+}
+
+static void task_clear (cp_sched_task *t)
+{
+  cJSON_Delete ((cJSON *)t->strategy);
+  cJSON_Delete ((cJSON *)t->constraints);
+  t->strategy = t->constraints = NULL;
+}
+
 #define AZ(z) "[{\"name\":\"ecs.availability-zone\",\"value\":\"" z "\"}]"
 
 START_TEST (test_binpack_picks_the_instance_with_least_remaining_that_fits)
@@ -76,17 +94,15 @@ START_TEST (test_binpack_picks_the_instance_with_least_remaining_that_fits)
   fx_add (&fx, 4096, 1000, NULL);
   fx_add (&fx, 4096, 300, NULL); /* least memory but too little */
   fx_add (&fx, 4096, 600, NULL);
-  cp_sched_task t = task_of (0, 400);
-  t.strategy = json ("[{\"type\":\"binpack\",\"field\":\"memory\"}]");
+  cp_sched_task t = task_with (0, 400, "[{\"type\":\"binpack\",\"field\":\"memory\"}]", NULL);
   ck_assert_int_eq (place (&fx, &t, 1, c, f), 1);
   ck_assert_int_eq (c[0], 2);
-  cJSON_Delete ((cJSON *)t.strategy);
+  task_clear (&t);
   fx.in[0].cpu = 600, fx.in[1].cpu = 100, fx.in[2].cpu = 2000;
-  t = task_of (500, 0);
-  t.strategy = json ("[{\"type\":\"binpack\",\"field\":\"cpu\"}]");
+  t = task_with (500, 0, "[{\"type\":\"binpack\",\"field\":\"cpu\"}]", NULL);
   ck_assert_int_eq (place (&fx, &t, 1, c, f), 1);
   ck_assert_int_eq (c[0], 0);
-  cJSON_Delete ((cJSON *)t.strategy);
+  task_clear (&t);
   fx_free (&fx);
 }
 END_TEST
@@ -98,15 +114,14 @@ START_TEST (test_binpack_fills_one_instance_before_the_next)
   cp_sched_failure f[5];
   fx_add (&fx, 4096, 1000, NULL);
   fx_add (&fx, 4096, 1000, NULL);
-  cp_sched_task t = task_of (0, 300);
-  t.strategy = json ("[{\"type\":\"binpack\",\"field\":\"memory\"}]");
+  cp_sched_task t = task_with (0, 300, "[{\"type\":\"binpack\",\"field\":\"memory\"}]", NULL);
   ck_assert_int_eq (place (&fx, &t, 5, c, f), 5);
   /* The first copy picks either (a tie), the next two follow it, then the other fills. */
   ck_assert_int_eq (c[1], c[0]);
   ck_assert_int_eq (c[2], c[0]);
   ck_assert_int_eq (c[3], 1 - c[0]);
   ck_assert_int_eq (c[4], 1 - c[0]);
-  cJSON_Delete ((cJSON *)t.strategy);
+  task_clear (&t);
   fx_free (&fx);
 }
 END_TEST
@@ -123,8 +138,7 @@ START_TEST (test_spread_instance_balances_the_tasks_of_the_group)
   cp_sched_instance *b = fx_add (&fx, 4096, 4096, NULL);
   b->task_groups = others, b->n_tasks = 4; /* another group's tasks do not count */
   fx_add (&fx, 4096, 4096, NULL);
-  cp_sched_task t = task_of (0, 10);
-  t.strategy = json ("[{\"type\":\"spread\",\"field\":\"instanceId\"}]");
+  cp_sched_task t = task_with (0, 10, "[{\"type\":\"spread\",\"field\":\"instanceId\"}]", NULL);
   ck_assert_int_eq (place (&fx, &t, 3, c, f), 3);
   for (int i = 0; i < 3; i++)
     per[c[i]]++;
@@ -133,7 +147,7 @@ START_TEST (test_spread_instance_balances_the_tasks_of_the_group)
   ck_assert_int_eq (per[1] + per[2], 3);
   ck_assert_int_ge (per[1], 1);
   ck_assert_int_ge (per[2], 1);
-  cJSON_Delete ((cJSON *)t.strategy);
+  task_clear (&t);
   fx_free (&fx);
 }
 END_TEST
@@ -156,7 +170,7 @@ START_TEST (test_interned_groups_are_counted_by_pointer)
   ck_assert_int_eq (place (&fx, &t, 2, c, f), 2);
   ck_assert_int_eq (c[0], 1); /* a has two of web's tasks, b none */
   ck_assert_int_eq (c[1], 1);
-  cJSON_Delete ((cJSON *)t.strategy);
+  task_clear (&t);
   fx_free (&fx);
 }
 END_TEST
@@ -172,14 +186,14 @@ START_TEST (test_spread_attribute_balances_across_zones)
   fx_add (&fx, 8192, 8192, AZ ("us-east-1c"));
   fx_add (&fx, 8192, 8192, NULL); /* no zone: a bucket of its own */
   static const int zone_of[] = { 0, 0, 1, 2, 3 };
-  cp_sched_task t = task_of (10, 10);
-  t.strategy = json ("[{\"type\":\"spread\",\"field\":\"attribute:ecs.availability-zone\"}]");
+  cp_sched_task t = task_with (
+      10, 10, "[{\"type\":\"spread\",\"field\":\"attribute:ecs.availability-zone\"}]", NULL);
   ck_assert_int_eq (place (&fx, &t, 8, c, f), 8);
   for (int i = 0; i < 8; i++)
     zone[zone_of[c[i]]]++;
   for (int z = 0; z < 4; z++)
     ck_assert_int_eq (zone[z], 2);
-  cJSON_Delete ((cJSON *)t.strategy);
+  task_clear (&t);
   fx_free (&fx);
 }
 END_TEST
@@ -193,16 +207,18 @@ START_TEST (test_strategies_apply_in_order_as_tie_breakers)
   fx_add (&fx, 4096, 500, AZ ("a"));
   fx_add (&fx, 4096, 2000, AZ ("b"));
   fx_add (&fx, 4096, 3000, AZ ("b"));
-  cp_sched_task t = task_of (0, 100);
-  t.strategy = json ("[{\"type\":\"spread\",\"field\":\"attribute:ecs.availability-zone\"},"
-                     "{\"type\":\"binpack\",\"field\":\"memory\"}]");
+  cp_sched_task t
+      = task_with (0, 100,
+                   "[{\"type\":\"spread\",\"field\":\"attribute:ecs.availability-zone\"},"
+                   "{\"type\":\"binpack\",\"field\":\"memory\"}]",
+                   NULL);
   ck_assert_int_eq (place (&fx, &t, 3, c, f), 3);
   /* Zones tie: least memory overall (zone a's 500); then zone b's least (2000); then a tie
    * again, and instance 1 still has the least. */
   ck_assert_int_eq (c[0], 1);
   ck_assert_int_eq (c[1], 2);
   ck_assert_int_eq (c[2], 1);
-  cJSON_Delete ((cJSON *)t.strategy);
+  task_clear (&t);
   /* The other order: binpack first leaves no tie for spread to break. */
   t.strategy = json ("[{\"type\":\"binpack\",\"field\":\"memory\"},"
                      "{\"type\":\"spread\",\"field\":\"attribute:ecs.availability-zone\"}]");
@@ -210,7 +226,7 @@ START_TEST (test_strategies_apply_in_order_as_tie_breakers)
   ck_assert_int_eq (c[0], 1);
   ck_assert_int_eq (c[1], 1);
   ck_assert_int_eq (c[2], 1);
-  cJSON_Delete ((cJSON *)t.strategy);
+  task_clear (&t);
   fx_free (&fx);
 }
 END_TEST
@@ -242,7 +258,7 @@ START_TEST (test_random_is_deterministic_for_a_seed_and_varies_with_it)
       distinct += !seen;
     }
   ck_assert_int_ge (distinct, 20);
-  cJSON_Delete ((cJSON *)t.strategy);
+  task_clear (&t);
   fx_free (&fx);
 }
 END_TEST
@@ -293,13 +309,12 @@ START_TEST (test_tcp_and_udp_host_ports_conflict_separately)
   ck_assert_int_eq (c[0], 0); /* tcp 80 in use does not block udp 53 */
   ck_assert_str_eq (f[1].reason, "RESOURCE:PORTS_UDP");
   /* Dynamic host ports (none static) stack on one instance. */
-  t = task_of (10, 10);
-  t.strategy = json ("[{\"type\":\"binpack\",\"field\":\"memory\"}]");
+  t = task_with (10, 10, "[{\"type\":\"binpack\",\"field\":\"memory\"}]", NULL);
   a->memory = 1000;
   ck_assert_int_eq (place (&fx, &t, 2, c, f), 2);
   ck_assert_int_eq (c[0], 0);
   ck_assert_int_eq (c[1], 0);
-  cJSON_Delete ((cJSON *)t.strategy);
+  task_clear (&t);
   fx_free (&fx);
 }
 END_TEST
@@ -330,9 +345,10 @@ START_TEST (test_draining_instances_get_no_tasks)
   cp_sched_failure f[3];
   fx_add (&fx, 100000, 100000, NULL)->placeable = false;
   fx_add (&fx, 1024, 1024, NULL);
-  cp_sched_task t = task_of (100, 100);
-  t.strategy = json ("[{\"type\":\"binpack\",\"field\":\"memory\"},"
-                     "{\"type\":\"spread\",\"field\":\"instanceId\"}]");
+  cp_sched_task t = task_with (100, 100,
+                               "[{\"type\":\"binpack\",\"field\":\"memory\"},"
+                               "{\"type\":\"spread\",\"field\":\"instanceId\"}]",
+                               NULL);
   ck_assert_int_eq (place (&fx, &t, 3, c, f), 3);
   for (int i = 0; i < 3; i++)
     ck_assert_int_eq (c[i], 1);
@@ -343,7 +359,7 @@ START_TEST (test_draining_instances_get_no_tasks)
   ck_assert_int_eq (cp_sched_place (fx.in, 0, &t, 1, c, f, &(cp_fault){ 0 }), 0);
   ck_assert_str_eq (f[0].reason, "AGENT");
   ck_assert_ptr_null (f[0].arn);
-  cJSON_Delete ((cJSON *)t.strategy);
+  task_clear (&t);
   fx_free (&fx);
 }
 END_TEST
@@ -359,15 +375,14 @@ START_TEST (test_distinct_instance_counts_running_tasks_and_this_call)
   cp_sched_instance *b = fx_add (&fx, 4096, 4096, NULL);
   b->task_groups = others, b->n_tasks = 1;
   fx_add (&fx, 4096, 4096, NULL);
-  cp_sched_task t = task_of (10, 10);
-  t.constraints = json ("[{\"type\":\"distinctInstance\"}]");
+  cp_sched_task t = task_with (10, 10, NULL, "[{\"type\":\"distinctInstance\"}]");
   ck_assert_int_eq (place (&fx, &t, 3, c, f), 2);
   ck_assert_int_ne (c[0], 0);
   ck_assert_int_ne (c[1], 0);
   ck_assert_int_ne (c[0], c[1]);
   ck_assert_int_eq (c[2], -1);
   ck_assert_str_eq (f[2].reason, "MissingAttribute");
-  cJSON_Delete ((cJSON *)t.constraints);
+  task_clear (&t);
   fx_free (&fx);
 }
 END_TEST
@@ -380,19 +395,20 @@ START_TEST (test_member_of_keeps_only_matching_instances)
   fx_add (&fx, 4096, 4096, "[{\"name\":\"ecs.instance-type\",\"value\":\"t2.micro\"}]");
   fx_add (&fx, 4096, 4096, "[{\"name\":\"ecs.instance-type\",\"value\":\"t3.large\"}]");
   fx_add (&fx, 4096, 4096, "[{\"name\":\"ecs.instance-type\",\"value\":\"t3.small\"}]");
-  cp_sched_task t = task_of (10, 10);
-  t.constraints = json ("[{\"type\":\"memberOf\",\"expression\":"
-                        "\"attribute:ecs.instance-type =~ t3.* and not(attribute:ecs.instance-type"
-                        " == t3.large)\"}]");
+  cp_sched_task t
+      = task_with (10, 10, NULL,
+                   "[{\"type\":\"memberOf\",\"expression\":"
+                   "\"attribute:ecs.instance-type =~ t3.* and not(attribute:ecs.instance-type"
+                   " == t3.large)\"}]");
   ck_assert_int_eq (place (&fx, &t, 6, c, f), 6);
   for (int i = 0; i < 6; i++)
     ck_assert_int_eq (c[i], 2);
-  cJSON_Delete ((cJSON *)t.constraints);
+  task_clear (&t);
   t.constraints = json ("[{\"type\":\"memberOf\",\"expression\":\"attribute:gpu exists\"}]");
   ck_assert_int_eq (place (&fx, &t, 1, c, f), 0);
   ck_assert_str_eq (f[0].reason, "MissingAttribute");
   ck_assert_ptr_nonnull (f[0].arn);
-  cJSON_Delete ((cJSON *)t.constraints);
+  task_clear (&t);
   fx_free (&fx);
 }
 END_TEST
@@ -407,16 +423,15 @@ START_TEST (test_binpack_skips_the_best_instances_a_constraint_refuses)
   fx_add (&fx, 4096, 350, "[{\"name\":\"tier\",\"value\":\"ondemand\"}]");
   fx_add (&fx, 4096, 250, "[{\"name\":\"tier\",\"value\":\"ondemand\"}]");
   fx_add (&fx, 4096, 50, "[{\"name\":\"tier\",\"value\":\"ondemand\"}]"); /* too small */
-  cp_sched_task t = task_of (0, 100);
-  t.strategy = json ("[{\"type\":\"binpack\",\"field\":\"memory\"}]");
-  t.constraints = json ("[{\"type\":\"memberOf\",\"expression\":\"attribute:tier != spot\"}]");
+  cp_sched_task t
+      = task_with (0, 100, "[{\"type\":\"binpack\",\"field\":\"memory\"}]",
+                   "[{\"type\":\"memberOf\",\"expression\":\"attribute:tier != spot\"}]");
   /* 250 (instance 3) twice, then 350 (instance 2): the spot ones rank best and are skipped. */
   ck_assert_int_eq (place (&fx, &t, 3, c, f), 3);
   ck_assert_int_eq (c[0], 3);
   ck_assert_int_eq (c[1], 3);
   ck_assert_int_eq (c[2], 2);
-  cJSON_Delete ((cJSON *)t.strategy);
-  cJSON_Delete ((cJSON *)t.constraints);
+  task_clear (&t);
   fx_free (&fx);
 }
 END_TEST
@@ -428,13 +443,12 @@ START_TEST (test_member_of_task_group_sees_copies_placed_by_this_call)
   cp_sched_failure f[3];
   fx_add (&fx, 4096, 4096, NULL);
   fx_add (&fx, 4096, 4096, NULL);
-  cp_sched_task t = task_of (10, 10);
-  t.constraints
-      = json ("[{\"type\":\"memberOf\",\"expression\":\"not(task:group == family:web)\"}]");
+  cp_sched_task t = task_with (
+      10, 10, NULL, "[{\"type\":\"memberOf\",\"expression\":\"not(task:group == family:web)\"}]");
   ck_assert_int_eq (place (&fx, &t, 3, c, f), 2);
   ck_assert_int_ne (c[0], c[1]);
   ck_assert_str_eq (f[2].reason, "MissingAttribute");
-  cJSON_Delete ((cJSON *)t.constraints);
+  task_clear (&t);
   fx_free (&fx);
 }
 END_TEST
@@ -447,8 +461,8 @@ START_TEST (test_failure_names_the_instance_that_came_closest)
   fx_add (&fx, 4096, 4096, NULL)->placeable = false;
   fx_add (&fx, 10, 4096, NULL);
   fx_add (&fx, 4096, 4096, NULL);
-  cp_sched_task t = task_of (100, 100);
-  t.constraints = json ("[{\"type\":\"memberOf\",\"expression\":\"attribute:gpu exists\"}]");
+  cp_sched_task t = task_with (100, 100, NULL,
+                               "[{\"type\":\"memberOf\",\"expression\":\"attribute:gpu exists\"}]");
   ck_assert_int_eq (place (&fx, &t, 1, c, f), 0);
   ck_assert_str_eq (f[0].reason, "MissingAttribute");
   ck_assert_str_eq (f[0].arn, fx.arn[2]);
@@ -456,7 +470,7 @@ START_TEST (test_failure_names_the_instance_that_came_closest)
   ck_assert_int_eq (place (&fx, &t, 1, c, f), 0);
   ck_assert_str_eq (f[0].reason, "RESOURCE:CPU");
   ck_assert_str_eq (f[0].arn, fx.arn[1]); /* the first of the two */
-  cJSON_Delete ((cJSON *)t.constraints);
+  task_clear (&t);
   fx_free (&fx);
 }
 END_TEST
@@ -468,8 +482,7 @@ START_TEST (test_many_copies_fill_the_cluster_exactly)
   cp_sched_failure f[64];
   for (int i = 0; i < 10; i++)
     fx_add (&fx, 10240, 1000, NULL);
-  cp_sched_task t = task_of (256, 250);
-  t.strategy = json ("[{\"type\":\"spread\",\"field\":\"instanceId\"}]");
+  cp_sched_task t = task_with (256, 250, "[{\"type\":\"spread\",\"field\":\"instanceId\"}]", NULL);
   ck_assert_int_eq (place (&fx, &t, 45, c, f), 40);
   for (int i = 0; i < 40; i++)
     per[c[i]]++;
@@ -480,7 +493,7 @@ START_TEST (test_many_copies_fill_the_cluster_exactly)
       ck_assert_int_eq (c[i], -1);
       ck_assert_str_eq (f[i].reason, "RESOURCE:MEMORY");
     }
-  cJSON_Delete ((cJSON *)t.strategy);
+  task_clear (&t);
   fx_free (&fx);
 }
 END_TEST

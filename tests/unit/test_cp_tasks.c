@@ -70,15 +70,23 @@ static cJSON *call_as (enum cp_role role, const char *key, const char *action, c
   return j;
 }
 
+/* The request body fmt makes with ap (newly allocated). */
+static char *body_of (const char *fmt, va_list ap) __attribute__ ((format (printf, 1, 0)));
+static char *body_of (const char *fmt, va_list ap)
+{
+  char *body = NULL;
+  ck_assert_int_ge (vasprintf (&body, fmt, ap), 0);
+  return body;
+}
+
 static cJSON *ok_as (enum cp_role role, const char *key, const char *action, const char *fmt, ...)
     __attribute__ ((format (printf, 4, 5)));
 static cJSON *ok_as (enum cp_role role, const char *key, const char *action, const char *fmt, ...)
 {
-  _cleanup_free_ char *body = NULL;
   va_list ap;
   int status;
   va_start (ap, fmt);
-  ck_assert_int_ge (vasprintf (&body, fmt, ap), 0);
+  _cleanup_free_ char *body = body_of (fmt, ap);
   va_end (ap);
   cJSON *j = call_as (role, key, action, body, &status);
   if (status != 200)
@@ -96,11 +104,10 @@ static void fails_as (enum cp_role role, const char *key, const char *type, cons
 static void fails_as (enum cp_role role, const char *key, const char *type, const char *action,
                       const char *fmt, ...)
 {
-  _cleanup_free_ char *body = NULL;
   va_list ap;
   int status;
   va_start (ap, fmt);
-  ck_assert_int_ge (vasprintf (&body, fmt, ap), 0);
+  _cleanup_free_ char *body = body_of (fmt, ap);
   va_end (ap);
   cJSON *j = call_as (role, key, action, body, &status);
   const char *got = ts_json_str (j, "__type");
@@ -129,6 +136,31 @@ static const char *register_instance (const char *key, int cpu, int mem, int eni
             ts_json_str (cJSON_GetObjectItem (j, "containerInstance"), "containerInstanceArn"));
   cJSON_Delete (j);
   return out;
+}
+
+/* The first task's lastStatus in DescribeTasks of task is want. */
+static void assert_last_status (const char *task, const char *want)
+{
+  cJSON *tj = ok ("DescribeTasks", "{\"cluster\":\"c\",\"tasks\":[\"%s\"]}", task);
+  ck_assert_str_eq (
+      ts_json_str (cJSON_GetArrayItem (cJSON_GetObjectItem (tj, "tasks"), 0), "lastStatus"), want);
+  cJSON_Delete (tj);
+}
+
+/* Reports task's status as its agent would (SubmitTaskStateChange). */
+static void submit_task_status (const char *task, const char *status)
+{
+  cJSON_Delete (ok ("SubmitTaskStateChange",
+                    "{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"%s\"}", task, status));
+}
+
+/* How many instances ListContainerInstances with body lists. */
+static int instances_listed (const char *body)
+{
+  cJSON *l = ok ("ListContainerInstances", "%s", body);
+  int n = cJSON_GetArraySize (cJSON_GetObjectItem (l, "containerInstanceArns"));
+  cJSON_Delete (l);
+  return n;
 }
 
 static void create_cluster_and_defs (void)
@@ -239,15 +271,13 @@ START_TEST (test_placed_tasks_take_resources_and_stopping_gives_them_back)
   /* StopTask alone only asks; STOPPED from the agent frees. */
   cJSON_Delete (ok ("StopTask", "{\"cluster\":\"c\",\"task\":\"%s\"}", task_arn (r, 0)));
   ck_assert_int_eq (remaining (ci, "CPU"), 1024 - 256 - 200);
-  cJSON_Delete (ok ("SubmitTaskStateChange",
-                    "{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"STOPPED\"}", task_arn (r, 0)));
+  submit_task_status (task_arn (r, 0), "STOPPED");
   ck_assert_int_eq (remaining (ci, "CPU"), 1024 - 200);
   ck_assert_int_eq (remaining (ci, "MEMORY"), 2048 - 256);
   ck_assert_int_eq (remaining (ci, "PORTS"), 1);
   ck_assert_int_eq (remaining (ci, "PORTS_UDP"), 0);
   /* A second STOPPED gives nothing back twice. */
-  cJSON_Delete (ok ("SubmitTaskStateChange",
-                    "{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"STOPPED\"}", task_arn (r, 0)));
+  submit_task_status (task_arn (r, 0), "STOPPED");
   ck_assert_int_eq (remaining (ci, "CPU"), 1024 - 200);
   cJSON_Delete (r);
   cJSON_Delete (r3);
@@ -304,14 +334,9 @@ START_TEST (test_task_states_set_times_counts_and_stop_codes)
   ck_assert_int_eq (cJSON_GetObjectItem (app, "exitCode")->valueint, 3);
   ck_assert_str_eq (ts_json_str (app, "reason"), "boom");
   /* Stopped stays stopped. */
-  cJSON_Delete (ok ("SubmitTaskStateChange",
-                    "{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"RUNNING\"}", t));
+  submit_task_status (t, "RUNNING");
   cJSON_Delete (tj);
-  tj = ok ("DescribeTasks", "{\"cluster\":\"c\",\"tasks\":[\"%s\"]}", t);
-  ck_assert_str_eq (
-      ts_json_str (cJSON_GetArrayItem (cJSON_GetObjectItem (tj, "tasks"), 0), "lastStatus"),
-      "STOPPED");
-  cJSON_Delete (tj);
+  assert_last_status (t, "STOPPED");
   cJSON_Delete (r);
 }
 END_TEST
@@ -366,11 +391,7 @@ START_TEST (test_agent_keys_touch_only_their_own_instance)
   cJSON_Delete (ok_as (CP_ROLE_AGENT, AGENT1, "DeregisterContainerInstance",
                        "{\"cluster\":\"c\",\"containerInstance\":\"%s\",\"force\":true}",
                        mine_copy));
-  cJSON *tj = ok ("DescribeTasks", "{\"cluster\":\"c\",\"tasks\":[\"%s\"]}", t);
-  ck_assert_str_eq (
-      ts_json_str (cJSON_GetArrayItem (cJSON_GetObjectItem (tj, "tasks"), 0), "lastStatus"),
-      "STOPPED");
-  cJSON_Delete (tj);
+  assert_last_status (t, "STOPPED");
   cJSON_Delete (r);
 }
 END_TEST
@@ -399,23 +420,17 @@ START_TEST (test_draining_and_deregistered_instances_get_no_tasks)
                     b);
   cJSON_Delete (r);
   /* ListContainerInstances by status and by attribute. */
-  cJSON *l = ok ("ListContainerInstances", "{\"cluster\":\"c\",\"status\":\"DRAINING\"}");
-  ck_assert_int_eq (cJSON_GetArraySize (cJSON_GetObjectItem (l, "containerInstanceArns")), 1);
-  cJSON_Delete (l);
-  l = ok ("ListContainerInstances", "{\"cluster\":\"c\",\"filter\":\"attribute:zone == z1\"}");
-  ck_assert_int_eq (cJSON_GetArraySize (cJSON_GetObjectItem (l, "containerInstanceArns")), 1);
-  cJSON_Delete (l);
-  l = ok ("ListContainerInstances",
-          "{\"cluster\":\"c\",\"filter\":\"attribute:ecs.os-type exists\"}");
-  ck_assert_int_eq (cJSON_GetArraySize (cJSON_GetObjectItem (l, "containerInstanceArns")), 2);
-  cJSON_Delete (l);
+  ck_assert_int_eq (instances_listed ("{\"cluster\":\"c\",\"status\":\"DRAINING\"}"), 1);
+  ck_assert_int_eq (instances_listed ("{\"cluster\":\"c\",\"filter\":\"attribute:zone == z1\"}"),
+                    1);
+  ck_assert_int_eq (
+      instances_listed ("{\"cluster\":\"c\",\"filter\":\"attribute:ecs.os-type exists\"}"), 2);
   fails ("InvalidParameterException", "ListContainerInstances",
          "{\"cluster\":\"c\",\"filter\":\"runningTasksCount >> 1\"}");
   /* The whole cluster query language, pattern matches included. */
-  l = ok ("ListContainerInstances", "{\"cluster\":\"c\",\"filter\":\"attribute:zone =~ z9\"}");
-  ck_assert_int_eq (cJSON_GetArraySize (cJSON_GetObjectItem (l, "containerInstanceArns")), 0);
-  cJSON_Delete (l);
-  l = ok ("ListContainerInstances", "{\"cluster\":\"c\",\"maxResults\":1}");
+  ck_assert_int_eq (instances_listed ("{\"cluster\":\"c\",\"filter\":\"attribute:zone =~ z9\"}"),
+                    0);
+  cJSON *l = ok ("ListContainerInstances", "{\"cluster\":\"c\",\"maxResults\":1}");
   ck_assert_int_eq (cJSON_GetArraySize (cJSON_GetObjectItem (l, "containerInstanceArns")), 1);
   const char *token = ts_json_str (l, "nextToken");
   ck_assert_str_ne (token, "");
@@ -470,8 +485,7 @@ START_TEST (test_awsvpc_tasks_get_addresses_from_their_subnet_until_it_is_full)
       0);
   ck_assert_str_eq (ts_json_str (ni, "privateIpv4Address"), "10.1.0.2");
   /* Stopping the first frees .2, which the next task gets, also after a reload. */
-  cJSON_Delete (ok ("SubmitTaskStateChange",
-                    "{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"STOPPED\"}", task_arn (r, 0)));
+  submit_task_status (task_arn (r, 0), "STOPPED");
   cp_ctx_free (ctx);
   open_ctx ();
   cJSON *r2 = ok ("RunTask", "{\"cluster\":\"c\",\"taskDefinition\":\"vpc\",\"count\":2,"
@@ -590,8 +604,7 @@ START_TEST (test_list_tasks_filters_and_pages)
   l = ok ("ListTasks", "{\"cluster\":\"c\",\"containerInstance\":\"%s\"}", arn);
   ck_assert_int_eq (cJSON_GetArraySize (cJSON_GetObjectItem (l, "taskArns")), 4);
   cJSON_Delete (l);
-  cJSON_Delete (ok ("SubmitTaskStateChange",
-                    "{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"STOPPED\"}", task_arn (r, 0)));
+  submit_task_status (task_arn (r, 0), "STOPPED");
   l = ok ("ListTasks", "{\"cluster\":\"c\",\"desiredStatus\":\"STOPPED\"}");
   ck_assert_int_eq (cJSON_GetArraySize (cJSON_GetObjectItem (l, "taskArns")), 1);
   cJSON_Delete (l);
@@ -704,8 +717,7 @@ START_TEST (test_clusters_count_instances_and_tasks_and_are_not_deleted_while_th
   char arn[160];
   snprintf (arn, sizeof arn, "%s", a);
   cJSON *r = run ("small", 2);
-  cJSON_Delete (ok ("SubmitTaskStateChange",
-                    "{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"RUNNING\"}", task_arn (r, 0)));
+  submit_task_status (task_arn (r, 0), "RUNNING");
   cJSON *d = ok ("DescribeClusters", "{\"clusters\":[\"c\"]}");
   const cJSON *c = cJSON_GetArrayItem (cJSON_GetObjectItem (d, "clusters"), 0);
   ck_assert_int_eq (cJSON_GetObjectItem (c, "registeredContainerInstancesCount")->valueint, 1);
@@ -731,13 +743,10 @@ START_TEST (test_deregistering_without_force_waits_until_its_tasks_stopped)
   /* Deregistering needs force while the task holds resources. */
   fails ("InvalidParameterException", "DeregisterContainerInstance",
          "{\"cluster\":\"c\",\"containerInstance\":\"%s\"}", arn);
-  cJSON_Delete (ok ("SubmitTaskStateChange",
-                    "{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"DEACTIVATING\"}",
-                    task_arn (r, 0)));
+  submit_task_status (task_arn (r, 0), "DEACTIVATING");
   fails ("InvalidParameterException", "DeregisterContainerInstance",
          "{\"cluster\":\"c\",\"containerInstance\":\"%s\"}", arn);
-  cJSON_Delete (ok ("SubmitTaskStateChange",
-                    "{\"cluster\":\"c\",\"task\":\"%s\",\"status\":\"STOPPED\"}", task_arn (r, 0)));
+  submit_task_status (task_arn (r, 0), "STOPPED");
   cJSON_Delete (
       ok ("DeregisterContainerInstance", "{\"cluster\":\"c\",\"containerInstance\":\"%s\"}", arn));
   cJSON_Delete (ok ("DeleteCluster", "{\"cluster\":\"c\"}"));
@@ -772,11 +781,7 @@ START_TEST (test_a_failed_store_write_leaves_the_model_as_the_store_has_it)
   sqlite3_close (lock);
   /* Not stopped: still holding its resources, as stored. */
   ck_assert_int_eq (remaining (arn, "CPU"), 1024 - 100);
-  cJSON *d = ok ("DescribeTasks", "{\"cluster\":\"c\",\"tasks\":[\"%s\"]}", task_arn (r, 0));
-  ck_assert_str_eq (
-      ts_json_str (cJSON_GetArrayItem (cJSON_GetObjectItem (d, "tasks"), 0), "lastStatus"),
-      "PENDING");
-  cJSON_Delete (d);
+  assert_last_status (task_arn (r, 0), "PENDING");
   cJSON_Delete (ok ("SubmitTaskStateChange", "%s", body));
   ck_assert_int_eq (remaining (arn, "CPU"), 1024);
   cJSON_Delete (r);
