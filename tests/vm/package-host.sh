@@ -130,7 +130,7 @@ poll)
       rm -f "$results/request"
       case $req in
       run-task)
-        # The task the gated steps run: one container serving a port (docs/packaging.md).
+        # The task of the guest's task steps: the imported sample image serving 8080 (docs/packaging.md).
         aws_host register-task-definition --family berth-vm-web --network-mode host \
           --container-definitions "$(jq -nc --arg img berth/sample-httpd:latest \
             '[{name: "web", image: $img, essential: true, cpu: 256, memory: 64,
