@@ -359,6 +359,34 @@ START_TEST (test_seqnums_continue_across_a_kill_9_of_berth_control)
 }
 END_TEST
 
+/* A crash between RunTask's commit and its message's append, made by hand: the message is
+ * deleted from the log while berth-control is down. The restarted berth-control sends the
+ * task again (it is still PENDING), so the agent gets it. */
+START_TEST (test_a_task_whose_message_a_crash_lost_reaches_the_agent_after_restart)
+{
+  start_agent ();
+  _cleanup_free_ char *inst = wait_instance ();
+  stop_agent (SIGKILL);
+  _cleanup_free_ char *task = run_task ();
+  ts_cp_signal (&cp, SIGKILL);
+  ts_sh_ok ("sqlite3 %s/berth-control.db \"DELETE FROM channel_messages WHERE body LIKE "
+            "'%%%s%%'\"",
+            cp.dir, task);
+  _cleanup_free_ char *left = NULL;
+  int st;
+  char cmd[1024];
+  snprintf (cmd, sizeof cmd,
+            "sqlite3 %s/berth-control.db \"SELECT count (*) FROM channel_messages WHERE body "
+            "LIKE '%%%s%%'\"",
+            cp.dir, task);
+  ck_assert_int_eq (ts_sh (cmd, &left, &st), 0);
+  ck_assert_str_eq (left, "0\n");
+  ts_cp_start (&cp);
+  start_agent ();
+  wait_stored (task, "RUNNING", 20.0);
+}
+END_TEST
+
 START_TEST (test_agent_connected_flips_false_and_tasks_are_lost_after_the_timeouts)
 {
   start_agent ();
@@ -644,6 +672,7 @@ static Suite *channel_suite (void)
   tcase_add_test (tc, test_drain_and_activate_commands_set_this_hosts_instance_state);
   tcase_add_test (tc, test_an_agent_started_before_its_credentials_exist_registers_once_they_do);
   tcase_add_test (tc, test_seqnums_continue_across_a_kill_9_of_berth_control);
+  tcase_add_test (tc, test_a_task_whose_message_a_crash_lost_reaches_the_agent_after_restart);
   tcase_add_test (tc, test_agent_connected_flips_false_and_tasks_are_lost_after_the_timeouts);
   tcase_add_test (tc, test_unacked_messages_come_again_and_another_agent_key_cannot_poll);
   tcase_add_test (tc, test_telemetry_from_cgroup_files_reaches_berth_control);
