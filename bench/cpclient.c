@@ -46,7 +46,8 @@ cJSON *cpc_call (cpc_api *a, const char *action, const char *body, int64_t *ns)
   curl_easy_setopt (a->curl, CURLOPT_WRITEDATA, &b);
   int64_t t0 = cpc_now_ns ();
   CURLcode rc = curl_easy_perform (a->curl);
-  *ns = cpc_now_ns () - t0;
+  if (ns)
+    *ns = cpc_now_ns () - t0;
   curl_slist_free_all (h);
   curl_easy_getinfo (a->curl, CURLINFO_RESPONSE_CODE, &code);
   cJSON *j = rc == CURLE_OK && code == 200 ? cJSON_Parse (b.p ? b.p : "") : NULL;

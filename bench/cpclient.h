@@ -1,4 +1,4 @@
-/* What the berth-control benchmarks (bench/placement.c, bench/agents.c) share: a scratch
+/* What the berth-control benchmarks (bench/placement.c, bench/agents.c, bench/node.c) share: a scratch
  * berth-control on a free loopback port, its credentials, and SigV4-signed calls via libcurl. */
 #ifndef BERTH_BENCH_CPCLIENT_H
 #define BERTH_BENCH_CPCLIENT_H
@@ -36,7 +36,7 @@ int cpc_read_key (const char *path, const char *profile, char key[64], char secr
 pid_t cpc_start_server (const char *bin, const char *dir, int port, const char *const *extra);
 int cpc_api_init (cpc_api *a, const char *prog, int port, const char *key, const char *secret);
 /* One signed ECS call; the parsed response (NULL on HTTP or transport failure, said on
- * stderr) and its latency in *ns. */
+ * stderr) and its latency in *ns (ns may be NULL). */
 cJSON *cpc_call (cpc_api *a, const char *action, const char *body, int64_t *ns);
 
 #endif

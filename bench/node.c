@@ -3,6 +3,8 @@
  * and CPU idle and with many tasks, and berth-shim's memory per container (figure 12).
  * Usage: node PORT CREDENTIALS AGENT_PID STATE_DIR CRUN_ROOT CRUN_BUNDLE LOAD_FAMILY
  *             [LAT_TASKS [LOAD_TASKS [CPU_SECONDS]]] */
+#include "cpclient.h"
+
 #include <cJSON.h>
 #include <ctype.h>
 #include <curl/curl.h>
@@ -27,44 +29,11 @@
 
 extern char **environ;
 
-typedef struct buf
-{
-  char *p;
-  size_t n;
-} buf;
-
-typedef struct api
-{
-  CURL *curl;
-  char url[64];
-  char userpwd[192];
-} api;
-
 /* One process's memory, KiB: status (VmRSS, RssAnon, RssFile) and smaps_rollup (Pss split). */
 typedef struct mem
 {
   long rss, rss_anon, rss_file, pss, pss_anon, pss_file;
 } mem;
-
-static size_t on_data (char *data, size_t size, size_t nmemb, void *cls)
-{
-  buf *b = cls;
-  char *g = realloc (b->p, b->n + size * nmemb + 1);
-  if (g == NULL)
-    return 0;
-  memcpy (g + b->n, data, size * nmemb);
-  b->p = g;
-  b->n += size * nmemb;
-  b->p[b->n] = '\0';
-  return size * nmemb;
-}
-
-static int64_t now_ns (void)
-{
-  struct timespec ts;
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static void sleep_ms (long ms)
 {
@@ -72,70 +41,13 @@ static void sleep_ms (long ms)
   nanosleep (&ts, NULL);
 }
 
-/* One signed ECS call; returns the parsed response (NULL on HTTP or transport failure). */
-static cJSON *call (api *a, const char *action, const char *body)
-{
-  char target[128];
-  buf b = { 0 };
-  long code = 0;
-  struct curl_slist *h = NULL;
-  snprintf (target, sizeof target, "X-Amz-Target: AmazonEC2ContainerServiceV20141113.%s", action);
-  h = curl_slist_append (h, "Content-Type: application/x-amz-json-1.1");
-  h = curl_slist_append (h, target);
-  curl_easy_setopt (a->curl, CURLOPT_HTTPHEADER, h);
-  curl_easy_setopt (a->curl, CURLOPT_POSTFIELDS, body);
-  curl_easy_setopt (a->curl, CURLOPT_WRITEDATA, &b);
-  CURLcode rc = curl_easy_perform (a->curl);
-  curl_slist_free_all (h);
-  curl_easy_getinfo (a->curl, CURLINFO_RESPONSE_CODE, &code);
-  cJSON *j = rc == CURLE_OK && code == 200 ? cJSON_Parse (b.p ? b.p : "") : NULL;
-  if (j == NULL)
-    fprintf (stderr, "node: %s: %s %ld %s\n", action, curl_easy_strerror (rc), code,
-             b.p ? b.p : "");
-  free (b.p);
-  return j;
-}
-
-/* Reads key and secret of [profile] from the credentials file berth-control wrote. */
-static int read_key (const char *path, const char *profile, char key[64], char secret[96])
-{
-  char line[256], want[64];
-  bool in = false;
-  FILE *f = fopen (path, "re");
-  if (f == NULL)
-    return -1;
-  snprintf (want, sizeof want, "[%s]", profile);
-  key[0] = secret[0] = '\0';
-  while (fgets (line, sizeof line, f))
-    {
-      line[strcspn (line, "\n")] = '\0';
-      if (line[0] == '[')
-        in = strcmp (line, want) == 0;
-      else if (in)
-        {
-          sscanf (line, "aws_access_key_id = %63s", key);
-          sscanf (line, "aws_secret_access_key = %95s", secret);
-        }
-    }
-  fclose (f);
-  return key[0] && secret[0] ? 0 : -1;
-}
-
-static int api_init (api *a, int port, const char *creds)
+/* The admin key's connection to berth-control on port. */
+static int admin_api (cpc_api *a, int port, const char *creds)
 {
   char key[64], secret[96];
-  if (read_key (creds, "admin", key, secret) < 0)
+  if (cpc_read_key (creds, "admin", key, secret) < 0)
     return -1;
-  snprintf (a->url, sizeof a->url, "http://127.0.0.1:%d/", port);
-  snprintf (a->userpwd, sizeof a->userpwd, "%s:%s", key, secret);
-  if ((a->curl = curl_easy_init ()) == NULL)
-    return -1;
-  curl_easy_setopt (a->curl, CURLOPT_URL, a->url);
-  curl_easy_setopt (a->curl, CURLOPT_AWS_SIGV4, "aws:amz:us-east-1:ecs");
-  curl_easy_setopt (a->curl, CURLOPT_USERPWD, a->userpwd);
-  curl_easy_setopt (a->curl, CURLOPT_WRITEFUNCTION, on_data);
-  curl_easy_setopt (a->curl, CURLOPT_TIMEOUT, 30L);
-  return 0;
+  return cpc_api_init (a, "node", port, key, secret);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -242,18 +154,18 @@ static const char *str (const cJSON *o, const char *key)
 }
 
 /* Waits up to 60 s for the agent to register and connect its channel. */
-static int wait_connected (api *a)
+static int wait_connected (cpc_api *a)
 {
   for (int tries = 0; tries < 300; tries++)
     {
-      cJSON *l = call (a, "ListContainerInstances", "{\"cluster\":\"default\"}");
+      cJSON *l = cpc_call (a, "ListContainerInstances", "{\"cluster\":\"default\"}", NULL);
       const cJSON *arn = cJSON_GetArrayItem (cJSON_GetObjectItem (l, "containerInstanceArns"), 0);
       if (cJSON_IsString (arn))
         {
           char body[512];
           snprintf (body, sizeof body, "{\"cluster\":\"default\",\"containerInstances\":[\"%s\"]}",
                     arn->valuestring);
-          cJSON *d = call (a, "DescribeContainerInstances", body);
+          cJSON *d = cpc_call (a, "DescribeContainerInstances", body, NULL);
           const cJSON *ci = cJSON_GetArrayItem (cJSON_GetObjectItem (d, "containerInstances"), 0);
           bool up = cJSON_IsTrue (cJSON_GetObjectItem (ci, "agentConnected"));
           cJSON_Delete (d);
@@ -270,27 +182,27 @@ static int wait_connected (api *a)
   return -1;
 }
 
-static int register_family (api *a, const char *family, const char *mode)
+static int register_family (cpc_api *a, const char *family, const char *mode)
 {
   char body[1024];
   snprintf (body, sizeof body,
             "{\"family\":\"%s\",\"networkMode\":\"%s\",\"containerDefinitions\":[{\"name\":\"c\","
             "\"image\":\"berth/bench-sleep:latest\",\"essential\":true,\"memory\":16}]}",
             family, mode);
-  cJSON *j = call (a, "RegisterTaskDefinition", body);
+  cJSON *j = cpc_call (a, "RegisterTaskDefinition", body, NULL);
   cJSON_Delete (j);
   return j ? 0 : -1;
 }
 
 /* RunTask of `count` tasks; appends their ARNs to arns[*n]. */
-static int run_tasks (api *a, const char *family, int count, char **arns, int *n)
+static int run_tasks (cpc_api *a, const char *family, int count, char **arns, int *n)
 {
   char body[256];
   snprintf (body, sizeof body,
             "{\"cluster\":\"default\",\"taskDefinition\":\"%s\",\"count\":%d,"
             "\"startedBy\":\"bench\"}",
             family, count);
-  cJSON *j = call (a, "RunTask", body), *t;
+  cJSON *j = cpc_call (a, "RunTask", body, NULL), *t;
   int placed = 0;
   cJSON_ArrayForEach (t, cJSON_GetObjectItem (j, "tasks"))
   {
@@ -308,14 +220,14 @@ static int run_tasks (api *a, const char *family, int count, char **arns, int *n
 }
 
 /* DescribeTasks of up to 100 ARNs; counts RUNNING ones and fails on a STOPPED one. */
-static int count_running (api *a, char **arns, int n, int *running)
+static int count_running (cpc_api *a, char **arns, int n, int *running)
 {
   cJSON *req = cJSON_CreateObject (), *list = cJSON_AddArrayToObject (req, "tasks"), *t;
   cJSON_AddStringToObject (req, "cluster", "default");
   for (int i = 0; i < n; i++)
     cJSON_AddItemToArray (list, cJSON_CreateString (arns[i]));
   char *body = cJSON_PrintUnformatted (req);
-  cJSON *j = call (a, "DescribeTasks", body);
+  cJSON *j = cpc_call (a, "DescribeTasks", body, NULL);
   free (body);
   cJSON_Delete (req);
   int r = j ? 0 : -1;
@@ -336,22 +248,22 @@ static int count_running (api *a, char **arns, int n, int *running)
 
 /* One task through RunTask, then DescribeTasks every 5 ms until RUNNING. Sets the latency
  * berth-control recorded (startedAt - createdAt) and the one this client saw. */
-static int one_task (api *a, const char *family, char **arns, int *n, double *rec_ms,
+static int one_task (cpc_api *a, const char *family, char **arns, int *n, double *rec_ms,
                      double *seen_ms)
 {
   char body[512];
-  int64_t t0 = now_ns ();
+  int64_t t0 = cpc_now_ns ();
   if (run_tasks (a, family, 1, arns, n) < 0)
     return -1;
   snprintf (body, sizeof body, "{\"cluster\":\"default\",\"tasks\":[\"%s\"]}", arns[*n - 1]);
   for (int tries = 0; tries < 12000; tries++)
     {
-      cJSON *j = call (a, "DescribeTasks", body);
+      cJSON *j = cpc_call (a, "DescribeTasks", body, NULL);
       cJSON *t = j ? cJSON_GetArrayItem (cJSON_GetObjectItem (j, "tasks"), 0) : NULL;
       const char *status = str (t, "lastStatus");
       if (strcmp (status, "RUNNING") == 0)
         {
-          *seen_ms = (double)(now_ns () - t0) / 1e6;
+          *seen_ms = (double)(cpc_now_ns () - t0) / 1e6;
           *rec_ms = (num (t, "startedAt") - num (t, "createdAt")) * 1000.0;
           cJSON_Delete (j);
           return 0;
@@ -379,12 +291,12 @@ static double spawn_ms (char *const argv[])
   posix_spawn_file_actions_addopen (&fa, 1, "/dev/null", O_WRONLY, 0);
   pid_t pid;
   int status;
-  int64_t t0 = now_ns ();
+  int64_t t0 = cpc_now_ns ();
   int r = posix_spawnp (&pid, argv[0], &fa, NULL, argv, environ);
   posix_spawn_file_actions_destroy (&fa);
   if (r != 0 || waitpid (pid, &status, 0) < 0)
     return -1;
-  double ms = (double)(now_ns () - t0) / 1e6;
+  double ms = (double)(cpc_now_ns () - t0) / 1e6;
   return WIFEXITED (status) && WEXITSTATUS (status) == 0 ? ms : -1;
 }
 
@@ -422,7 +334,7 @@ static double median_of (const double *v, int from, int to)
   return pct (w, to - from, 50);
 }
 
-static int figure11 (api *a, const char *crun_root, const char *bundle, int n, char **arns,
+static int figure11 (cpc_api *a, const char *crun_root, const char *bundle, int n, char **arns,
                      int *n_arns)
 {
   double *rec = calloc ((size_t)n, sizeof *rec), *seen = calloc ((size_t)n, sizeof *seen);
@@ -492,10 +404,10 @@ static void mem_header (void)
 static double cpu_pct (int pid, int seconds)
 {
   long long t0 = cpu_ticks (pid);
-  int64_t w0 = now_ns ();
+  int64_t w0 = cpc_now_ns ();
   sleep ((unsigned)seconds);
   long long t1 = cpu_ticks (pid);
-  double wall = (double)(now_ns () - w0) / 1e9;
+  double wall = (double)(cpc_now_ns () - w0) / 1e9;
   return t0 < 0 || t1 < 0 ? -1 : 100.0 * (double)(t1 - t0) / (double)sysconf (_SC_CLK_TCK) / wall;
 }
 
@@ -573,12 +485,12 @@ static int shims (const char *state_dir, int seconds, mem *shim, mem *init, doub
         mem_add (init, &m), inits++;
       t0 += cpu_ticks (pids[i]);
     }
-  int64_t w0 = now_ns ();
+  int64_t w0 = cpc_now_ns ();
   sleep ((unsigned)seconds);
   for (int i = 0; i < n; i++)
     t1 += cpu_ticks (pids[i]);
   *cpu = 100.0 * (double)(t1 - t0) / (double)sysconf (_SC_CLK_TCK)
-         / ((double)(now_ns () - w0) / 1e9);
+         / ((double)(cpc_now_ns () - w0) / 1e9);
   if (n)
     mem_div (shim, n);
   if (inits)
@@ -587,7 +499,7 @@ static int shims (const char *state_dir, int seconds, mem *shim, mem *init, doub
 }
 
 /* Starts tasks until `target` run, then waits until all report RUNNING. */
-static int load_up (api *a, const char *family, char **arns, int *n, int target)
+static int load_up (cpc_api *a, const char *family, char **arns, int *n, int target)
 {
   while (*n < target)
     if (run_tasks (a, family, target - *n < 10 ? target - *n : 10, arns, n) < 0)
@@ -606,8 +518,8 @@ static int load_up (api *a, const char *family, char **arns, int *n, int target)
   return -1;
 }
 
-static int figure12_load (api *a, int agent, const char *state_dir, const char *family, char **arns,
-                          int *n, int target, int seconds)
+static int figure12_load (cpc_api *a, int agent, const char *state_dir, const char *family,
+                          char **arns, int *n, int target, int seconds)
 {
   mem m, shim, init;
   double cpu, shim_cpu;
@@ -652,9 +564,9 @@ int main (int argc, char **argv)
   int seconds = argc > 10 ? atoi (argv[10]) : 60;
   char **arns = calloc ((size_t)(lat + load + 2), sizeof *arns);
   int n = 0, rc = 1;
-  api a;
+  cpc_api a;
   curl_global_init (CURL_GLOBAL_DEFAULT);
-  if (arns == NULL || api_init (&a, port, argv[2]) < 0 || wait_connected (&a) < 0
+  if (arns == NULL || admin_api (&a, port, argv[2]) < 0 || wait_connected (&a) < 0
       || register_family (&a, "bench-bridge", "bridge") < 0
       || register_family (&a, "bench-none", "none") < 0)
     goto out;

@@ -27,7 +27,7 @@ if [ -z "${BERTH_BENCH_NODE_NS:-}" ]; then
   mkdir -p "$out"
   # shellcheck disable=SC2046 # pkg-config prints several words on purpose
   cc -std=gnu11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
-    -Wmissing-prototypes -Wformat=2 -o "$out/node" "$src/node.c" \
+    -Wmissing-prototypes -Wformat=2 -o "$out/node" "$src/node.c" "$src/cpclient.c" \
     $(pkg-config --cflags --libs libcjson libcurl)
   exec unshare --net --mount --propagation private env BERTH_BENCH_NODE_NS=1 "$0" "$@"
 fi
