@@ -654,8 +654,9 @@ static void touch (cp_ctx *ctx, chan_inst *s, cp_instance *ci)
   s->lost = false;
   if (ci->registered && !cJSON_IsTrue (cJSON_GetObjectItem (ci->doc, "agentConnected")))
     {
-      if (!cp_jset (ci->doc, "agentConnected", cJSON_CreateTrue ())
-          || cp_instance_save (ctx, ci, &fault) < 0)
+      bool set = cp_jset (ci->doc, "agentConnected", cJSON_CreateTrue ());
+      cp_instance_sync (ci);
+      if (!set || cp_instance_save (ctx, ci, &fault) < 0)
         blog_warn ("channel: could not record instance %s as connected", ci->id);
     }
 }
@@ -805,8 +806,9 @@ static bool check_instance (cp_ctx *ctx, cp_instance *ci, uint64_t now)
       && cJSON_IsTrue (cJSON_GetObjectItem (ci->doc, "agentConnected")))
     {
       blog_info ("instance %s: agent disconnected", ci->id);
-      if (!cp_jset (ci->doc, "agentConnected", cJSON_CreateFalse ())
-          || cp_instance_save (ctx, ci, &fault) < 0)
+      bool set = cp_jset (ci->doc, "agentConnected", cJSON_CreateFalse ());
+      cp_instance_sync (ci);
+      if (!set || cp_instance_save (ctx, ci, &fault) < 0)
         blog_warn ("channel: could not record instance %s as disconnected", ci->id);
     }
   if (!ci->registered || s->lost || silent < ctx->chan->lost_ms)

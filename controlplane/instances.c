@@ -472,28 +472,7 @@ static bool filter_matches (const cp_cql *q, const cp_instance *ci)
 {
   if (q == NULL)
     return true;
-  const cJSON *reg = cJSON_GetObjectItemCaseSensitive (ci->doc, "registeredAt");
-  const cJSON *ver = cJSON_GetObjectItemCaseSensitive (
-      cJSON_GetObjectItemCaseSensitive (ci->doc, "versionInfo"), "agentVersion");
-  cp_sched_instance v = {
-    .arn = ci->arn,
-    .ec2_instance_id = ci->ec2_instance_id,
-    .placeable = ci->placeable,
-    .cpu = ci->cpu,
-    .memory = ci->memory,
-    .eni = ci->eni,
-    .ports_tcp = ci->tcp.v,
-    .n_ports_tcp = ci->tcp.n,
-    .ports_udp = ci->udp.v,
-    .n_ports_udp = ci->udp.n,
-    .attributes = ci->attributes,
-    .task_groups = ci->groups,
-    .n_tasks = ci->n_groups,
-    .registered_at = cJSON_IsNumber (reg) ? (int64_t)reg->valuedouble : 0,
-    .agent_version = cJSON_IsString (ver) ? ver->valuestring : NULL,
-    .agent_disconnected
-    = !cJSON_IsTrue (cJSON_GetObjectItemCaseSensitive (ci->doc, "agentConnected")),
-  };
+  cp_sched_instance v = cp_instance_sched_view (ci);
   return cp_cql_eval (q, &v, NULL);
 }
 

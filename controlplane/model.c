@@ -195,6 +195,32 @@ void cp_instance_sync (cp_instance *ci)
   ci->placeable = strcmp (status, "ACTIVE") == 0;
   ci->attributes = cJSON_GetObjectItemCaseSensitive (ci->doc, "attributes");
   ci->ec2_instance_id = cp_jstr (ci->doc, "ec2InstanceId");
+  const cJSON *reg = cJSON_GetObjectItemCaseSensitive (ci->doc, "registeredAt");
+  const cJSON *ver = cJSON_GetObjectItemCaseSensitive (
+      cJSON_GetObjectItemCaseSensitive (ci->doc, "versionInfo"), "agentVersion");
+  ci->registered_at = cJSON_IsNumber (reg) ? (int64_t)reg->valuedouble : 0;
+  ci->agent_version = cJSON_IsString (ver) ? ver->valuestring : NULL;
+  ci->agent_connected = cJSON_IsTrue (cJSON_GetObjectItemCaseSensitive (ci->doc, "agentConnected"));
+}
+
+cp_sched_instance cp_instance_sched_view (const cp_instance *ci)
+{
+  return (cp_sched_instance){ .arn = ci->arn,
+                              .ec2_instance_id = ci->ec2_instance_id,
+                              .placeable = ci->placeable,
+                              .cpu = ci->cpu,
+                              .memory = ci->memory,
+                              .eni = ci->eni,
+                              .ports_tcp = ci->tcp.v,
+                              .n_ports_tcp = ci->tcp.n,
+                              .ports_udp = ci->udp.v,
+                              .n_ports_udp = ci->udp.n,
+                              .attributes = ci->attributes,
+                              .task_groups = ci->groups,
+                              .n_tasks = ci->n_groups,
+                              .registered_at = ci->registered_at,
+                              .agent_version = ci->agent_version,
+                              .agent_disconnected = !ci->agent_connected };
 }
 
 static cp_instance *task_instance (cp_model *m, cp_task *t)

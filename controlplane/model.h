@@ -4,6 +4,7 @@
 #define BERTH_CONTROLPLANE_MODEL_H
 
 #include "controlplane/internal.h"
+#include "controlplane/sched.h"
 
 #include <cJSON.h>
 #include <stdbool.h>
@@ -34,6 +35,9 @@ typedef struct cp_instance
   bool registered, placeable; /* not INACTIVE; ACTIVE */
   const cJSON *attributes;
   const char *ec2_instance_id;
+  int64_t registered_at;     /* registeredAt (0: unknown) */
+  const char *agent_version; /* versionInfo.agentVersion, NULL when absent */
+  bool agent_connected;
 } cp_instance;
 
 /* What a placed task takes from its instance until it STOPS. */
@@ -173,6 +177,8 @@ int cp_task_stop_now (cp_ctx *ctx, cp_task *t, const char *reason, cp_fault *fau
 /* Queues a PayloadMessage with t for its instance's agent and wakes its poll (channel.c); a
  * failure is logged (the periodic manifest covers it). */
 void cp_channel_task_changed (cp_ctx *ctx, const cp_task *t);
+/* The scheduler's and the cluster query language's view of an instance (no JSON read). */
+cp_sched_instance cp_instance_sched_view (const cp_instance *ci);
 /* Answers the instance's held poll with a CloseMessage (deregistration). */
 void cp_channel_instance_closed (cp_ctx *ctx, const cp_instance *ci, const char *reason);
 

@@ -446,24 +446,6 @@ fail:
 
 /* ---- placement ---- */
 
-/* The scheduler's view of one instance. */
-static cp_sched_instance sched_view (const cp_instance *ci)
-{
-  return (cp_sched_instance){ .arn = ci->arn,
-                              .ec2_instance_id = ci->ec2_instance_id,
-                              .placeable = ci->placeable,
-                              .cpu = ci->cpu,
-                              .memory = ci->memory,
-                              .eni = ci->eni,
-                              .ports_tcp = ci->tcp.v,
-                              .n_ports_tcp = ci->tcp.n,
-                              .ports_udp = ci->udp.v,
-                              .n_ports_udp = ci->udp.n,
-                              .attributes = ci->attributes,
-                              .task_groups = ci->groups,
-                              .n_tasks = ci->n_groups };
-}
-
 /* The scheduler's view of the cluster's registered instances. */
 static cp_sched_instance *snapshot (cp_model *m, const char *cluster, cp_instance ***map, size_t *n)
 {
@@ -483,7 +465,7 @@ static cp_sched_instance *snapshot (cp_model *m, const char *cluster, cp_instanc
       if (!ci->registered || strcmp (ci->cluster, cluster) != 0)
         continue;
       (*map)[*n] = ci;
-      v[(*n)++] = sched_view (ci);
+      v[(*n)++] = cp_instance_sched_view (ci);
     }
   return v;
 }
@@ -639,7 +621,7 @@ int cp_start_task (cp_ctx *ctx, const cJSON *in, cJSON **out, cp_fault *fault)
     {
       int choice;
       cp_sched_failure why;
-      cp_sched_instance view = sched_view (map[i]);
+      cp_sched_instance view = cp_instance_sched_view (map[i]);
       if (cp_sched_place (&view, 1, &a.need, 1, &choice, &why, fault) < 0)
         return -1;
       if (choice == 0)

@@ -430,6 +430,14 @@ START_TEST (test_draining_and_deregistered_instances_get_no_tasks)
   /* The whole cluster query language, pattern matches included. */
   ck_assert_int_eq (instances_listed ("{\"cluster\":\"c\",\"filter\":\"attribute:zone =~ z9\"}"),
                     0);
+  /* Placement sees the same instance view as the filter: registeredAt and agentConnected. */
+  r = ok ("RunTask", "{\"cluster\":\"c\",\"taskDefinition\":\"small\",\"placementConstraints\":"
+                     "[{\"type\":\"memberOf\",\"expression\":\"registeredAt > 2020-01-01 and "
+                     "agentConnected == true\"}]}");
+  ck_assert_int_eq (cJSON_GetArraySize (cJSON_GetObjectItem (r, "tasks")), 1);
+  cJSON_Delete (r);
+  ck_assert_int_eq (
+      instances_listed ("{\"cluster\":\"c\",\"filter\":\"registeredAt > 2020-01-01\"}"), 2);
   cJSON *l = ok ("ListContainerInstances", "{\"cluster\":\"c\",\"maxResults\":1}");
   ck_assert_int_eq (cJSON_GetArraySize (cJSON_GetObjectItem (l, "containerInstanceArns")), 1);
   const char *token = ts_json_str (l, "nextToken");
