@@ -283,12 +283,6 @@ START_TEST (test_control_plane_down_two_minutes_tasks_run_and_reports_arrive_in_
 }
 END_TEST
 
-#define ADD(tc, fn)                                                                                \
-  do                                                                                               \
-    if (!getenv ("BERTH_E2E_ONLY") || strstr (#fn, getenv ("BERTH_E2E_ONLY")))                     \
-      tcase_add_test (tc, fn);                                                                     \
-  while (0)
-
 int main (void)
 {
   Suite *s = suite_create ("e2e-durability");
@@ -296,8 +290,8 @@ int main (void)
   tcase_set_timeout (tc, 900);
   tcase_add_unchecked_fixture (tc, ts_e2e_suite_setup, ts_e2e_suite_teardown);
   tcase_add_checked_fixture (tc, setup, teardown);
-  ADD (tc, test_kill_9_during_churn_loses_no_task_no_state_change_and_no_resource);
-  ADD (tc, test_control_plane_down_two_minutes_tasks_run_and_reports_arrive_in_order);
+  TS_E2E_ADD (tc, test_kill_9_during_churn_loses_no_task_no_state_change_and_no_resource);
+  TS_E2E_ADD (tc, test_control_plane_down_two_minutes_tasks_run_and_reports_arrive_in_order);
   suite_add_tcase (s, tc);
   return ts_run_suite (s);
 }

@@ -493,13 +493,6 @@ START_TEST (test_tasks_read_their_own_credentials_and_metadata_and_nothing_of_an
 }
 END_TEST
 
-/* BERTH_E2E_ONLY=substring runs only the matching tests (for debugging). */
-#define ADD(tc, fn)                                                                                \
-  do                                                                                               \
-    if (!getenv ("BERTH_E2E_ONLY") || strstr (#fn, getenv ("BERTH_E2E_ONLY")))                     \
-      tcase_add_test (tc, fn);                                                                     \
-  while (0)
-
 int main (void)
 {
   Suite *s = suite_create ("e2e-tasks");
@@ -507,31 +500,32 @@ int main (void)
   tcase_set_timeout (tc, 300);
   tcase_add_unchecked_fixture (tc, ts_e2e_suite_setup, ts_e2e_suite_teardown);
   tcase_add_checked_fixture (tc, setup, teardown);
-  ADD (tc, test_run_task_reaches_running_and_stop_task_stops_it_with_the_reason);
-  ADD (tc, test_a_non_essential_container_exiting_leaves_the_task_running);
-  ADD (tc, test_an_essential_container_exiting_stops_the_task);
-  ADD (tc, test_depends_on_start_complete_and_success_order_the_containers);
-  ADD (tc, test_a_success_dependency_that_fails_never_starts_the_dependent);
-  ADD (tc, test_health_checks_show_in_describe_tasks);
-  ADD (tc, test_exit_codes_of_every_container_are_reported);
-  ADD (tc, test_host_network_mode_sees_the_hosts_links);
-  ADD (tc, test_none_network_mode_has_only_loopback);
-  ADD (tc, test_bridge_mode_publishes_a_dynamic_host_port_on_the_hosts_address);
-  ADD (tc, test_a_missing_image_stops_the_task_with_cannot_pull_container_error);
-  ADD (tc, test_bad_definitions_fail_or_stop_and_the_agent_carries_on);
-  ADD (tc, test_an_agent_restarted_after_kill_9_keeps_its_instance_and_its_task);
+  TS_E2E_ADD (tc, test_run_task_reaches_running_and_stop_task_stops_it_with_the_reason);
+  TS_E2E_ADD (tc, test_a_non_essential_container_exiting_leaves_the_task_running);
+  TS_E2E_ADD (tc, test_an_essential_container_exiting_stops_the_task);
+  TS_E2E_ADD (tc, test_depends_on_start_complete_and_success_order_the_containers);
+  TS_E2E_ADD (tc, test_a_success_dependency_that_fails_never_starts_the_dependent);
+  TS_E2E_ADD (tc, test_health_checks_show_in_describe_tasks);
+  TS_E2E_ADD (tc, test_exit_codes_of_every_container_are_reported);
+  TS_E2E_ADD (tc, test_host_network_mode_sees_the_hosts_links);
+  TS_E2E_ADD (tc, test_none_network_mode_has_only_loopback);
+  TS_E2E_ADD (tc, test_bridge_mode_publishes_a_dynamic_host_port_on_the_hosts_address);
+  TS_E2E_ADD (tc, test_a_missing_image_stops_the_task_with_cannot_pull_container_error);
+  TS_E2E_ADD (tc, test_bad_definitions_fail_or_stop_and_the_agent_carries_on);
+  TS_E2E_ADD (tc, test_an_agent_restarted_after_kill_9_keeps_its_instance_and_its_task);
   suite_add_tcase (s, tc);
   TCase *vpc = tcase_create ("awsvpc");
   tcase_set_timeout (vpc, 300);
   tcase_add_unchecked_fixture (vpc, ts_e2e_suite_setup, ts_e2e_suite_teardown);
   tcase_add_checked_fixture (vpc, setup_awsvpc, teardown);
-  ADD (vpc, test_awsvpc_task_answers_on_its_eni_address);
+  TS_E2E_ADD (vpc, test_awsvpc_task_answers_on_its_eni_address);
   suite_add_tcase (s, vpc);
   TCase *roles = tcase_create ("roles");
   tcase_set_timeout (roles, 300);
   tcase_add_unchecked_fixture (roles, ts_e2e_suite_setup, ts_e2e_suite_teardown);
   tcase_add_checked_fixture (roles, setup_roles, teardown_roles);
-  ADD (roles, test_tasks_read_their_own_credentials_and_metadata_and_nothing_of_another_task);
+  TS_E2E_ADD (roles,
+              test_tasks_read_their_own_credentials_and_metadata_and_nothing_of_another_task);
   suite_add_tcase (s, roles);
   return ts_run_suite (s);
 }

@@ -7,6 +7,8 @@
 
 #include <cJSON.h>
 #include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/types.h>
 
 /* The images every test has: busybox (sh cat echo ls touch test, and every applet through
@@ -97,5 +99,12 @@ typedef struct ts_e2e_resources
   int containers, shim_dirs, shims, rootfs, pins, ipam, dnat;
 } ts_e2e_resources;
 void ts_e2e_count_resources (const ts_e2e *e, ts_e2e_resources *r);
+
+/* Adds test fn to tc unless BERTH_E2E_ONLY=substring names others (for debugging). */
+#define TS_E2E_ADD(tc, fn)                                                                         \
+  do                                                                                               \
+    if (!getenv ("BERTH_E2E_ONLY") || strstr (#fn, getenv ("BERTH_E2E_ONLY")))                     \
+      tcase_add_test (tc, fn);                                                                     \
+  while (0)
 
 #endif
