@@ -25,13 +25,58 @@ for d in bin tests rootfs; do
 done
 
 mkdir -p "$root"/mnt/{berth,build,results}
-opts=trans=virtio,version=9p2000.L,msize=262144,nofail
 cat >"$root/etc/fstab" <<EOF
 /dev/vda      /            ext4 rw,noatime 0 1
-berthsrc      /mnt/berth   9p   $opts,ro 0 0
-berthbuild    /mnt/build   9p   $opts,ro 0 0
-berthresults  /mnt/results 9p   $opts 0 0
 EOF
+
+# The 9p shares are mounted by a unit of their own rather than by fstab: a mount that fails
+# at boot is retried (a CI run once came up without /mnt/build and so without the .deb), and
+# cloud-final.service, whose user-data installs the .deb from /mnt/build, waits for them. If a
+# share still cannot be mounted, the guest says why on the console and powers off, so run.sh
+# fails at once instead of waiting out its timeout.
+cat >"$root/usr/local/sbin/berth-vm-shares" <<'EOF'
+#!/bin/bash
+# Mounts the host's 9p shares (tests/vm/run.sh's -virtfs tags), retrying each for 60 s.
+modprobe -a 9p 9pnet_virtio 2>/dev/null
+opts=trans=virtio,version=9p2000.L,msize=262144
+for share in berthsrc:/mnt/berth:ro berthbuild:/mnt/build:ro berthresults:/mnt/results:rw; do
+  IFS=: read -r tag dir mode <<<"$share"
+  for try in $(seq 120); do
+    mountpoint -q "$dir" && break
+    mount -t 9p -o "$opts,$mode" "$tag" "$dir" 2>/run/berth-vm-mount.err && break
+    [ "$try" = 1 ] && echo "berth-vm: mounting $tag on $dir failed, retrying: $(cat /run/berth-vm-mount.err)"
+    sleep 0.5
+  done
+  if ! mountpoint -q "$dir"; then
+    echo "berth-vm: could not mount the $tag share on $dir: $(cat /run/berth-vm-mount.err)"
+    dmesg | grep -i 9p | tail -n 5
+    exit 1
+  fi
+done
+EOF
+chmod 755 "$root/usr/local/sbin/berth-vm-shares"
+
+cat >"$root/etc/systemd/system/berth-vm-shares.service" <<'EOF'
+[Unit]
+Description=Berth VM: the host's 9p shares (tests/vm/run.sh)
+After=local-fs.target systemd-modules-load.service
+Before=cloud-final.service berth-vm-job.service
+FailureAction=poweroff-force
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/local/sbin/berth-vm-shares
+StandardOutput=journal+console
+StandardError=journal+console
+
+[Install]
+WantedBy=multi-user.target
+EOF
+systemctl --root="$root" --quiet enable berth-vm-shares.service
+mkdir -p "$root/etc/systemd/system/cloud-final.service.d"
+printf '%s\n' '[Unit]' 'Requires=berth-vm-shares.service' 'After=berth-vm-shares.service' \
+  >"$root/etc/systemd/system/cloud-final.service.d/berth-vm-shares.conf"
 
 # The job: run.sh writes job.sh to the results share; its output and exit code go back there
 # (and to the serial console, so a hang still shows how far it got).
@@ -52,9 +97,9 @@ chmod 755 "$root/usr/local/sbin/berth-vm-job"
 cat >"$root/etc/systemd/system/berth-vm-job.service" <<'EOF'
 [Unit]
 Description=Berth VM job from the host (tests/vm/run.sh)
-RequiresMountsFor=/mnt/berth /mnt/build /mnt/results
+Requires=berth-vm-shares.service
 Wants=dbus.service
-After=dbus.service systemd-networkd.service
+After=dbus.service systemd-networkd.service berth-vm-shares.service
 SuccessAction=poweroff-force
 FailureAction=poweroff-force
 

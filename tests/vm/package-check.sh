@@ -47,6 +47,12 @@ result cloud_init_installs_the_package_from_nocloud_user_data $? "$st"
 ver=$(dpkg-query -W -f '${Version}' berth-agent 2>/dev/null)
 [ -n "$ver" ] && berth-agent --version | grep -q "berth-agent ${ver%-*}"
 result package_version_matches_berth_agent_version $? "package $ver, $(berth-agent --version)"
+if [ -z "$ver" ]; then
+  # Every check below needs the package: say so once rather than wait out each of them.
+  echo "  berth-agent is not installed; the remaining package checks cannot run"
+  echo "$passed passed, $failed failed"
+  exit 1
+fi
 echo "  berth-agent $ver, installed size $(dpkg-query -W -f '${Installed-Size}' berth-agent) KiB"
 
 wait_for 60 active
