@@ -2,7 +2,8 @@
  * network namespace): RunTask to RUNNING beside `crun run -d` (figure 11), then the agent's RSS
  * and CPU idle and with many tasks, and berth-shim's memory per container (figure 12).
  * Usage: node PORT CREDENTIALS AGENT_PID STATE_DIR CRUN_ROOT CRUN_BUNDLE LOAD_FAMILY
- *             [LAT_TASKS [LOAD_TASKS [CPU_SECONDS]]] */
+ *             [LAT_TASKS [LOAD_TASKS [CPU_SECONDS [FLOOR_PID]]]]
+ * FLOOR_PID: bench/libfloor, the agent's shared libraries and nothing else (figure 12a). */
 #include "cpclient.h"
 
 #include <cJSON.h>
@@ -551,7 +552,7 @@ int main (int argc, char **argv)
   if (argc < 8)
     {
       fprintf (stderr, "usage: node PORT CREDENTIALS AGENT_PID STATE_DIR CRUN_ROOT CRUN_BUNDLE "
-                       "LOAD_FAMILY [LAT_TASKS [LOAD_TASKS [CPU_SECONDS]]]\n");
+                       "LOAD_FAMILY [LAT_TASKS [LOAD_TASKS [CPU_SECONDS [FLOOR_PID]]]]\n");
       return 2;
     }
   int port = atoi (argv[1]), agent = atoi (argv[3]);
@@ -562,6 +563,7 @@ int main (int argc, char **argv)
       return 2;
     }
   int seconds = argc > 10 ? atoi (argv[10]) : 60;
+  int floor_pid = argc > 11 ? atoi (argv[11]) : 0;
   char **arns = calloc ((size_t)(lat + load + 2), sizeof *arns);
   int n = 0, rc = 1;
   cpc_api a;
@@ -578,6 +580,16 @@ int main (int argc, char **argv)
   printf ("== 12a. berth-agent idle: registered, connected, no task ==\n");
   mem_header ();
   mem_row ("agent, idle", &m, IDLE_RSS_TARGET_KIB, "agent_idle");
+  mem fl;
+  if (floor_pid > 0 && mem_of (floor_pid, &fl) == 0)
+    {
+      /* The same libraries, curl initialised, nothing else: what linking them costs. */
+      mem_row ("its libraries alone (floor)", &fl, IDLE_RSS_TARGET_KIB, "libfloor");
+      printf ("   agent / floor: VmRSS %.2f x, anon %.2f x; the agent's own VmRSS above the "
+              "floor: %ld KiB\n",
+              (double)m.rss / (double)fl.rss, (double)m.rss_anon / (double)fl.rss_anon,
+              m.rss - fl.rss);
+    }
   printf ("   agent CPU idle over 10 s: %.2f%% of a core\nraw node.agent_idle.cpu_pct %.3f\n\n",
           idle_cpu, idle_cpu);
   fflush (stdout);

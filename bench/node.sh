@@ -29,6 +29,10 @@ if [ -z "${BERTH_BENCH_NODE_NS:-}" ]; then
   cc -std=gnu11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
     -Wmissing-prototypes -Wformat=2 -o "$out/node" "$src/node.c" "$src/cpclient.c" \
     $(pkg-config --cflags --libs libcjson libcurl)
+  # The agent's libraries alone (figure 12a's floor): the same DT_NEEDED list as berth-agent.
+  # shellcheck disable=SC2046 # one -l: word per library
+  cc -std=gnu11 -O2 -Wall -Wextra -Werror -o "$out/libfloor" "$src/libfloor.c" -Wl,--no-as-needed \
+    $(readelf -d "$BUILD/bin/berth-agent" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/-l:\1/p')
   exec unshare --net --mount --propagation private env BERTH_BENCH_NODE_NS=1 "$0" "$@"
 fi
 
@@ -71,9 +75,10 @@ BERTH_IMAGE_DIR=$work/images
 ECS_IMAGE_PULL_BEHAVIOR=prefer-cached
 EOF
 
-cp_pid='' agent_pid=''
+cp_pid='' agent_pid='' floor_pid=''
 cleanup () {
   set +e
+  [ -n "$floor_pid" ] && kill -TERM "$floor_pid" && wait "$floor_pid"
   [ -n "$agent_pid" ] && kill -TERM "$agent_pid" && wait "$agent_pid"
   # The agent leaves containers running by design: kill and delete them (their shims exit).
   for dir in "$state"/runtime/*/; do
@@ -120,9 +125,11 @@ for _ in $(seq 100); do [ -s "$work/cp/credentials" ] && break; sleep 0.1; done
 AWS_SHARED_CREDENTIALS_FILE=$work/cp/credentials AWS_PROFILE=agent \
   "$BUILD/bin/berth-agent" --config "$work/ecs.config" 2>"$work/logs/berth-agent.log" &
 agent_pid=$!
+"$out/libfloor" &
+floor_pid=$!
 
 "$out/node" 8420 "$work/cp/credentials" "$agent_pid" "$state" "$work/run/crun" \
-  "$work/crun-bundle" "$load_family" "$lat_tasks" "$load_tasks" "$cpu_seconds" \
+  "$work/crun-bundle" "$load_family" "$lat_tasks" "$load_tasks" "$cpu_seconds" "$floor_pid" \
   >"$work/node.out" 2>"$work/logs/node.err" || echo "   failed: $(tail -n 1 "$work/logs/node.err")"
 grep -v '^raw ' "$work/node.out" || true
 sed -n 's/^raw //p' "$work/node.out" >>"$results"
