@@ -134,6 +134,9 @@ static cJSON *v4_container (const eng_container *c, const char *cluster)
   cJSON_AddNumberToObject (lim, "Memory", num (c->def, "memory"));
   if (c->exit_code >= 0)
     cJSON_AddNumberToObject (o, "ExitCode", c->exit_code);
+  /* As ECS has it: only for a container whose restartPolicy is enabled. */
+  if (cJSON_IsTrue (cJSON_GetObjectItem (cJSON_GetObjectItem (c->def, "restartPolicy"), "enabled")))
+    cJSON_AddNumberToObject (o, "RestartCount", c->restarts);
   cJSON_AddStringToObject (o, "Type", "NORMAL");
   if (c->bindings)
     cJSON_AddItemToObject (o, "Ports", cJSON_Duplicate (c->bindings, true));

@@ -252,6 +252,7 @@ START_TEST (test_tasks_see_their_own_metadata_and_credentials_and_nothing_of_ano
   ck_assert_str_eq (ts_json_str (c, "DockerId"), "epa-web");
   ck_assert_str_eq (ts_json_str (c, "Name"), "web");
   ck_assert_str_eq (ts_json_str (c, "KnownStatus"), "RUNNING");
+  ck_assert_ptr_null (cJSON_GetObjectItem (c, "RestartCount")); /* no restartPolicy */
   ck_assert_str_eq (ts_json_str (cJSON_GetObjectItem (c, "Labels"), "com.amazonaws.ecs.task-arn"),
                     a);
   _cleanup_json_ cJSON *t = parse_ok (task_get ("epa.1", "/v4/epa-side/task", &st));

@@ -166,6 +166,12 @@ START_TEST (test_restart_policy_restarts_in_place_until_an_ignored_exit_code)
       ck_assert_str_ne (agent_engine_task_known (f.eng, arn, NULL), "STOPPED");
     }
   ck_assert_int_eq (agent_engine_container_restarts (f.eng, arn, "app"), 2);
+  /* task metadata v4 shows the count, as ECS does for a container with a restart policy */
+  _cleanup_json_ cJSON *md = agent_engine_v4 (f.eng, arn, "rs1-app", false, NULL);
+  ck_assert_ptr_nonnull (md);
+  const cJSON *rc = cJSON_GetObjectItem (md, "RestartCount");
+  ck_assert (cJSON_IsNumber (rc));
+  ck_assert_int_eq (rc->valueint, 2);
   /* the third run exits 0, which is ignored: the container stops, and with it the task */
   ts_eng_run_until (&f, arn, "STOPPED", 10000);
   ck_assert_int_eq (agent_engine_container_restarts (f.eng, arn, "app"), 2);
