@@ -581,6 +581,36 @@ void cp_channel_resend_unsettled (cp_ctx *ctx)
     blog_info ("channel: %u tasks not yet settled with their agents sent again", n);
 }
 
+void cp_channel_resend_credentials (cp_ctx *ctx, const cp_instance *ci)
+{
+  chan_inst *s = chan_get (ctx, ci->id);
+  unsigned n = 0;
+  if (s == NULL)
+    return;
+  for (size_t i = 0; i < ctx->model->n_task; i++)
+    {
+      const cp_task *t = ctx->model->task[i];
+      const cJSON *c;
+      if (strcmp (t->instance_id, ci->id) != 0
+          || strcmp (cp_jstr (t->doc, "desiredStatus"), "RUNNING") != 0)
+        continue;
+      cJSON_ArrayForEach (c, cJSON_GetObjectItem (t->doc, "_credentials"))
+      {
+        if (cp_roles_find (ctx, cp_jstr (c, "roleArn")) == NULL)
+          continue; /* the roles file no longer names it: said at the task's payload */
+        cJSON *m = credentials_message (ctx, t, c);
+        if (m == NULL || queue_only (ctx, s, ci, "IAMRoleCredentialsMessage", m) < 0)
+          blog_error ("channel: could not queue the credentials of task %s again", t->arn);
+        else
+          n++;
+      }
+    }
+  if (n == 0)
+    return;
+  release (ctx, s, NULL);
+  blog_info ("instance %s: registered again, %u task credentials sent again", ci->id, n);
+}
+
 /* Answers the instance's held poll with a CloseMessage (deregistration). */
 void cp_channel_instance_closed (cp_ctx *ctx, const cp_instance *ci, const char *reason)
 {

@@ -282,6 +282,7 @@ int cp_register_container_instance (cp_ctx *ctx, const cJSON *in, cJSON **out, c
                            cJSON_GetNumberValue (cJSON_GetObjectItem (ci->doc, "version")) + 1)
           || cp_instance_save (ctx, ci, fault) < 0)
         return -1;
+      cp_channel_resend_credentials (ctx, ci);
       return respond_instance (ci, out, fault);
     }
   cp_instance *ci = new_instance (ctx, cluster, in);

@@ -181,6 +181,9 @@ void cp_channel_task_changed (cp_ctx *ctx, const cp_task *t);
 cp_sched_instance cp_instance_sched_view (const cp_instance *ci);
 /* Answers the instance's held poll with a CloseMessage (deregistration). */
 void cp_channel_instance_closed (cp_ctx *ctx, const cp_instance *ci, const char *reason);
+/* An agent that registers again with its stored ARN has restarted and lost the role credentials
+ * it kept in memory: those of its running tasks are sent again, unchanged. */
+void cp_channel_resend_credentials (cp_ctx *ctx, const cp_instance *ci);
 
 /* Sets a task's lastStatus (RUNNING: startedAt; STOPPED: stoppedAt, resources back). */
 int cp_task_set_status (cp_ctx *ctx, cp_task *t, const char *status, cp_fault *fault);

@@ -484,6 +484,18 @@ START_TEST (test_tasks_read_their_own_credentials_and_metadata_and_nothing_of_an
   _cleanup_free_ char *cross_meta = exec_in (b, "web", probe);
   ck_assert_msg (strstr (cross_meta, a) == NULL && strstr (cross_meta, "rc=0") == NULL, "%s",
                  cross_meta);
+  /* An agent killed and started again has lost the credentials it held in memory; its
+   * re-registration has berth-control send them again, so the task can read them at once. */
+  int st = ts_e2e_agent_signal (&e, SIGKILL);
+  ck_assert (WIFSIGNALED (st));
+  ts_e2e_agent_start (&e);
+  ts_e2e_wait_connected (&e);
+  _cleanup_free_ char *again
+      = exec_in (a, "web",
+                 "for i in $(seq 40); do wget -qO- "
+                 "http://169.254.170.2$AWS_CONTAINER_CREDENTIALS_RELATIVE_URI && exit 0; "
+                 "sleep 0.5; done");
+  ck_assert_msg (strstr (again, ROLE_KEY) && strstr (again, ROLE_SECRET), "%s", again);
   /* No secret in either daemon's log. */
   _cleanup_free_ char *agent_log = ts_read_file (e.log), *cp_log = NULL, *cp_log_path = NULL;
   ck_assert_int_ge (asprintf (&cp_log_path, "%s/log", e.cp.dir), 0);
