@@ -356,10 +356,13 @@ typedef struct agent_engine_opts
   const char *cluster;      /* for SubmitTaskStateChange */
   struct img_store *images; /* rootfs and image configs */
   struct img_puller *puller;
-  const char *shim_path;     /* berth-shim */
-  const char *init_path;     /* berth-init (initProcessEnabled); NULL: beside berth-shim */
-  const char *runtime_path;  /* berth-runtime, given to each shim */
-  const char *state_dir;     /* bundles and shim state dirs (volatile) */
+  const char *shim_path;    /* berth-shim */
+  const char *init_path;    /* berth-init (initProcessEnabled); NULL: beside berth-shim */
+  const char *runtime_path; /* berth-runtime, given to each shim */
+  const char *state_dir;    /* bundles and shim state dirs (volatile) */
+  /* dockerVolumeConfiguration volumes of scope shared: one directory per name, kept across
+   * tasks and restarts; NULL: tasks with shared volumes are refused */
+  const char *volume_dir;
   const char *runtime_root;  /* the runtime's --root */
   struct net_bridge *bridge; /* networkMode bridge; NULL: bridge tasks are refused */
   unsigned max_pulls;        /* pulls at once (worker threads); 0: 2 */

@@ -611,7 +611,13 @@ static void check_resources (eng_task *t)
   bool bridge = mode == NULL || mode[0] == '\0' || strcmp (mode, "bridge") == 0;
   struct net_eni eni;
   _cleanup_berr_ berr *err = NULL;
-  if (bridge && e->o.bridge == NULL)
+  char why[384], reason[512];
+  if (eng_volumes_refusal (t, why, sizeof why))
+    {
+      snprintf (reason, sizeof reason, "ResourceInitializationError: %s", why);
+      refuse (t, reason);
+    }
+  else if (bridge && e->o.bridge == NULL)
     refuse (t, "ResourceInitializationError: bridge mode is not configured on this agent");
   else if (eng_is_awsvpc (t) && !e->o.cfg->enable_task_eni)
     refuse (t, "ResourceInitializationError: awsvpc needs ECS_ENABLE_TASK_ENI on this agent");

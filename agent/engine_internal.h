@@ -125,6 +125,11 @@ int eng_save_container (eng_container *c, berr **err);
 const char *eng_status_name (enum eng_status s);
 bool eng_restart_wanted (const eng_container *c, int exit_code);
 
+/* engine_spec.c: why the task's volumes cannot be provided (in buf), or NULL when they can:
+ * names, dockerVolumeConfiguration drivers (local only) and options, shared volumes that must
+ * already exist. */
+const char *eng_volumes_refusal (const eng_task *t, char *buf, size_t size);
+
 /* engine_launch.c */
 int eng_pool_start (agent_engine *e, berr **err);
 void eng_pool_stop (agent_engine *e);

@@ -188,18 +188,88 @@ static void add_mount (cJSON *mounts, const char *dst, const char *type, const c
   cJSON_AddItemToArray (mounts, m);
 }
 
-/* The host directory of a task volume: its host.sourcePath, else a task-scoped directory under
- * $state/volumes/<task id>/ (made on first use, shared by the task's containers). */
-static int volume_path (eng_container *c, const char *name, char **out, berr **err)
+/* A volume name as ECS allows it (and so safe as one path component). */
+static bool volume_name_ok (const char *name)
+{
+  size_t n = 0;
+  for (; name[n]; n++)
+    if (!isalnum ((unsigned char)name[n]) && name[n] != '-' && name[n] != '_')
+      return false;
+  return n > 0 && n <= 255;
+}
+
+static const cJSON *volume_def (const eng_task *t, const char *name)
 {
   const cJSON *v;
-  cJSON_ArrayForEach (v, cJSON_GetObjectItem (c->task->body, "volumes"))
+  cJSON_ArrayForEach (v, cJSON_GetObjectItem (t->body, "volumes"))
   {
-    const char *host = jstr (cJSON_GetObjectItem (v, "host"), "sourcePath");
-    if (strcmp (jstr (v, "name") ?: "", name) == 0 && host)
-      return (*out = strdup (host)) ? 0 : berr_make (err, ENOMEM, "volume");
+    if (strcmp (jstr (v, "name") ?: "", name) == 0)
+      return v;
   }
-  if (asprintf (out, "%s/volumes/%s/%s", c->task->e->o.state_dir, c->task->id, name) < 0)
+  return NULL;
+}
+
+static bool shared_scope (const cJSON *dv)
+{
+  const char *scope = jstr (dv, "scope");
+  return scope && strcmp (scope, "shared") == 0;
+}
+
+const char *eng_volumes_refusal (const eng_task *t, char *buf, size_t size)
+{
+  const cJSON *v;
+  cJSON_ArrayForEach (v, cJSON_GetObjectItem (t->body, "volumes"))
+  {
+    const char *name = jstr (v, "name") ?: "";
+    const cJSON *dv = cJSON_GetObjectItem (v, "dockerVolumeConfiguration");
+    const char *driver = jstr (dv, "driver");
+    if (!volume_name_ok (name))
+      snprintf (buf, size, "volume name `%.64s` is not valid", name);
+    else if (!cJSON_IsObject (dv))
+      continue;
+    else if (driver && strcmp (driver, "local") != 0)
+      snprintf (buf, size, "volume %s: driver `%.64s` is not supported (only local)", name, driver);
+    else if (cJSON_GetArraySize (cJSON_GetObjectItem (dv, "driverOpts")) > 0)
+      snprintf (buf, size, "volume %s: driverOpts are not supported", name);
+    else if (shared_scope (dv) && t->e->o.volume_dir == NULL)
+      snprintf (buf, size, "volume %s: shared volumes are not configured on this agent", name);
+    else if (shared_scope (dv) && !cJSON_IsTrue (cJSON_GetObjectItem (dv, "autoprovision")))
+      {
+        char path[4096];
+        snprintf (path, sizeof path, "%s/%s", t->e->o.volume_dir, name);
+        if (access (path, F_OK) == 0)
+          continue;
+        snprintf (buf, size,
+                  "volume %s: the shared volume does not exist and autoprovision is "
+                  "false",
+                  name);
+      }
+    else
+      continue;
+    return buf;
+  }
+  return NULL;
+}
+
+/* The host directory of a task volume: its host.sourcePath; for a shared
+ * dockerVolumeConfiguration, $volume_dir/<name> (kept when the task goes); else a task-scoped
+ * directory under $state/volumes/<task id>/ (made on first use, shared by the task's
+ * containers, removed with the task). eng_volumes_refusal has vetted the names and drivers. */
+static int volume_path (eng_container *c, const char *name, char **out, berr **err)
+{
+  const cJSON *v = volume_def (c->task, name);
+  const char *host = jstr (cJSON_GetObjectItem (v, "host"), "sourcePath");
+  if (host)
+    return (*out = strdup (host)) ? 0 : berr_make (err, ENOMEM, "volume");
+  if (!volume_name_ok (name))
+    return berr_make (err, EINVAL, "volume name `%.64s` is not valid", name);
+  int r;
+  if (shared_scope (cJSON_GetObjectItem (v, "dockerVolumeConfiguration"))
+      && c->task->e->o.volume_dir)
+    r = asprintf (out, "%s/%s", c->task->e->o.volume_dir, name);
+  else
+    r = asprintf (out, "%s/volumes/%s/%s", c->task->e->o.state_dir, c->task->id, name);
+  if (r < 0)
     return berr_make (err, ENOMEM, "volume");
   return bfs_mkdirs (*out, 0755, err);
 }

@@ -92,6 +92,7 @@ size_t agent_capabilities (const agent_config *cfg, const char **out, size_t max
   caps[n++] = "ecs.capability.container-health-check";
   caps[n++] = "ecs.capability.container-ordering";
   caps[n++] = "ecs.capability.task-cpu-mem-limit";
+  caps[n++] = "ecs.capability.docker-plugin.local"; /* dockerVolumeConfiguration, driver local */
   if (!cfg->disable_privileged)
     caps[n++] = "com.amazonaws.ecs.capability.privileged-container";
   if (cfg->enable_task_eni)

@@ -127,6 +127,11 @@ static const member volume_members[] = {
   { "configuredAtLaunch", T_BOOL },
 };
 
+static const member docker_volume_members[] = {
+  { "scope", T_STR },      { "autoprovision", T_BOOL }, { "driver", T_STR },
+  { "driverOpts", T_OBJ }, { "labels", T_OBJ },
+};
+
 static bool is_int32 (const cJSON *v)
 {
   return cJSON_IsNumber (v) && v->valuedouble >= INT32_MIN && v->valuedouble <= INT32_MAX
@@ -481,6 +486,33 @@ static int check_depends (const cJSON *containers, cp_fault *fault)
   return 0;
 }
 
+/* dockerVolumeConfiguration: its members' types, scope task or shared, autoprovision only for a
+ * shared volume, and not beside host. */
+static int check_docker_volume (const cJSON *v, cp_fault *fault)
+{
+  const cJSON *dv = cJSON_GetObjectItemCaseSensitive (v, "dockerVolumeConfiguration");
+  if (dv == NULL || cJSON_IsNull (dv))
+    return 0;
+  if (CHECK_MEMBERS (dv, docker_volume_members, "volumes.dockerVolumeConfiguration.", fault) < 0)
+    return -1;
+  const cJSON *host = cJSON_GetObjectItemCaseSensitive (v, "host");
+  if (host && !cJSON_IsNull (host))
+    return cp_fail (fault, "ClientException",
+                    "Volume '%s' can have host or dockerVolumeConfiguration, not both.",
+                    str_of (v, "name"));
+  const char *scope = str_of (dv, "scope");
+  if (scope && strcmp (scope, "task") != 0 && strcmp (scope, "shared") != 0)
+    return cp_fail (fault, "ClientException",
+                    "Volume '%s': dockerVolumeConfiguration.scope must be task or shared.",
+                    str_of (v, "name"));
+  if (cJSON_IsTrue (cJSON_GetObjectItemCaseSensitive (dv, "autoprovision"))
+      && (scope == NULL || strcmp (scope, "shared") != 0))
+    return cp_fail (fault, "ClientException",
+                    "Volume '%s': autoprovision can be true only when the scope is shared.",
+                    str_of (v, "name"));
+  return 0;
+}
+
 static int check_volumes (const cJSON *volumes, cp_fault *fault)
 {
   const cJSON *v, *w;
@@ -499,6 +531,8 @@ static int check_volumes (const cJSON *volumes, cp_fault *fault)
     for (w = v->next; w; w = w->next)
       if (str_of (w, "name") && strcmp (str_of (w, "name"), name) == 0)
         return cp_fail (fault, "ClientException", "Duplicate volume name '%s'.", name);
+    if (check_docker_volume (v, fault) < 0)
+      return -1;
   }
   return 0;
 }

@@ -161,7 +161,8 @@ typedef struct daemon_ctx
   agent_engine *engine;
   agent_endpoints *endpoints; /* introspection, task metadata and credentials */
   char *shim_path, *runtime_path, *runtime_root, *introspection_sock;
-  char *netns_dir; /* the engine keeps the pointer */
+  char *netns_dir;  /* the engine keeps the pointer */
+  char *volume_dir; /* shared docker volumes: ECS_DATADIR/volumes */
   sd_event_source *gc_timer;
   uint64_t started_us;   /* CLOCK_MONOTONIC */
   bool watchdog_starved; /* BERTH_OFFLINE_WATCHDOG reached */
@@ -184,6 +185,7 @@ static void daemon_ctx_free (daemon_ctx *d)
   free (d->runtime_path);
   free (d->runtime_root);
   free (d->netns_dir);
+  free (d->volume_dir);
   agent_registrar_free (d->registrar);
   agent_http_free (d->http);
   sd_event_unref (d->ev);
@@ -345,6 +347,8 @@ static int start_engine (daemon_ctx *d, berr **err)
       || asprintf (&d->runtime_root, "%s/runtime", d->cfg.state_dir) < 0
       || asprintf (&d->netns_dir, "%s/netns", d->cfg.state_dir) < 0)
     return berr_wrap (err, "BERTH_STATE_DIR");
+  if (asprintf (&d->volume_dir, "%s/volumes", d->cfg.data_dir) < 0)
+    return berr_sys (err, "asprintf");
   if (find_helpers (d, err) < 0 || open_images (d, err) < 0)
     return -1;
   open_bridge (d, d->netns_dir);
@@ -370,6 +374,7 @@ static int start_engine (daemon_ctx *d, berr **err)
                            .shim_path = d->shim_path,
                            .runtime_path = d->runtime_path,
                            .state_dir = d->cfg.state_dir,
+                           .volume_dir = d->volume_dir,
                            .runtime_root = d->runtime_root,
                            .bridge = d->bridge,
                            .host_mem_mib = d->facts.mem_total_mib > d->cfg.reserved_memory_mib

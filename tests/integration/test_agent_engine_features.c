@@ -385,6 +385,88 @@ START_TEST (test_volumes_from_an_unknown_container_stops_the_task)
 }
 END_TEST
 
+/* A container that prints the mark /data held and how many files its task-scoped /scratch
+ * had, then writes its own mark into /data and a file into /scratch. */
+#define DOCKER_VOLUMES(mark, shared_extra)                                                         \
+  "[{\"name\":\"app\",\"image\":\"" IMAGE "\","                                                    \
+  "\"mountPoints\":[{\"sourceVolume\":\"data\",\"containerPath\":\"/data\"},"                      \
+  "{\"sourceVolume\":\"scratch\",\"containerPath\":\"/scratch\"}],"                                \
+  "\"command\":[\"sh\",\"-c\",\"echo seen=$(cat /data/mark 2>/dev/null || echo none)"              \
+  " scratch=$(ls /scratch | wc -l);"                                                               \
+  " echo " mark " > /data/mark; touch /scratch/s; echo vol-done\"]}],"                             \
+  "\"volumes\":[{\"name\":\"data\",\"dockerVolumeConfiguration\":{\"scope\":\"shared\","           \
+  "\"driver\":\"local\"" shared_extra "}},"                                                        \
+  "{\"name\":\"scratch\",\"dockerVolumeConfiguration\":{\"scope\":\"task\"}}]"
+
+START_TEST (test_docker_volumes_task_scoped_and_shared_and_what_is_refused)
+{
+  const char *reason = NULL;
+  f.cfg.task_cleanup_wait_us = 100000;
+  ts_eng_open (&f);
+  /* autoprovision makes the shared volume; the task-scoped one starts empty */
+  ts_eng_inject (&f, ARN_PREFIX "dv1", "none", DOCKER_VOLUMES ("first", ",\"autoprovision\":true"));
+  ts_eng_run_until (&f, ARN_PREFIX "dv1", "STOPPED", 15000);
+  _cleanup_free_ char *one = wait_log ("dv1-app", "vol-done");
+  ck_assert_msg (strstr (one, "seen=none scratch=0"), "%s", one);
+  _cleanup_free_ char *mark = ts_eng_cat (f.volumes, "/data/mark");
+  _cleanup_free_ char *got = ts_read_file (mark);
+  ck_assert_str_eq (got ? got : "", "first\n");
+  /* the next task (no autoprovision: the volume exists) sees it; its scratch is its own */
+  ts_eng_inject (&f, ARN_PREFIX "dv2", "none", DOCKER_VOLUMES ("second", ""));
+  ts_eng_run_until (&f, ARN_PREFIX "dv2", "STOPPED", 15000);
+  _cleanup_free_ char *two = wait_log ("dv2-app", "vol-done");
+  ck_assert_msg (strstr (two, "seen=first scratch=0"), "%s", two);
+  /* cleanup removes the task-scoped volume and keeps the shared one */
+  cJSON_Delete (ts_eng_outbox (&f, ARN_PREFIX "dv2"));
+  ts_eng_run_until (&f, ARN_PREFIX "dv2", "NONE", 5000);
+  _cleanup_free_ char *scoped = ts_eng_cat (f.state, "/volumes/dv2/scratch");
+  ck_assert_int_ne (access (scoped, F_OK), 0);
+  free (got);
+  got = ts_read_file (mark);
+  ck_assert_str_eq (got ? got : "", "second\n");
+  /* refused, each with a reason and without a container run: another driver, driver options,
+   * a shared volume that does not exist without autoprovision */
+  static const struct
+  {
+    const char *arn, *volume, *want;
+  } refused[] = {
+    { ARN_PREFIX "dv3", "{\"driver\":\"rexray/ebs\"}", "driver `rexray/ebs` is not supported" },
+    { ARN_PREFIX "dv4", "{\"driverOpts\":{\"type\":\"nfs\"}}", "driverOpts" },
+    { ARN_PREFIX "dv5", "{\"scope\":\"shared\"}", "does not exist" },
+  };
+  for (size_t i = 0; i < ARRAY_SIZE (refused); i++)
+    {
+      _cleanup_free_ char *containers = NULL;
+      ck_assert_int_ge (asprintf (&containers,
+                                  "[{\"name\":\"app\",\"image\":\"" IMAGE "\","
+                                  "\"mountPoints\":[{\"sourceVolume\":\"v\","
+                                  "\"containerPath\":\"/v\"}],"
+                                  "\"command\":[\"busybox\",\"sleep\",\"60\"]}],"
+                                  "\"volumes\":[{\"name\":\"v\",\"dockerVolumeConfiguration\":%s}]",
+                                  refused[i].volume),
+                        0);
+      ts_eng_inject (&f, refused[i].arn, "none", containers);
+      ts_eng_run_until (&f, refused[i].arn, "STOPPED", 5000);
+      agent_engine_task_known (f.eng, refused[i].arn, &reason);
+      ck_assert_msg (reason && strstr (reason, "ResourceInitializationError")
+                         && strstr (reason, refused[i].want),
+                     "%s", reason ? reason : "none");
+      pid_t pid;
+      int code;
+      ck_assert_int_eq (agent_engine_container_info (f.eng, refused[i].arn, "app", &pid, &code), 0);
+      ck_assert_int_eq (code, -1); /* never ran */
+    }
+  _cleanup_free_ char *never = ts_eng_cat (f.volumes, "/v");
+  ck_assert_int_ne (access (never, F_OK), 0);
+  const char *caps[32];
+  size_t n = agent_capabilities (&f.cfg, caps, 32);
+  bool local = false;
+  for (size_t i = 0; i < n; i++)
+    local = local || strcmp (caps[i], "ecs.capability.docker-plugin.local") == 0;
+  ck_assert (local);
+}
+END_TEST
+
 START_TEST (test_start_timeout_kills_a_start_that_hangs_and_stops_the_task)
 {
   const char *arn = ARN_PREFIX "tmo1", *reason = NULL;
@@ -593,6 +675,7 @@ int main (void)
   tcase_add_test (tc, test_init_process_exits_with_the_command_status);
   tcase_add_test (tc, test_volumes_from_mounts_every_volume_of_the_source_and_honours_read_only);
   tcase_add_test (tc, test_volumes_from_an_unknown_container_stops_the_task);
+  tcase_add_test (tc, test_docker_volumes_task_scoped_and_shared_and_what_is_refused);
   tcase_add_test (tc, test_start_timeout_kills_a_start_that_hangs_and_stops_the_task);
   tcase_add_test (tc, test_start_timeout_leaves_a_normal_start_alone);
   tcase_add_test (tc, test_container_health_reaches_berth_control_as_publish_health);

@@ -305,6 +305,17 @@ START_TEST (test_register_rejects_each_invalid_definition_with_ecs_errors)
       "ClientException", "volume 'nope' is not defined",
       "{\"family\": \"f\", \"containerDefinitions\": [" C1
       ", \"mountPoints\": [{\"sourceVolume\": \"nope\", \"containerPath\": \"/x\"}]}]}");
+  register_fails ("ClientException", "autoprovision can be true only when the scope is shared",
+                  "{\"family\": \"f\", \"containerDefinitions\": [" C1 "}], \"volumes\": "
+                  "[{\"name\": \"v\", \"dockerVolumeConfiguration\": {\"scope\": \"task\", "
+                  "\"autoprovision\": true}}]}");
+  register_fails ("ClientException", "scope must be task or shared",
+                  "{\"family\": \"f\", \"containerDefinitions\": [" C1 "}], \"volumes\": "
+                  "[{\"name\": \"v\", \"dockerVolumeConfiguration\": {\"scope\": \"host\"}}]}");
+  register_fails ("ClientException", "host or dockerVolumeConfiguration, not both",
+                  "{\"family\": \"f\", \"containerDefinitions\": [" C1 "}], \"volumes\": "
+                  "[{\"name\": \"v\", \"host\": {\"sourcePath\": \"/srv\"}, "
+                  "\"dockerVolumeConfiguration\": {\"scope\": \"task\"}}]}");
   register_fails ("InvalidParameterException", "reserved",
                   "{\"family\": \"f\", \"containerDefinitions\": [" C1 "}], "
                   "\"tags\": [{\"key\": \"aws:x\", \"value\": \"y\"}]}");
@@ -317,6 +328,12 @@ START_TEST (test_register_rejects_each_invalid_definition_with_ecs_errors)
       "{\"family\": \"f\", \"containerDefinitions\": [{\"name\": \"a\", \"image\": \"x\", "
       "\"memoryReservation\": 64, \"portMappings\": [{\"containerPort\": 80, \"hostPort\": "
       "8080}]}]}"));
+  /* a shared, autoprovisioned local docker volume is a valid definition */
+  cJSON_Delete (register_json (
+      "{\"family\": \"g\", \"containerDefinitions\": [{\"name\": \"a\", \"image\": \"x\", "
+      "\"memory\": 64, \"mountPoints\": [{\"sourceVolume\": \"d\", \"containerPath\": "
+      "\"/d\"}]}], \"volumes\": [{\"name\": \"d\", \"dockerVolumeConfiguration\": "
+      "{\"scope\": \"shared\", \"autoprovision\": true, \"driver\": \"local\"}}]}"));
 }
 END_TEST
 

@@ -68,6 +68,7 @@ void ts_eng_setup (ts_eng *f, const char *images_dir)
   f->dir = ts_mkdtemp ("agent-engine");
   f->store_path = ts_eng_cat (f->dir, "/agent.db");
   f->state = ts_eng_cat (f->dir, "/state");
+  f->volumes = ts_eng_cat (f->dir, "/volumes");
   f->rtroot = ts_eng_cat (f->dir, "/rt");
   f->img_root = ts_eng_cat (f->dir, "/images");
   f->shim = ts_bin ("berth-shim");
@@ -100,6 +101,7 @@ void ts_eng_open (ts_eng *f)
                           .shim_path = f->shim,
                           .runtime_path = f->runtime,
                           .state_dir = f->state,
+                          .volume_dir = f->volumes,
                           .runtime_root = f->rtroot,
                           .bridge = f->bridge,
                           .max_pulls = 2,
@@ -192,7 +194,8 @@ void ts_eng_teardown (ts_eng *f)
   if (f->host_ns >= 0)
     close (f->host_ns);
   ts_rmtree (f->dir);
-  free (f->dir), free (f->store_path), free (f->state), free (f->rtroot), free (f->img_root);
+  free (f->dir), free (f->store_path), free (f->state), free (f->volumes), free (f->rtroot),
+      free (f->img_root);
   free (f->shim), free (f->runtime);
   memset (f, 0, sizeof *f);
 }

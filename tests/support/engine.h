@@ -19,7 +19,7 @@ struct ts_netenv;
 
 typedef struct ts_eng
 {
-  char *dir, *store_path, *shim, *runtime, *state, *rtroot, *img_root;
+  char *dir, *store_path, *shim, *runtime, *state, *volumes, *rtroot, *img_root;
   agent_config cfg; /* ECS_IMAGE_PULL_BEHAVIOR=once, 2 s stop timeout, cleanup after 1 h */
   agent_store *store;
   sd_event *ev;
