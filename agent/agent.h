@@ -281,6 +281,8 @@ void agent_http_cancel (agent_http *h, void *userdata);
 /* Whether a failed call may be retried: transport errors, 5xx, throttling. Client errors
  * (other 4xx) are terminal. */
 bool agent_http_retryable (const agent_http_result *res);
+/* What went wrong, for a log line: curl's message, else the ECS error type, else "server error". */
+const char *agent_http_why (const agent_http_result *res);
 /* Whether host (of a URL) is loopback: 127.0.0.0/8, ::1, localhost. */
 bool agent_url_is_loopback (const char *url);
 

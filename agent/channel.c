@@ -268,9 +268,7 @@ static void on_poll_done (const agent_http_result *res, void *userdata)
   if (res->curl_code != 0 || res->status != 200)
     {
       char why[512];
-      snprintf (why, sizeof why, "Poll failed: %s",
-                res->transport_error ? res->transport_error
-                                     : (res->error_type ? res->error_type : "server error"));
+      snprintf (why, sizeof why, "Poll failed: %s", agent_http_why (res));
       reconnect_later (ch, why);
       return;
     }

@@ -34,6 +34,21 @@ static eng_container *find_id (eng_task *t, const char *id)
 
 /* ---- introspection (v1) ---- */
 
+/* What introspection and task metadata v4 both say of a container. */
+static cJSON *container_common (const eng_container *c)
+{
+  cJSON *o = cJSON_CreateObject ();
+  cJSON_AddStringToObject (o, "DockerId", c->id);
+  cJSON_AddStringToObject (o, "DockerName", c->id);
+  cJSON_AddStringToObject (o, "Name", c->name);
+  cJSON_AddStringToObject (o, "Image", c->image ? c->image : "");
+  cJSON_AddStringToObject (o, "ImageID", c->digest ? c->digest : "");
+  cJSON_AddStringToObject (o, "KnownStatus", eng_status_name (c->known));
+  if (c->bindings)
+    cJSON_AddItemToObject (o, "Ports", cJSON_Duplicate (c->bindings, true));
+  return o;
+}
+
 static cJSON *v1_task (const eng_task *t)
 {
   cJSON *o = cJSON_CreateObject (), *cs = cJSON_AddArrayToObject (o, "Containers");
@@ -46,16 +61,7 @@ static cJSON *v1_task (const eng_task *t)
   for (size_t i = 0; cs && i < t->n; i++)
     {
       const eng_container *c = &t->c[i];
-      cJSON *co = cJSON_CreateObject ();
-      cJSON_AddStringToObject (co, "DockerId", c->id);
-      cJSON_AddStringToObject (co, "DockerName", c->id);
-      cJSON_AddStringToObject (co, "Name", c->name);
-      cJSON_AddStringToObject (co, "Image", c->image ? c->image : "");
-      cJSON_AddStringToObject (co, "ImageID", c->digest ? c->digest : "");
-      cJSON_AddStringToObject (co, "KnownStatus", eng_status_name (c->known));
-      if (c->bindings)
-        cJSON_AddItemToObject (co, "Ports", cJSON_Duplicate (c->bindings, true));
-      cJSON_AddItemToArray (cs, co);
+      cJSON_AddItemToArray (cs, container_common (c));
     }
   return o;
 }
@@ -120,15 +126,9 @@ static double num (const cJSON *o, const char *key)
 
 static cJSON *v4_container (const eng_container *c, const char *cluster)
 {
-  cJSON *o = cJSON_CreateObject ();
-  cJSON_AddStringToObject (o, "DockerId", c->id);
-  cJSON_AddStringToObject (o, "Name", c->name);
-  cJSON_AddStringToObject (o, "DockerName", c->id);
-  cJSON_AddStringToObject (o, "Image", c->image ? c->image : "");
-  cJSON_AddStringToObject (o, "ImageID", c->digest ? c->digest : "");
+  cJSON *o = container_common (c);
   add_labels (o, c, cluster);
   cJSON_AddStringToObject (o, "DesiredStatus", desired (c->task));
-  cJSON_AddStringToObject (o, "KnownStatus", eng_status_name (c->known));
   cJSON *lim = cJSON_AddObjectToObject (o, "Limits");
   cJSON_AddNumberToObject (lim, "CPU", num (c->def, "cpu"));
   cJSON_AddNumberToObject (lim, "Memory", num (c->def, "memory"));
@@ -138,8 +138,6 @@ static cJSON *v4_container (const eng_container *c, const char *cluster)
   if (cJSON_IsTrue (cJSON_GetObjectItem (cJSON_GetObjectItem (c->def, "restartPolicy"), "enabled")))
     cJSON_AddNumberToObject (o, "RestartCount", c->restarts);
   cJSON_AddStringToObject (o, "Type", "NORMAL");
-  if (c->bindings)
-    cJSON_AddItemToObject (o, "Ports", cJSON_Duplicate (c->bindings, true));
   add_networks (o, c->task);
   return o;
 }

@@ -123,10 +123,7 @@ static void on_sent (const agent_http_result *res, void *userdata)
   if (!ok && agent_http_retryable (res))
     {
       uint64_t d = agent_backoff_next (&e->backoff);
-      blog_warn ("SubmitTaskStateChange: %s; retrying in %llu ms",
-                 res->error_type        ? res->error_type
-                 : res->transport_error ? res->transport_error
-                                        : "failed",
+      blog_warn ("SubmitTaskStateChange: %s; retrying in %llu ms", agent_http_why (res),
                  (unsigned long long)(d / 1000));
       sd_event_add_time_relative (e->o.ev, &e->send_timer, CLOCK_MONOTONIC, d, 0, on_retry, e);
       return;

@@ -432,6 +432,13 @@ int agent_http_call (agent_http *h, const char *target, const cJSON *body, long 
   return 0;
 }
 
+const char *agent_http_why (const agent_http_result *res)
+{
+  return res->transport_error ? res->transport_error
+         : res->error_type    ? res->error_type
+                              : "server error";
+}
+
 bool agent_http_retryable (const agent_http_result *res)
 {
   static const char *const retry_types[]

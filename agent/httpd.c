@@ -2,6 +2,7 @@
  * per connection, strict head limits, a deadline per connection, a cap on connections. */
 #include "agent/agent.h"
 #include "lib/cleanup.h"
+#include "lib/hex.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -133,17 +134,6 @@ int agent_http_request_parse (const char *buf, size_t len, agent_http_request *o
   return 1;
 }
 
-static int hexval (char c)
-{
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 bool agent_http_query_get (const char *query, const char *key, char *out, size_t size)
 {
   size_t kl = strlen (key);
@@ -157,7 +147,7 @@ bool agent_http_query_get (const char *query, const char *key, char *out, size_t
           int c = (unsigned char)*v;
           if (c == '%')
             {
-              int hi = hexval (v[1]), lo = hi < 0 ? -1 : hexval (v[2]);
+              int hi = hex_value (v[1]), lo = hi < 0 ? -1 : hex_value (v[2]);
               if (hi < 0 || lo < 0)
                 return false;
               c = hi * 16 + lo;

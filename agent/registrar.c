@@ -53,9 +53,7 @@ static int on_retry_timer (sd_event_source *s, uint64_t usec, void *userdata)
 
 static void retry_later (agent_registrar *r, const char *what, const agent_http_result *res)
 {
-  retry_why (r, what,
-             res->transport_error ? res->transport_error
-                                  : (res->error_type ? res->error_type : "server error"));
+  retry_why (r, what, agent_http_why (res));
 }
 
 static void retry_why (agent_registrar *r, const char *what, const char *why)

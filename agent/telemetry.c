@@ -101,26 +101,27 @@ static cJSON *container_metrics (agent_telemetry *t, const agent_container_cgrou
   return NULL;
 }
 
+/* Whether a publish call was accepted; says why not. */
+static bool accepted (const agent_http_result *res, const char *action)
+{
+  if (res->curl_code == 0 && res->status == 200)
+    return true;
+  blog_warn ("telemetry: %s failed: %s", action, agent_http_why (res));
+  return false;
+}
+
 static void on_published (const agent_http_result *res, void *userdata)
 {
   agent_telemetry *t = userdata;
-  if (res->curl_code == 0 && res->status == 200)
+  if (accepted (res, "PublishMetrics"))
     t->published++;
-  else
-    blog_warn ("telemetry: PublishMetrics failed: %s",
-               res->transport_error ? res->transport_error
-                                    : (res->error_type ? res->error_type : "server error"));
 }
 
 static void on_health_published (const agent_http_result *res, void *userdata)
 {
   agent_telemetry *t = userdata;
-  if (res->curl_code == 0 && res->status == 200)
+  if (accepted (res, "PublishHealth"))
     t->health_published++;
-  else
-    blog_warn ("telemetry: PublishHealth failed: %s",
-               res->transport_error ? res->transport_error
-                                    : (res->error_type ? res->error_type : "server error"));
 }
 
 /* Sends tasks (taken) as one request: PublishMetrics (member taskMetrics) or PublishHealth

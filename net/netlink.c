@@ -4,6 +4,7 @@
 #include "net/net.h"
 
 #include "lib/cleanup.h"
+#include "lib/hex.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -809,24 +810,13 @@ int net_route_del_link (net_nl *nl, struct in_addr dst, unsigned prefixlen, int 
   return link_route (nl, RTM_DELROUTE, dst, prefixlen, ifindex, err);
 }
 
-static int hex_digit (char c)
-{
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 int net_parse_mac (const char *s, uint8_t mac[6], berr **err)
 {
   if (s == NULL || strlen (s) != 17)
     return berr_make (err, EINVAL, "invalid MAC address `%s`", s ? s : "");
   for (int i = 0; i < 6; i++)
     {
-      int hi = hex_digit (s[3 * i]), lo = hex_digit (s[3 * i + 1]);
+      int hi = hex_value (s[3 * i]), lo = hex_value (s[3 * i + 1]);
       if (hi < 0 || lo < 0 || (i < 5 && s[3 * i + 2] != ':'))
         return berr_make (err, EINVAL, "invalid MAC address `%s`", s);
       mac[i] = (uint8_t)(hi << 4 | lo);
