@@ -160,10 +160,7 @@ START_TEST (test_failed_success_dependency_stops_the_task_without_starting_the_d
   agent_engine_task_known (f.eng, arn, &reason);
   ck_assert_ptr_nonnull (reason);
   ck_assert_msg (strstr (reason, "DependencyConditionNotSatisfied") != NULL, "%s", reason);
-  pid_t pid;
-  int code;
-  agent_engine_container_info (f.eng, arn, "app", &pid, &code);
-  ck_assert_int_eq (code, -1); /* never ran */
+  ck_assert_int_eq (ts_eng_code_of (&f, arn, "app"), -1); /* never ran */
 }
 END_TEST
 
@@ -537,12 +534,8 @@ START_TEST (test_kill_9_of_the_agent_readopts_running_containers_and_reports_exi
   ck_assert_int_eq (kill (web, 0), 0);
   ts_eng_open (&f);
   ts_eng_run_for (&f, 200);
-  pid_t pid;
-  int code;
-  ck_assert_int_eq (agent_engine_container_info (f.eng, arn, "web", &pid, &code), 0);
-  ck_assert_int_eq (pid, web); /* the same process, re-adopted */
-  ck_assert_int_eq (agent_engine_container_info (f.eng, arn, "short", &pid, &code), 0);
-  ck_assert_int_eq (code, 7);
+  ck_assert_int_eq (ts_eng_pid_of (&f, arn, "web"), web); /* the same process, re-adopted */
+  ck_assert_int_eq (ts_eng_code_of (&f, arn, "short"), 7);
   ck_assert_str_eq (agent_engine_task_known (f.eng, arn, NULL), "RUNNING");
   _cleanup_json_ cJSON *ob = ts_eng_outbox (&f, arn);
   /* RUNNING once (before the kill), then the container change; nothing twice */

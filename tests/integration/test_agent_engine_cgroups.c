@@ -178,6 +178,21 @@ static void wait_cleaned_up (const char *arn)
 
 static const char *const two[] = { "web", "side", NULL };
 
+/* A task's id (name and this process, so parallel runs differ), ARN and cgroup root. */
+typedef struct
+{
+  char id[64], arn[256], root[128];
+} task_names;
+
+static task_names names_of (const char *name)
+{
+  task_names n;
+  snprintf (n.id, sizeof n.id, "%s-%d", name, (int)getpid ());
+  snprintf (n.arn, sizeof n.arn, ARN_PREFIX "%s", n.id);
+  snprintf (n.root, sizeof n.root, "berth/task-%s", n.id);
+  return n;
+}
+
 static const char *two_containers
     = "[{\"name\":\"web\",\"image\":\"" IMAGE "\",\"command\":[\"busybox\",\"sleep\",\"100\"]},"
       "{\"name\":\"side\",\"image\":\"" IMAGE "\",\"essential\":false,\"memory\":32,"
@@ -186,10 +201,8 @@ static const char *two_containers
 
 START_TEST (test_shims_in_supervisor_containers_in_task_limits_on_task_and_cleanup_removes_all)
 {
-  char id[64], arn[256], root[128];
-  snprintf (id, sizeof id, "cg1-%d", (int)getpid ());
-  snprintf (arn, sizeof arn, ARN_PREFIX "%s", id);
-  snprintf (root, sizeof root, "berth/task-%s", id);
+  task_names n = names_of ("cg1");
+  const char *id = n.id, *arn = n.arn, *root = n.root;
   ts_eng_open (&f);
   inject (arn, two_containers); /* "side" starts in a later step: a later shim of the task */
   ts_eng_run_until (&f, arn, "RUNNING", 20000);
@@ -208,10 +221,8 @@ END_TEST
 
 START_TEST (test_engine_recreated_readopts_with_the_groups_intact_and_stop_removes_them)
 {
-  char id[64], arn[256], root[128];
-  snprintf (id, sizeof id, "cg2-%d", (int)getpid ());
-  snprintf (arn, sizeof arn, ARN_PREFIX "%s", id);
-  snprintf (root, sizeof root, "berth/task-%s", id);
+  task_names n = names_of ("cg2");
+  const char *id = n.id, *arn = n.arn, *root = n.root;
   ts_eng_open (&f);
   inject (arn, two_containers);
   ts_eng_run_until (&f, arn, "RUNNING", 20000);
@@ -240,10 +251,8 @@ END_TEST
 
 START_TEST (test_a_launch_refused_after_the_invoker_was_placed_leaves_no_group)
 {
-  char id[64], arn[256], root[128];
-  snprintf (id, sizeof id, "cg3-%d", (int)getpid ());
-  snprintf (arn, sizeof arn, ARN_PREFIX "%s", id);
-  snprintf (root, sizeof root, "berth/task-%s", id);
+  task_names n = names_of ("cg3");
+  const char *arn = n.arn, *root = n.root;
   ts_eng_open (&f);
   /* "bad"'s bundle is refused after its invoker was forked and placed in the existing root's
    * supervisor/: the invoker is killed unseen, the task stops */
@@ -276,10 +285,8 @@ END_TEST
 
 START_TEST (test_a_task_stopped_before_a_restart_is_cleaned_up_with_its_groups_by_the_next_engine)
 {
-  char id[64], arn[256], root[128];
-  snprintf (id, sizeof id, "cg4-%d", (int)getpid ());
-  snprintf (arn, sizeof arn, ARN_PREFIX "%s", id);
-  snprintf (root, sizeof root, "berth/task-%s", id);
+  task_names n = names_of ("cg4");
+  const char *arn = n.arn, *root = n.root;
   f.cfg.task_cleanup_wait_us = 3600ULL * 1000000; /* not before the restart */
   ts_eng_open (&f);
   inject (arn, two_containers);

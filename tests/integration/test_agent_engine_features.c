@@ -135,10 +135,7 @@ START_TEST (test_disable_privileged_stops_the_task_and_drops_the_capability)
   agent_engine_task_known (f.eng, arn, &reason);
   ck_assert_msg (reason && strstr (reason, "ECS_DISABLE_PRIVILEGED"), "%s",
                  reason ? reason : "none");
-  pid_t pid;
-  int code;
-  ck_assert_int_eq (agent_engine_container_info (f.eng, arn, "priv", &pid, &code), 0);
-  ck_assert_int_eq (code, -1); /* never ran */
+  ck_assert_int_eq (ts_eng_code_of (&f, arn, "priv"), -1); /* never ran */
 }
 END_TEST
 
@@ -211,10 +208,7 @@ START_TEST (test_restart_policy_skips_early_exits_and_stopping_tasks)
   ts_eng_run_until (&f, stopping, "RUNNING", 10000);
   ts_eng_run_until (&f, early, "STOPPED", 10000);
   ck_assert_int_eq (agent_engine_container_restarts (f.eng, early, "app"), 0);
-  pid_t pid;
-  int code;
-  agent_engine_container_info (f.eng, early, "app", &pid, &code);
-  ck_assert_int_eq (code, 4);
+  ck_assert_int_eq (ts_eng_code_of (&f, early, "app"), 4);
   ts_eng_desire_stopped (&f, stopping);
   ts_eng_run_until (&f, stopping, "STOPPED", 10000);
   ck_assert_int_eq (agent_engine_container_restarts (f.eng, stopping, "app"), 0);
@@ -285,12 +279,8 @@ START_TEST (test_init_process_reaps_orphans_and_forwards_the_stop_signal)
   /* SIGTERM reaches the sleep through the init (143); PID 1 sleep ignores it: SIGKILL (137) */
   ts_eng_desire_stopped (&f, arn);
   ts_eng_run_until (&f, arn, "STOPPED", 15000);
-  pid_t pid;
-  int code;
-  agent_engine_container_info (f.eng, arn, "with", &pid, &code);
-  ck_assert_int_eq (code, 143);
-  agent_engine_container_info (f.eng, arn, "without", &pid, &code);
-  ck_assert_int_eq (code, 137);
+  ck_assert_int_eq (ts_eng_code_of (&f, arn, "with"), 143);
+  ck_assert_int_eq (ts_eng_code_of (&f, arn, "without"), 137);
 }
 END_TEST
 
@@ -303,10 +293,7 @@ START_TEST (test_init_process_exits_with_the_command_status)
                  "\"linuxParameters\":{\"initProcessEnabled\":true},"
                  "\"command\":[\"sh\",\"-c\",\"echo pid-$$; exit 9\"]}]");
   ts_eng_run_until (&f, arn, "STOPPED", 10000);
-  pid_t pid;
-  int code;
-  agent_engine_container_info (f.eng, arn, "app", &pid, &code);
-  ck_assert_int_eq (code, 9);
+  ck_assert_int_eq (ts_eng_code_of (&f, arn, "app"), 9);
   _cleanup_free_ char *log = container_log ("init2-app");
   ck_assert_msg (log && strstr (log, "pid-2"), "%s", log ? log : "(none)"); /* PID 1 is init */
 }
@@ -451,10 +438,7 @@ START_TEST (test_docker_volumes_task_scoped_and_shared_and_what_is_refused)
       ck_assert_msg (reason && strstr (reason, "ResourceInitializationError")
                          && strstr (reason, refused[i].want),
                      "%s", reason ? reason : "none");
-      pid_t pid;
-      int code;
-      ck_assert_int_eq (agent_engine_container_info (f.eng, refused[i].arn, "app", &pid, &code), 0);
-      ck_assert_int_eq (code, -1); /* never ran */
+      ck_assert_int_eq (ts_eng_code_of (&f, refused[i].arn, "app"), -1); /* never ran */
     }
   _cleanup_free_ char *never = ts_eng_cat (f.volumes, "/v");
   ck_assert_int_ne (access (never, F_OK), 0);

@@ -167,10 +167,7 @@ START_TEST (test_unhealthy_dependency_stops_the_task_without_starting_the_depend
   agent_engine_task_known (f.eng, arn, &reason);
   ck_assert_msg (reason && strstr (reason, "DependencyConditionNotSatisfied: HEALTHY"), "%s",
                  reason ? reason : "none");
-  pid_t pid;
-  int code;
-  ck_assert_int_eq (agent_engine_container_info (f.eng, arn, "app", &pid, &code), 0);
-  ck_assert_int_eq (code, -1); /* never ran */
+  ck_assert_int_eq (ts_eng_code_of (&f, arn, "app"), -1); /* never ran */
 }
 END_TEST
 

@@ -1,16 +1,14 @@
 /* End-to-end fixture (see e2e.h): a private network and mount namespace per test, berth-control
  * driven by the real aws CLI, a real berth-agent process, and a teardown that leaves nothing. */
 #include "tests/support/e2e.h"
-#include "images/images.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
 #include "lib/strv.h"
-#include "runtime/runtime.h"
+#include "tests/support/engine.h"
 #include "tests/support/support.h"
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,7 +16,6 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -487,57 +484,11 @@ void ts_e2e_count_resources (const ts_e2e *e, ts_e2e_resources *r)
   r->dnat = count_output ("nft list table ip berth 2>/dev/null | grep -c 'dnat to'");
 }
 
-/* Removes whatever containers the test left, as the engine tests do: delete (killing) each one,
- * wait for its shim to write its last state and exit, remove its root filesystem. */
+/* Removes whatever containers the test left, as the engine tests do. */
 static void kill_containers (const ts_e2e *e)
 {
-  _cleanup_free_ char *rt = cat (e->state, "/runtime"), *shims = cat (e->state, "/shims");
-  _cleanup_free_ char *rootfs = cat (e->images, "/containers");
-  berr *err = NULL;
-  DIR *d = opendir (rt);
-  for (struct dirent *de; d && (de = readdir (d));)
-    if (de->d_name[0] != '.' && strcmp (de->d_name, "seccomp-cache") != 0)
-      {
-        rt_container_delete (rt, de->d_name, true, &err);
-        berr_free (&err);
-      }
-  if (d)
-    closedir (d);
-  d = opendir (shims);
-  for (struct dirent *de; d && (de = readdir (d));)
-    if (de->d_name[0] != '.')
-      {
-        char path[4096];
-        snprintf (path, sizeof path, "%s/%s/shim.pid", shims, de->d_name);
-        _cleanup_free_ char *pid = ts_read_file (path);
-        pid_t p = pid ? atoi (pid) : 0;
-        int pfd = p > 0 ? (int)syscall (SYS_pidfd_open, p, 0) : -1;
-        struct pollfd pf = { .fd = pfd, .events = POLLIN };
-        if (pfd >= 0)
-          {
-            if (poll (&pf, 1, 3000) != 1)
-              kill (p, SIGKILL);
-            close (pfd);
-          }
-      }
-  if (d)
-    closedir (d);
-  struct img_store *st = NULL;
-  if (img_store_open (e->images, &st, &err) < 0)
-    {
-      berr_free (&err);
-      return;
-    }
-  d = opendir (rootfs);
-  for (struct dirent *de; d && (de = readdir (d));)
-    if (de->d_name[0] != '.')
-      {
-        img_rootfs_remove (st, de->d_name, &err);
-        berr_free (&err);
-      }
-  if (d)
-    closedir (d);
-  img_store_close (st);
+  _cleanup_free_ char *rt = cat (e->state, "/runtime");
+  ts_eng_kill_containers (rt, e->state, NULL, e->images);
 }
 
 void ts_e2e_teardown (ts_e2e *e)

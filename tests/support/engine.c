@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,13 +126,12 @@ void ts_eng_bridge (ts_eng *f, const struct ts_netenv *env)
 }
 
 /* Waits (up to 3 s each) for the shims recorded under state/shims to exit, so their final
- * writes are done before the directories go. */
-static void wait_shims (ts_eng *f)
+ * writes are done before the directories go; one that does not is killed. */
+static void wait_shims (const char *state)
 {
-  _cleanup_free_ char *shims = ts_eng_cat (f->state, "/shims");
+  _cleanup_free_ char *shims = ts_eng_cat (state, "/shims");
   DIR *d = opendir (shims);
-  struct dirent *de;
-  while (d && (de = readdir (d)))
+  for (struct dirent *de; d && (de = readdir (d));)
     if (de->d_name[0] != '.')
       {
         char path[4096];
@@ -142,7 +142,8 @@ static void wait_shims (ts_eng *f)
         struct pollfd pf = { .fd = pfd, .events = POLLIN };
         if (pfd >= 0)
           {
-            poll (&pf, 1, 3000);
+            if (poll (&pf, 1, 3000) != 1)
+              kill (p, SIGKILL);
             close (pfd);
           }
       }
@@ -150,31 +151,37 @@ static void wait_shims (ts_eng *f)
     closedir (d);
 }
 
-/* Kills whatever containers a test left, so no shim outlives it, and removes their rootfses. */
-static void kill_containers (ts_eng *f)
+void ts_eng_kill_containers (const char *rt_root, const char *state, struct img_store *images,
+                             const char *img_root)
 {
-  DIR *d = opendir (f->rtroot);
-  struct dirent *de;
   berr *err = NULL;
-  while (d && (de = readdir (d)))
+  DIR *d = opendir (rt_root);
+  for (struct dirent *de; d && (de = readdir (d));)
     if (de->d_name[0] != '.' && strcmp (de->d_name, "seccomp-cache") != 0)
       {
-        rt_container_delete (f->rtroot, de->d_name, true, &err);
+        rt_container_delete (rt_root, de->d_name, true, &err);
         berr_free (&err);
       }
   if (d)
     closedir (d);
-  wait_shims (f);
-  _cleanup_free_ char *rootfses = ts_eng_cat (f->img_root, "/containers");
+  wait_shims (state);
+  struct img_store *own = NULL;
+  if (images == NULL && img_store_open (img_root, &own, &err) < 0)
+    {
+      berr_free (&err);
+      return;
+    }
+  _cleanup_free_ char *rootfses = ts_eng_cat (img_root, "/containers");
   d = opendir (rootfses);
-  while (d && (de = readdir (d)))
+  for (struct dirent *de; d && (de = readdir (d));)
     if (de->d_name[0] != '.')
       {
-        img_rootfs_remove (f->images, de->d_name, &err);
+        img_rootfs_remove (images ? images : own, de->d_name, &err);
         berr_free (&err);
       }
   if (d)
     closedir (d);
+  img_store_close (own);
 }
 
 void ts_eng_teardown (ts_eng *f)
@@ -183,7 +190,7 @@ void ts_eng_teardown (ts_eng *f)
   agent_endpoints_free (f->endpoints);
   agent_http_free (f->http);
   agent_credprov_free (f->creds);
-  kill_containers (f);
+  ts_eng_kill_containers (f->rtroot, f->state, f->images, f->img_root);
   agent_store_close (f->store);
   img_puller_free (f->puller);
   img_registry_free (f->reg);
@@ -262,6 +269,14 @@ pid_t ts_eng_pid_of (ts_eng *f, const char *arn, const char *name)
   int code;
   ck_assert_int_eq (agent_engine_container_info (f->eng, arn, name, &pid, &code), 0);
   return pid;
+}
+
+int ts_eng_code_of (ts_eng *f, const char *arn, const char *name)
+{
+  pid_t pid = 0;
+  int code = -1;
+  ck_assert_int_eq (agent_engine_container_info (f->eng, arn, name, &pid, &code), 0);
+  return code;
 }
 
 cJSON *ts_eng_outbox (ts_eng *f, const char *arn)

@@ -76,6 +76,12 @@ void ts_eng_open (ts_eng *f);
 void ts_eng_bridge (ts_eng *f, const struct ts_netenv *env);
 /* Frees the engine, kills every container left (waiting for the shims), frees everything. */
 void ts_eng_teardown (ts_eng *f);
+/* Deletes (killing) every container under the runtime root rt_root, waits for their shims under
+ * state/shims to write their last state and exit, and removes their root filesystems from the
+ * image store at img_root (images: that store open, or NULL to open it here). For teardowns:
+ * errors are ignored. */
+void ts_eng_kill_containers (const char *rt_root, const char *state, struct img_store *images,
+                             const char *img_root);
 
 /* Fails the test with err's message when r < 0; frees err. */
 void ts_eng_ok (int r, berr **err);
@@ -97,6 +103,9 @@ void ts_eng_run_until (ts_eng *f, const char *arn, const char *want, int timeout
 void ts_eng_run_for (ts_eng *f, int ms);
 /* A container's host pid (0 when not running). */
 pid_t ts_eng_pid_of (ts_eng *f, const char *arn, const char *name);
+/* Its exit code (-1: it never ran or still runs); fails the test when there is no such container.
+ */
+int ts_eng_code_of (ts_eng *f, const char *arn, const char *name);
 
 /* Whether any process's command line has the word w (an exact argument). */
 bool ts_eng_process_with_arg (const char *w);
