@@ -103,11 +103,17 @@ static const member container_members[] = {
   { "systemControls", T_OBJLIST },
   { "resourceRequirements", T_OBJLIST },
   { "firelensConfiguration", T_OBJ },
+  { "restartPolicy", T_OBJ },
 };
 
 static const member port_members[] = {
   { "containerPort", T_INT }, { "hostPort", T_INT },           { "protocol", T_STR },
   { "name", T_STR },          { "containerPortRange", T_STR }, { "appProtocol", T_STR },
+};
+
+static const member restart_members[] = {
+  { "enabled", T_BOOL },
+  { "restartAttemptPeriod", T_INT },
 };
 
 static const member depends_members[] = { { "containerName", T_STR }, { "condition", T_STR } };
@@ -325,6 +331,39 @@ static int check_mounts (const td_check *c, const char *name, const cJSON *mount
   return 0;
 }
 
+/* restartPolicy as ECS bounds it: restartAttemptPeriod 60..1800 s, up to 50 ignoredExitCodes
+ * (whole numbers). */
+static int check_restart_policy (const char *name, const cJSON *rp, cp_fault *fault)
+{
+  if (rp == NULL || cJSON_IsNull (rp))
+    return 0;
+  if (CHECK_MEMBERS (rp, restart_members, "containerDefinitions.restartPolicy.", fault) < 0)
+    return -1;
+  int64_t period = int_of (rp, "restartAttemptPeriod", 300);
+  if (period < 60 || period > 1800)
+    return cp_fail (fault, "ClientException",
+                    "Invalid 'restartAttemptPeriod' setting for container '%s': from 60 to 1800 "
+                    "seconds.",
+                    name);
+  const cJSON *codes = cJSON_GetObjectItemCaseSensitive (rp, "ignoredExitCodes"), *code;
+  if (codes == NULL || cJSON_IsNull (codes))
+    return 0;
+  if (!cJSON_IsArray (codes))
+    return cp_fail (fault, "SerializationException",
+                    "'containerDefinitions.restartPolicy.ignoredExitCodes' has the wrong type.");
+  if (cJSON_GetArraySize (codes) > 50)
+    return cp_fail (fault, "ClientException",
+                    "Invalid 'ignoredExitCodes' setting for container '%s': at most 50 codes.",
+                    name);
+  cJSON_ArrayForEach (code, codes)
+  {
+    if (!is_int32 (code))
+      return cp_fail (fault, "SerializationException",
+                      "'containerDefinitions.restartPolicy.ignoredExitCodes' has the wrong type.");
+  }
+  return 0;
+}
+
 /* Memory: a hard limit (memory), a soft one (memoryReservation) or the task's. */
 static int check_memory (const td_check *c, cJSON *ct, const char *name, cp_fault *fault)
 {
@@ -371,7 +410,9 @@ static int check_container (td_check *c, cJSON *ct, cp_fault *fault)
   c->cpu_sum += cpu;
   if (check_memory (c, ct, name, fault) < 0
       || check_ports (c, name, cJSON_GetObjectItemCaseSensitive (ct, "portMappings"), fault) < 0
-      || check_mounts (c, name, cJSON_GetObjectItemCaseSensitive (ct, "mountPoints"), fault) < 0)
+      || check_mounts (c, name, cJSON_GetObjectItemCaseSensitive (ct, "mountPoints"), fault) < 0
+      || check_restart_policy (name, cJSON_GetObjectItemCaseSensitive (ct, "restartPolicy"), fault)
+             < 0)
     return -1;
   const cJSON *essential = cJSON_GetObjectItemCaseSensitive (ct, "essential");
   if (!cJSON_IsBool (essential))

@@ -319,6 +319,23 @@ START_TEST (test_register_rejects_each_invalid_definition_with_ecs_errors)
   register_fails ("InvalidParameterException", "reserved",
                   "{\"family\": \"f\", \"containerDefinitions\": [" C1 "}], "
                   "\"tags\": [{\"key\": \"aws:x\", \"value\": \"y\"}]}");
+  /* restartPolicy: Debian's aws CLI predates it, so these go as a newer SDK sends them */
+  char *out = NULL;
+  long st = ts_cp_call (&cp, "admin", "AmazonEC2ContainerServiceV20141113.RegisterTaskDefinition",
+                        "{\"family\": \"f\", \"containerDefinitions\": [" C1
+                        ", \"restartPolicy\": {\"enabled\": true, \"restartAttemptPeriod\": 10}}]}",
+                        &out);
+  ck_assert_int_eq (st, 400);
+  ck_assert_msg (out && strstr (out, "ClientException") && strstr (out, "restartAttemptPeriod"),
+                 "%s", out ? out : "");
+  free (out);
+  st = ts_cp_call (&cp, "admin", "AmazonEC2ContainerServiceV20141113.RegisterTaskDefinition",
+                   "{\"family\": \"f\", \"containerDefinitions\": [" C1
+                   ", \"restartPolicy\": {\"enabled\": true, \"ignoredExitCodes\": [\"0\"]}}]}",
+                   &out);
+  ck_assert_int_eq (st, 400);
+  ck_assert_msg (out && strstr (out, "ignoredExitCodes"), "%s", out ? out : "");
+  free (out);
 #undef C1
   /* None of those registered anything; bridge mode takes any host port. */
   cJSON *j = ts_cp_aws_ok (&cp, "list-task-definition-families");
@@ -328,6 +345,17 @@ START_TEST (test_register_rejects_each_invalid_definition_with_ecs_errors)
       "{\"family\": \"f\", \"containerDefinitions\": [{\"name\": \"a\", \"image\": \"x\", "
       "\"memoryReservation\": 64, \"portMappings\": [{\"containerPort\": 80, \"hostPort\": "
       "8080}]}]}"));
+  /* a valid restartPolicy is kept as given */
+  char *ok = NULL;
+  ck_assert_int_eq (
+      ts_cp_call (&cp, "admin", "AmazonEC2ContainerServiceV20141113.RegisterTaskDefinition",
+                  "{\"family\": \"r\", \"containerDefinitions\": [{\"name\": \"a\", "
+                  "\"image\": \"x\", \"memory\": 64, \"restartPolicy\": {\"enabled\": true, "
+                  "\"ignoredExitCodes\": [0], \"restartAttemptPeriod\": 60}}]}",
+                  &ok),
+      200);
+  ck_assert_msg (ok && strstr (ok, "\"restartAttemptPeriod\":60"), "%s", ok ? ok : "");
+  free (ok);
   /* a shared, autoprovisioned local docker volume is a valid definition */
   cJSON_Delete (register_json (
       "{\"family\": \"g\", \"containerDefinitions\": [{\"name\": \"a\", \"image\": \"x\", "

@@ -447,6 +447,44 @@ static bool web_up (const cJSON *t, void *arg)
   return strcmp (ts_json_str (t, "lastStatus"), "RUNNING") == 0;
 }
 
+/* restartPolicy end to end. Debian's aws CLI predates the member, so the definition is
+ * registered with a signed call as a newer SDK sends it; the task runs through the aws CLI. The
+ * essential container exits (3) after the shortest restartAttemptPeriod berth-control allows,
+ * is restarted in place (its root filesystem, with /n, stays), and the task stays RUNNING; task
+ * metadata v4 counts the restart. */
+START_TEST (test_restart_policy_restarts_an_essential_container_and_the_task_stays_running)
+{
+  char *out = NULL;
+  long st = ts_cp_call (
+      &e.cp, "admin", "AmazonEC2ContainerServiceV20141113.RegisterTaskDefinition",
+      "{\"family\":\"restarts\",\"networkMode\":\"bridge\",\"containerDefinitions\":[{\"name\":"
+      "\"app\",\"image\":\"" TS_E2E_IMAGE "\",\"memory\":32,\"essential\":true,"
+      "\"restartPolicy\":{\"enabled\":true,\"restartAttemptPeriod\":60},\"command\":[\"sh\","
+      "\"-c\",\"test -f /n && exec busybox sleep 600; touch /n; busybox sleep 61; exit 3\"]}]}",
+      &out);
+  ck_assert_msg (st == 200, "%ld %s", st, out ? out : "");
+  free (out);
+  _cleanup_free_ char *task = ts_e2e_run (&e, "restarts");
+  cJSON_Delete (ts_e2e_wait_status (&e, task, "RUNNING", 90));
+  char *meta = NULL;
+  for (int i = 0; i < 150; i++)
+    {
+      free (meta);
+      meta = exec_in (task, "app", "wget -qO- $ECS_CONTAINER_METADATA_URI_V4");
+      if (strstr (meta, "\"RestartCount\":1"))
+        break;
+      sleep (1);
+    }
+  ck_assert_msg (strstr (meta, "\"RestartCount\":1"), "%s", meta);
+  free (meta);
+  _cleanup_json_ cJSON *t = ts_e2e_describe (&e, task);
+  ck_assert_str_eq (ts_json_str (t, "lastStatus"), "RUNNING");
+  ck_assert_str_eq (ts_json_str (ts_e2e_container (t, "app"), "lastStatus"), "RUNNING");
+  ts_e2e_stop_task (&e, task, "restart test done");
+  cJSON_Delete (ts_e2e_wait (&e, task, stopped, NULL, 90));
+}
+END_TEST
+
 START_TEST (test_tasks_read_their_own_credentials_and_metadata_and_nothing_of_another_task)
 {
   _cleanup_free_ char *td
@@ -525,6 +563,7 @@ int main (void)
   TS_E2E_ADD (tc, test_a_missing_image_stops_the_task_with_cannot_pull_container_error);
   TS_E2E_ADD (tc, test_bad_definitions_fail_or_stop_and_the_agent_carries_on);
   TS_E2E_ADD (tc, test_an_agent_restarted_after_kill_9_keeps_its_instance_and_its_task);
+  TS_E2E_ADD (tc, test_restart_policy_restarts_an_essential_container_and_the_task_stays_running);
   suite_add_tcase (s, tc);
   TCase *vpc = tcase_create ("awsvpc");
   tcase_set_timeout (vpc, 300);
